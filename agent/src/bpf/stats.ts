@@ -1,0 +1,25 @@
+/** Kernel run statistics of BPF programs (run count and run time in bpf_prog_info). */
+import { closeSync, readFileSync } from 'node:fs';
+import { C } from './ffi.ts';
+import { check } from './errors.ts';
+
+const BPF_STATS_RUN_TIME = 0;
+
+/** Whether the kernel is collecting run statistics now (sysctl or an open stats fd). */
+export function statsEnabled(): boolean {
+  try {
+    return readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() !== '0';
+  } catch {
+    return false;
+  }
+}
+
+/** Turns run statistics on for as long as the returned handle stays open. */
+export function enableStats(): Disposable & { close(): void } {
+  let fd = check(C.bpf_enable_stats(BPF_STATS_RUN_TIME) as number, 'bpf_enable_stats');
+  const close = (): void => {
+    if (fd >= 0) closeSync(fd);
+    fd = -1;
+  };
+  return { close, [Symbol.dispose]: close };
+}
