@@ -1,0 +1,148 @@
+/**
+ * The `BPFProgram` payload of l3afd (one element of a chain or of `probes`) and its parts, as
+ * TypeBox schemas: the single source for request validation, the OpenAPI document and the
+ * TypeScript types.
+ *
+ * Wire compatibility: every l3afd key is accepted with l3afd's JSON type; `null` is accepted
+ * wherever l3afd itself emits `null` (the argument objects and the `map_args` / `monitor_maps`
+ * lists). Unknown keys are rejected (l3afd silently ignored them, which hid typos).
+ */
+import { Type, type Static } from 'typebox';
+import * as P from './patterns.ts';
+
+const SAFE_INT = { minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER };
+
+/** One integer key → integer value write into a map (`map_args[].args[]`). */
+export const KeyValue = Type.Object(
+  {
+    key: Type.Integer({ ...SAFE_INT, description: 'Map key (an integer; written with the map\'s key width).' }),
+    value: Type.Integer({ ...SAFE_INT, description: 'Value written at `key`.' }),
+  },
+  { additionalProperties: false },
+);
+export type KeyValue = Static<typeof KeyValue>;
+
+/** `map_args` element (l3afd `L3afDMapArg`): integer writes into one map of the loaded object. */
+export const MapArg = Type.Object(
+  {
+    name: Type.String({ pattern: P.MAP_NAME, description: 'Map name inside the loaded ELF object.' }),
+    args: Type.Union([Type.Array(KeyValue, { maxItems: 65536 }), Type.Null()], {
+      description: 'Key/value pairs; keys not listed are deleted from hash maps ("replace" semantics).',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type MapArg = Static<typeof MapArg>;
+
+/** Aggregators of `monitor_maps` (l3afd: scalar, max-rate, avg). */
+export const Aggregator = Type.Enum(['scalar', 'max-rate', 'avg'], {
+  description: 'scalar = the value; max-rate = highest per-second rate over the sample ring; avg = mean of the ring.',
+});
+export type Aggregator = Static<typeof Aggregator>;
+
+/** `monitor_maps` element (l3afd `L3afDNFMetricsMap`): one map key sampled into Prometheus. */
+export const MonitorMap = Type.Object(
+  {
+    name: Type.String({ pattern: P.MAP_NAME, description: 'Map name inside the loaded ELF object.' }),
+    key: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Key to read.' }),
+    aggregator: Aggregator,
+  },
+  { additionalProperties: false },
+);
+export type MonitorMap = Static<typeof MonitorMap>;
+
+/** `admin_status` values. */
+export const AdminStatus = Type.Enum(['enabled', 'disabled'], {
+  description: 'enabled: run the program; disabled: stop and remove it (update) or skip it (add).',
+});
+export type AdminStatus = Static<typeof AdminStatus>;
+
+/** Scalar value of a command-line argument map: rendered as `--key=value`. */
+const ArgValue = Type.Union([Type.String({ maxLength: 4096 }), Type.Number(), Type.Boolean()]);
+
+/**
+ * Argument map (`start_args`, `stop_args`, `status_args`, `update_args`, `config_args`): names
+ * to scalar values, or `null` (l3afd's "none").
+ */
+export const ProgramArgs = Type.Union(
+  [
+    Type.Record(Type.String({ pattern: P.ARG_KEY }), ArgValue, { additionalProperties: false, maxProperties: 256 }),
+    Type.Null(),
+  ],
+  { description: 'Map of argument names to string/number/boolean values, each passed as --name=value; null = none.' },
+);
+export type ProgramArgs = Static<typeof ProgramArgs>;
+
+/**
+ * Field definitions of `BPFProgram` in l3afd's order (the Go struct order, which is also the
+ * key order of l3afd's GET output). `required` marks the fields a request must carry; the rest
+ * take l3afd's zero values in {@link normalizeProgram}.
+ */
+const programFields = {
+  id: Type.Integer({ ...SAFE_INT, description: 'Echoed only (unused by l3afd). Default 0.' }),
+  name: Type.String({ pattern: P.PROGRAM_NAME, description: `Package name, the program's identity within a chain. ${P.PROGRAM_NAME_RULE}.` }),
+  seq_id: Type.Integer({ minimum: 0, maximum: 2147483647, description: 'Position in the chain (ascending). Default 0.' }),
+  artifact: Type.String({ pattern: P.ARTIFACT, description: 'Archive file name in the repository; the part before the first "." is the top directory inside it.' }),
+  map_name: Type.String({ pattern: P.C_IDENTIFIER_OR_EMPTY, description: 'This program\'s own next-program PROG_ARRAY map; empty = chain tail / no chaining map.' }),
+  cmd_start: Type.String({ pattern: P.RELATIVE_PATH, description: 'User program to start (relative to the package directory).' }),
+  cmd_stop: Type.String({ pattern: P.RELATIVE_PATH, description: 'User program stop command.' }),
+  cmd_status: Type.String({ pattern: P.RELATIVE_PATH, description: 'User program status command (prints RUNNING).' }),
+  cmd_config: Type.String({ pattern: P.RELATIVE_PATH, description: 'Config command (a stub in l3afd).' }),
+  cmd_update: Type.String({ pattern: P.RELATIVE_PATH, description: 'Command run when update_args change.' }),
+  version: Type.String({ pattern: P.VERSION, description: `Package version, e.g. "latest". ${P.VERSION_RULE}.` }),
+  user_program_daemon: Type.Boolean({ description: 'cmd_start is a long-running daemon. Default false.' }),
+  is_plugin: Type.Boolean({ description: 'Echoed only (unused by l3afd). Default false.' }),
+  cpu: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'CPU-seconds limit of the user program; 0 = none.' }),
+  memory: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Address-space limit (bytes) of the user program; 0 = none.' }),
+  admin_status: AdminStatus,
+  prog_type: Type.String({ pattern: P.PROG_TYPE, description: '"xdp" for xdp_ingress, "tc" for tc_ingress/tc_egress; the probe kind for probes.' }),
+  rules_file: Type.String({ pattern: P.RELATIVE_PATH, description: 'File (under the package\'s direction directory) that receives `rules`.' }),
+  rules: Type.String({ maxLength: 1048576, description: 'Content written to rules_file.' }),
+  config_file_path: Type.String({ maxLength: 4096, description: 'Config file location (a stub in l3afd).' }),
+  cfg_version: Type.Integer({ ...SAFE_INT, description: 'Stored and echoed. Default 0.' }),
+  start_args: ProgramArgs,
+  stop_args: ProgramArgs,
+  status_args: ProgramArgs,
+  update_args: ProgramArgs,
+  map_args: Type.Union([Type.Array(MapArg, { maxItems: 1024 }), Type.Null()], { description: 'Integer writes into maps of the loaded object; null = none.' }),
+  config_args: ProgramArgs,
+  monitor_maps: Type.Union([Type.Array(MonitorMap, { maxItems: 1024 }), Type.Null()], { description: 'Map keys exported as metrics; null = none.' }),
+  ebpf_package_repo_url: Type.String({ pattern: P.REPO_URL_OR_EMPTY, description: 'Repository base URL for this program; empty = [ebpf-repo] url.' }),
+  object_file: Type.String({ pattern: P.RELATIVE_PATH, description: 'ELF object (relative to the package directory); its presence selects the native load path.' }),
+  entry_function_name: Type.String({ pattern: P.C_IDENTIFIER_OR_EMPTY, description: 'ELF program (function) to attach or chain.' }),
+};
+
+/** The keys of `BPFProgram`, in l3afd's order. */
+export const PROGRAM_KEYS = Object.keys(programFields) as (keyof typeof programFields)[];
+
+/** Fields a request must carry (everything else has an l3afd default). */
+export const REQUIRED_PROGRAM_KEYS = ['name', 'artifact', 'version', 'admin_status'] as const;
+
+/** A `BPFProgram` as a request carries it (add/update payloads, config-store file). */
+const F = programFields;
+const O = Type.Optional;
+export const BpfProgram = Type.Object({
+  id: O(F.id), name: F.name, seq_id: O(F.seq_id), artifact: F.artifact, map_name: O(F.map_name),
+  cmd_start: O(F.cmd_start), cmd_stop: O(F.cmd_stop), cmd_status: O(F.cmd_status), cmd_config: O(F.cmd_config),
+  cmd_update: O(F.cmd_update), version: F.version, user_program_daemon: O(F.user_program_daemon),
+  is_plugin: O(F.is_plugin), cpu: O(F.cpu), memory: O(F.memory), admin_status: F.admin_status,
+  prog_type: O(F.prog_type), rules_file: O(F.rules_file), rules: O(F.rules), config_file_path: O(F.config_file_path),
+  cfg_version: O(F.cfg_version), start_args: O(F.start_args), stop_args: O(F.stop_args),
+  status_args: O(F.status_args), update_args: O(F.update_args), map_args: O(F.map_args),
+  config_args: O(F.config_args), monitor_maps: O(F.monitor_maps), ebpf_package_repo_url: O(F.ebpf_package_repo_url),
+  object_file: O(F.object_file), entry_function_name: O(F.entry_function_name),
+}, {
+  additionalProperties: false,
+  description: 'One eBPF package (l3afd BPFProgram).',
+});
+export type BpfProgram = Static<typeof BpfProgram>;
+
+/**
+ * A `BPFProgram` with every key present (l3afd's GET shape): what {@link normalizeProgram}
+ * returns and what GET serialises.
+ */
+export const NormalizedBpfProgram = Type.Object(programFields, {
+  additionalProperties: false,
+  description: 'One eBPF package with every field present, as GET returns it.',
+});
+export type NormalizedBpfProgram = Static<typeof NormalizedBpfProgram>;
