@@ -50,7 +50,7 @@ export const bpf_prog_info = koffi.struct('bpf_prog_info', {
   type: 'uint32_t', id: 'uint32_t', tag: koffi.array('uint8_t', 8), jited_prog_len: 'uint32_t',
   xlated_prog_len: 'uint32_t', jited_prog_insns: 'uint64_t', xlated_prog_insns: 'uint64_t', load_time: 'uint64_t',
   created_by_uid: 'uint32_t', nr_map_ids: 'uint32_t', map_ids: 'void *', name: koffi.array('char', 16, 'String'),
-  ifindex: 'uint32_t', gpl_compatible: 'uint32_t', netns_dev: 'uint64_t', netns_ino: 'uint64_t',
+  ifindex: 'uint32_t', /* gpl_compatible:1 + 31 bits */ bits0: 'uint32_t', netns_dev: 'uint64_t', netns_ino: 'uint64_t',
   nr_jited_ksyms: 'uint32_t', nr_jited_func_lens: 'uint32_t', jited_ksyms: 'uint64_t', jited_func_lens: 'uint64_t',
   btf_id: 'uint32_t', func_info_rec_size: 'uint32_t', func_info: 'uint64_t', nr_func_info: 'uint32_t',
   nr_line_info: 'uint32_t', line_info: 'uint64_t', jited_line_info: 'uint64_t', nr_jited_line_info: 'uint32_t',

@@ -24,3 +24,4 @@ export {
   type PlatformSpec, type ProgramType, type MapType, type XdpAction,
 } from './platform.ts';
 export { libbpfVersion } from './version.ts';
+export { structLayouts, type StructLayout } from './layout.ts';

@@ -62,6 +62,7 @@ export class BpfMap implements Disposable {
   #fd: number;
   readonly #owned: boolean;
   #batchUnsupported = false;
+  #batchUsed = false;
 
   /** @internal use {@link BpfMap.openPinned}, {@link BpfMap.fromId} or BpfObject.map(). */
   constructor(fd: number, owned: boolean, nameOverride?: string) {
@@ -91,6 +92,11 @@ export class BpfMap implements Disposable {
   get fd(): number {
     if (this.#fd < 0) throw new BpfError({ op: 'map fd', subject: { map: this.name }, errno: 9, hint: 'map is closed' });
     return this.#fd;
+  }
+
+  /** Whether {@link entries} has read this map with BPF_MAP_LOOKUP_BATCH (false until it has). */
+  get batchUsed(): boolean {
+    return this.#batchUsed;
   }
 
   get perCpu(): boolean {
@@ -207,6 +213,7 @@ export class BpfMap implements Disposable {
           Buffer.from(values.subarray(i * vsize, (i + 1) * vsize)),
         ]);
       }
+      this.#batchUsed = true;
       if (ret === -2) return out;
       inBatch = Buffer.from(outBatch);
     }

@@ -57,7 +57,7 @@ export function programInfoByFd(fd: number): ProgramInfo {
     jitedBytes: info.jited_prog_len as number,
     mapIds: [...ids],
     btfId: info.btf_id as number,
-    gplCompatible: ((info.gpl_compatible as number) & 1) === 1,
+    gplCompatible: ((info.bits0 as number) & 1) === 1,
   };
 }
 
