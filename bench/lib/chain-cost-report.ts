@@ -1,0 +1,93 @@
+// The markdown report of a chain-cost run.
+import type { BenchEnvironment } from './environment.ts';
+import type { ChainCostResult } from './chain-cost.ts';
+import { LISTED_PORT, RL_RATE, RL_WINDOW_NS, UNLISTED_PORT } from './chain-cost.ts';
+
+function ns(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+}
+
+function signed(v: number): string {
+  const s = ns(Math.abs(v));
+  return v > 0 ? `+${s}` : v < 0 ? `−${s}` : '0';
+}
+
+function cell(s: string): string {
+  return s.replaceAll('|', '\\|');
+}
+
+/** Renders a run as a markdown report: environment, the table, chain growth, wall time, checks. */
+export function chainCostMarkdown(r: ChainCostResult, env: BenchEnvironment, command: string): string {
+  const empty = r.cases.find((c) => c.id === 'empty')?.kernelNs.median ?? 0;
+  const root = r.cases.find((c) => c.id === 'root')?.kernelNs.median ?? 0;
+  const out: string[] = [];
+  out.push('# Chain cost: ns per packet through XDP chains (BPF_PROG_TEST_RUN)', '');
+  out.push(`${r.ok ? 'All checks passed.' : '**SOME CHECKS FAILED: the figures below are not trustworthy.**'} How to read this report: [bench/README.md](../README.md).`, '');
+  out.push('| | |', '|---|---|');
+  out.push(`| date | ${env.date} |`);
+  out.push(`| command | \`${cell(command)}\` |`);
+  out.push(`| kernel | ${env.kernel} |`);
+  out.push(`| CPU | ${cell(env.cpuModel)} × ${env.cpuCount} |`);
+  out.push(`| libbpf | ${env.libbpf} |`);
+  out.push(`| node | ${env.node} |`);
+  out.push(`| bpf_jit_enable / bpf_stats_enabled | ${env.jit} / ${env.bpfStats} |`);
+  out.push(`| clocksource (bpf_ktime_get_ns) | ${env.clocksource} |`);
+  out.push(`| repeat × rounds | ${r.repeat} × ${r.rounds} per case, rounds interleaved across cases |`);
+  out.push(`| frame | ${r.frameBytes} bytes: Ethernet / IPv4 / TCP without options, zero padding |`);
+  out.push(`| run time | ${(r.elapsedMs / 1000).toFixed(1)} s |`, '');
+
+  out.push('## ns per packet', '');
+  out.push(
+    'The kernel\'s mean duration per run (`duration` of BPF_PROG_TEST_RUN, whole ns) of each round; median, minimum and maximum over the rounds. ' +
+      `Δ columns compare medians. Ratelimiting runs with rate ${RL_RATE} per ${Number(RL_WINDOW_NS) / 1e9} s window and port ${LISTED_PORT} listed; ` +
+      'its drop-event budget (rl_config_map[2]) is 0, the default. The kernel truncates its mean to whole ns; the last column, the median over the rounds ' +
+      'of the wall time of the test_run call seen from JS divided by repeat, has finer resolution and includes the call\'s fixed cost (about ' +
+      'the repeat-1 wall time below, spread over the repeats) and any time the test loop was preempted.',
+    '',
+  );
+  out.push('| case | path | verdict | median | min | max | Δ empty | Δ root | rounds | wall ÷ repeat |', '|---|---|---|--:|--:|--:|--:|--:|---|--:|');
+  for (const c of r.cases) {
+    const verdict = c.verdicts.every((v) => v === c.expected) ? c.expected.toUpperCase() : `**${c.verdicts.join('/')}** (expected ${c.expected})`;
+    const dRoot = c.id === 'empty' || c.id === 'root' ? '' : signed(c.kernelNs.median - root);
+    const dEmpty = c.id === 'empty' ? '' : signed(c.kernelNs.median - empty);
+    out.push(`| ${cell(c.label)} | ${cell(c.path)} | ${verdict} | **${ns(c.kernelNs.median)}** | ${ns(c.kernelNs.min)} | ${ns(c.kernelNs.max)} | ${dEmpty} | ${dRoot} | ${c.roundsNs.join(' ')} | ${c.wallNs.median.toFixed(2)} |`);
+  }
+  out.push('');
+
+  if (r.chainFit) {
+    out.push('## Chain growth', '');
+    const capN = r.cases.find((c) => c.chainLength === r.maxChain)?.kernelNs.median ?? 0;
+    out.push(
+      `Least-squares line through the root → N × count-and-pass medians (N = 1..${r.maxChain}): **${r.chainFit.slope.toFixed(2)} ns per added program** ` +
+        `(one tail call, a per-CPU counter lookup and increment), ${r.chainFit.intercept.toFixed(1)} ns at N = 0 (root alone measured ${ns(root)} ns). ` +
+        `From the end points: (N=${r.maxChain} − root) / ${r.maxChain} = ${((capN - root) / r.maxChain).toFixed(2)} ns per program.`,
+      '',
+    );
+  }
+
+  out.push('## Wall time seen from JavaScript (root alone)', '');
+  out.push('| measure | median | min | max |', '|---|--:|--:|--:|');
+  const w = r.wall;
+  out.push(`| wall time of one test_run call (repeat ${r.repeat}) ÷ repeat, ns per packet | **${ns(w.perPacketNs.median)}** | ${ns(w.perPacketNs.min)} | ${ns(w.perPacketNs.max)} |`);
+  out.push(`| wall time of one test_run call with repeat 1 (mean of ${w.singleCalls} calls per round), ns | **${w.perCallNs.median.toFixed(0)}** | ${w.perCallNs.min.toFixed(0)} | ${w.perCallNs.max.toFixed(0)} |`);
+  out.push(`| the kernel's duration of those repeat-1 calls (median per round), ns | ${ns(w.kernelRepeat1Ns.median)} | ${ns(w.kernelRepeat1Ns.min)} | ${ns(w.kernelRepeat1Ns.max)} |`);
+  out.push('');
+  out.push(
+    'The first row is what a packet costs when the syscall, the FFI call and the copy of the frame are spread over all repeats; ' +
+      'the second is the full price of one packet sent from JavaScript through koffi and the bpf() syscall (process.hrtime around the call).',
+    '',
+  );
+
+  out.push('## Checks', '');
+  out.push('| check | expected | actual | |', '|---|---|---|---|');
+  for (const c of r.checks) out.push(`| ${cell(c.what)} | ${cell(c.expected)} | ${cell(c.actual)} | ${c.ok ? 'ok' : '**FAILED**'} |`);
+  out.push('');
+  out.push(
+    `Frames: the ratelimiting SYN pass path and every case outside ratelimiting use a SYN to port ${UNLISTED_PORT} (not listed); the ACK pass path uses an ACK ` +
+      `to port ${LISTED_PORT}; the drop path uses a SYN to port ${LISTED_PORT}, ` +
+      'after one priming SYN has taken the only place of the window, so every measured run drops. Each count-and-pass in a chain is a separate object ' +
+      'instance (its own counter and next-program array), chained slot 0 to slot 0.',
+    '',
+  );
+  return out.join('\n');
+}
