@@ -1,0 +1,425 @@
+/**
+ * One element of a chain: an entry program and its one-slot "next program" array, pinned under
+ * the pin layout. It is either loaded from an object file or adopted from its pins after a
+ * restart. Closing releases file descriptors and never unpins; only {@link ChainProgram.remove}
+ * (and {@link ChainProgram.retire}) take pins away.
+ */
+import { existsSync, renameSync, rmdirSync } from 'node:fs';
+import { dirname, join, relative, isAbsolute } from 'node:path';
+import { BpfError, BpfMap, BpfObject, BpfProgram, ProgArray, unpin, type ProgramType } from '../bpf/index.ts';
+import { ChainError, messageOf } from './errors.ts';
+import {
+  STAGED_SUFFIX, checkIdentifier, checkSegment, pinExists, pinsIn, versionSegment,
+  type ChainDirection, type PinLayout,
+} from './pin-layout.ts';
+
+/** What to load: an l3afd program reduced to what the kernel needs. */
+export interface ProgramSpec {
+  /** Package name (a pin path segment). */
+  readonly name: string;
+  /** Package version (a pin path segment after dots → underscores). */
+  readonly version: string;
+  /** Path of the ELF object file. */
+  readonly objectPath: string;
+  /** The function that is the element's entry point. */
+  readonly entry: string;
+  /** The PROG_ARRAY through whose slot 0 the program tail-calls the next element. */
+  readonly nextMap: string;
+}
+
+/** Which chain an element belongs to. */
+export interface ChainPlace {
+  readonly iface: string;
+  readonly direction: ChainDirection;
+}
+
+/** Options of {@link ChainProgram.load}. */
+export interface LoadOptions {
+  /**
+   * Existing maps to use instead of creating new ones, by map name (e.g. those of the instance
+   * being replaced, so its state carries over). Names with a `.` may be kernel names (truncated
+   * to 15 bytes). The next-program array is never reused.
+   */
+  readonly reuseMaps?: ReadonlyMap<string, BpfMap>;
+}
+
+/** Maps lent for a reload; close them once the load is done. */
+export interface ReusableMaps {
+  readonly maps: ReadonlyMap<string, BpfMap>;
+  close(): void;
+}
+
+/** The slot of a next-program array that holds the next program (L3AF_CHAIN_SLOT). */
+export const CHAIN_SLOT = 0;
+
+const KERNEL_NAME_LEN = 15;
+
+function kernelProgramType(direction: ChainDirection): ProgramType {
+  return direction === 'xdp_ingress' ? 'xdp' : 'sched_cls';
+}
+
+/** Checks a spec's fields and returns it. */
+export function checkSpec(spec: ProgramSpec): ProgramSpec {
+  if (spec === null || typeof spec !== 'object') throw new ChainError('invalid', 'program spec must be an object');
+  checkSegment('program name', spec.name);
+  versionSegment(spec.version);
+  checkIdentifier('entry function', spec.entry);
+  checkIdentifier('next-program map', spec.nextMap);
+  if (typeof spec.objectPath !== 'string' || spec.objectPath.length === 0) throw new ChainError('invalid', `program '${spec.name}': object path must be a non-empty string`);
+  return spec;
+}
+
+function kernelError(what: string, err: unknown): ChainError {
+  if (err instanceof ChainError) return err;
+  return new ChainError(err instanceof BpfError ? 'kernel' : 'invalid', `${what}: ${messageOf(err)}`, { cause: err });
+}
+
+/** A pin this element answers for: where it belongs and where it is now (staged or final). */
+interface PinRecord {
+  at: string;
+  /** Made by this element (a rollback removes it); false for pins of maps lent by a predecessor. */
+  readonly created: boolean;
+}
+
+export class ChainProgram {
+  readonly iface: string;
+  readonly direction: ChainDirection;
+  readonly name: string;
+  /** The version as given, or for an adopted element its pin segment (dots cannot be recovered). */
+  readonly version: string;
+  readonly entry: string;
+  readonly nextMapName: string;
+  /** The object file, when known (loaded elements, or adopted ones the caller told). */
+  objectPath: string | undefined;
+  /** The entry program. */
+  readonly program: BpfProgram;
+  /** Its next-program array. */
+  readonly next: ProgArray;
+  /** Kernel id of the entry program. */
+  readonly id: number;
+  /** True when this element came from pins rather than from an object file. */
+  readonly adopted: boolean;
+
+  readonly #layout: PinLayout;
+  readonly #object: BpfObject | undefined;
+  readonly #nextMap: BpfMap;
+  /** Final pin path → record. */
+  readonly #pins = new Map<string, PinRecord>();
+  #closed = false;
+
+  private constructor(init: {
+    layout: PinLayout; place: ChainPlace; name: string; version: string; entry: string; nextMapName: string;
+    objectPath: string | undefined; program: BpfProgram; nextMap: BpfMap; object: BpfObject | undefined; id: number;
+  }) {
+    this.#layout = init.layout;
+    this.iface = init.place.iface;
+    this.direction = init.place.direction;
+    this.name = init.name;
+    this.version = init.version;
+    this.entry = init.entry;
+    this.nextMapName = init.nextMapName;
+    this.objectPath = init.objectPath;
+    this.program = init.program;
+    this.#nextMap = init.nextMap;
+    this.next = new ProgArray(init.nextMap);
+    this.#object = init.object;
+    this.id = init.id;
+    this.adopted = init.object === undefined;
+  }
+
+  /** Pin path of the entry program (final, not staged). */
+  get programPin(): string {
+    return this.#layout.programPath(this.iface, this.direction, this.name, this.version, this.entry);
+  }
+
+  /** Directory of the element's map pins. */
+  get mapDir(): string {
+    return this.#layout.mapDir(this.iface, this.direction, this.name, this.version);
+  }
+
+  /** Final paths of every pin this element answers for. */
+  get pinPaths(): string[] {
+    return [...this.#pins.keys()];
+  }
+
+  /** True while some of its pins are still staged beside the ones they will replace. */
+  get staged(): boolean {
+    return [...this.#pins].some(([final, r]) => r.at !== final);
+  }
+
+  /**
+   * Loads `spec` from its object file, checks that the entry program tail-calls through the
+   * next-program array, and pins every map (except internal ones, with a `.` in the name) and
+   * the entry program. A pin whose path is taken is made at `<path>.staged` instead (see
+   * {@link promote}). On failure nothing stays pinned or open.
+   */
+  static load(layout: PinLayout, place: ChainPlace, spec: ProgramSpec, opts: LoadOptions = {}): ChainProgram {
+    checkSpec(spec);
+    const who = `program '${spec.name}' ${spec.version} on ${place.iface} ${place.direction}`;
+    if (!existsSync(spec.objectPath)) throw new ChainError('invalid', `${who}: object file '${spec.objectPath}' does not exist`);
+    let obj: BpfObject;
+    try {
+      obj = BpfObject.open(spec.objectPath, { programTypes: { [spec.entry]: kernelProgramType(place.direction) } });
+    } catch (err) {
+      throw kernelError(`${who}: cannot open '${spec.objectPath}'`, err);
+    }
+    let element: ChainProgram | undefined;
+    try {
+      if (!obj.programNames.includes(spec.entry)) {
+        throw new ChainError('invalid', `${who}: '${spec.objectPath}' has no program '${spec.entry}' (it has: ${obj.programNames.join(', ') || 'none'})`);
+      }
+      if (!obj.mapNames.includes(spec.nextMap)) {
+        throw new ChainError('invalid', `${who}: '${spec.objectPath}' has no map '${spec.nextMap}' (it has: ${obj.mapNames.join(', ') || 'none'})`);
+      }
+      for (const p of obj.programNames) if (p !== spec.entry) obj.skipProgram(p);
+      const reused = new Set<string>();
+      for (const [name, map] of opts.reuseMaps ?? []) {
+        const target = name === spec.nextMap ? undefined
+          : obj.mapNames.find((m) => m === name) ?? (name.includes('.') ? obj.mapNames.find((m) => m.includes('.') && m.slice(0, KERNEL_NAME_LEN) === name) : undefined);
+        if (target === undefined || target === spec.nextMap || reused.has(target)) continue;
+        obj.reuseMap(target, map);
+        reused.add(target);
+      }
+      try {
+        obj.load();
+      } catch (err) {
+        throw kernelError(`${who}: load failed`, err);
+      }
+      const program = obj.program(spec.entry);
+      const nextMap = obj.map(spec.nextMap);
+      if (nextMap.type !== 'prog_array' || nextMap.maxEntries < 1) {
+        throw new ChainError('invalid', `${who}: map '${spec.nextMap}' is a ${nextMap.type} of ${nextMap.maxEntries} entries, not a prog_array`);
+      }
+      const info = program.info();
+      if (!info.mapIds.includes(nextMap.id)) {
+        throw new ChainError('invalid', `${who}: program '${spec.entry}' does not use map '${spec.nextMap}', so it cannot continue a chain through it`);
+      }
+      element = new ChainProgram({
+        layout, place, name: spec.name, version: spec.version, entry: spec.entry, nextMapName: spec.nextMap,
+        objectPath: spec.objectPath, program, nextMap, object: obj, id: info.id,
+      });
+      for (const m of obj.maps()) {
+        if (m.name.includes('.')) continue;
+        const final = layout.mapPath(place.iface, place.direction, spec.name, spec.version, m.name);
+        if (reused.has(m.name) && pinnedMapId(final) === m.id) {
+          element.#pins.set(final, { at: final, created: false });
+          continue;
+        }
+        element.#pin(final, (at) => m.pin(at));
+      }
+      element.#pin(element.programPin, (at) => program.pin(at));
+      return element;
+    } catch (err) {
+      if (element) element.discard();
+      else obj.close();
+      throw kernelError(`${who}`, err);
+    }
+  }
+
+  #pin(final: string, make: (at: string) => void): void {
+    const at = pinExists(final) ? this.#layout.stagedPath(final) : final;
+    if (at !== final && pinExists(at)) unpin(at); // a staged leftover of an interrupted operation
+    make(at);
+    this.#pins.set(final, { at, created: true });
+  }
+
+  /**
+   * Opens an element from its pins: the entry program pin and, among the pins of its map
+   * directory, the prog_array the program uses (by `nextMap` name when given). Staged pins are
+   * used when `staged` is set (an operation was interrupted after its switch).
+   */
+  static adopt(layout: PinLayout, place: ChainPlace, ref: {
+    readonly name: string; readonly version: string; readonly entry: string; readonly nextMap?: string; readonly staged?: boolean;
+  }): ChainProgram {
+    const who = `pinned program '${ref.name}' ${ref.version} on ${place.iface} ${place.direction}`;
+    const programFinal = layout.programPath(place.iface, place.direction, ref.name, ref.version, ref.entry);
+    const programAt = ref.staged ? layout.stagedPath(programFinal) : programFinal;
+    let program: BpfProgram;
+    try {
+      program = BpfProgram.openPinned(programAt);
+    } catch (err) {
+      throw kernelError(`${who}: cannot open ${programAt}`, err);
+    }
+    const opened: BpfMap[] = [];
+    try {
+      const info = program.info();
+      if (info.type !== kernelProgramType(place.direction)) {
+        throw new ChainError('state', `${who}: ${programAt} holds a ${info.type} program, not ${kernelProgramType(place.direction)}`);
+      }
+      const mapDir = layout.mapDir(place.iface, place.direction, ref.name, ref.version);
+      const pins = new Map<string, string>();
+      for (const file of pinsIn(mapDir)) {
+        const isStaged = file.endsWith(STAGED_SUFFIX);
+        const base = isStaged ? file.slice(0, -STAGED_SUFFIX.length) : file;
+        if (isStaged && !ref.staged) continue;
+        if (!isStaged && pins.has(base)) continue;
+        pins.set(base, join(mapDir, file));
+      }
+      let next: BpfMap | undefined;
+      const candidates: string[] = [];
+      for (const [name, at] of pins) {
+        if (ref.nextMap !== undefined && name !== ref.nextMap) continue;
+        let m: BpfMap;
+        try {
+          m = BpfMap.openPinned(at);
+        } catch {
+          continue;
+        }
+        if (m.type === 'prog_array' && info.mapIds.includes(m.id)) {
+          candidates.push(name);
+          if (next === undefined) {
+            next = m;
+            continue;
+          }
+        }
+        m.close();
+      }
+      if (next === undefined || candidates.length !== 1) {
+        next?.close();
+        throw new ChainError('state', candidates.length === 0
+          ? `${who}: no pinned prog_array in ${mapDir} is used by the program`
+          : `${who}: several pinned prog_arrays could be its next array (${candidates.join(', ')}); name it`);
+      }
+      opened.push(next);
+      const element = new ChainProgram({
+        layout, place, name: ref.name, version: ref.version, entry: ref.entry, nextMapName: candidates[0] as string,
+        objectPath: undefined, program, nextMap: next, object: undefined, id: info.id,
+      });
+      element.#pins.set(programFinal, { at: programAt, created: false });
+      for (const [name, at] of pins) element.#pins.set(join(mapDir, name), { at, created: false });
+      return element;
+    } catch (err) {
+      for (const m of opened) m.close();
+      program.close();
+      throw kernelError(who, err);
+    }
+  }
+
+  /** The id slot 0 of the next-program array holds, read from the kernel (undefined: empty). */
+  nextId(): number | undefined {
+    return this.next.get(CHAIN_SLOT);
+  }
+
+  /**
+   * Points slot 0 at `successor` (or empties it) — one atomic map update — and reads it back.
+   * Throws a `state` error if the kernel then holds something else.
+   */
+  linkTo(successor: ChainProgram | undefined): void {
+    if (successor) this.next.set(CHAIN_SLOT, successor.program);
+    else this.next.clear(CHAIN_SLOT);
+    const now = this.nextId();
+    if (now !== successor?.id) {
+      throw new ChainError('state', `${this.name}: next slot holds ${now ?? 'nothing'} after writing ${successor?.id ?? 'nothing'}`);
+    }
+  }
+
+  /**
+   * The element's maps, to be reused by a new instance of it (all except the next array): its
+   * pinned maps, plus internal maps (kernel names) of the program. Close the result after use.
+   */
+  reusableMaps(): ReusableMaps {
+    const maps = new Map<string, BpfMap>();
+    const owned: BpfMap[] = [];
+    try {
+      if (this.#object) {
+        for (const m of this.#object.maps()) if (m.name !== this.nextMapName) maps.set(m.name, m);
+      } else {
+        for (const [final, rec] of this.#pins) {
+          if (dirname(final) !== this.mapDir) continue;
+          const name = final.slice(this.mapDir.length + 1);
+          if (name === this.nextMapName) continue;
+          const m = BpfMap.openPinned(rec.at);
+          owned.push(m);
+          maps.set(name, m);
+        }
+        for (const id of this.program.info().mapIds) {
+          const m = BpfMap.fromId(id);
+          owned.push(m);
+          if (m.name.includes('.') && !maps.has(m.name)) maps.set(m.name, m);
+        }
+      }
+    } catch (err) {
+      for (const m of owned) m.close();
+      throw err;
+    }
+    return { maps, close: () => { for (const m of owned) m.close(); } };
+  }
+
+  /** Renames staged pins over the ones they replace (call once the chain has switched). */
+  promote(): void {
+    for (const [final, rec] of this.#pins) {
+      if (rec.at === final) continue;
+      renameSync(rec.at, final);
+      rec.at = final;
+    }
+  }
+
+  /** Releases file descriptors; the pins (and so the kernel objects) stay. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#object) this.#object.close();
+    else {
+      this.#nextMap.close();
+      this.program.close();
+    }
+  }
+
+  /** Unpins everything this element answers for, removes its empty directories, and closes. */
+  remove(): void {
+    this.#unpinWhere(() => true);
+    this.close();
+  }
+
+  /**
+   * Releases an element that `successor` replaced: unpins the pins the successor does not now
+   * hold at the same paths, then closes.
+   */
+  retire(successor: ChainProgram): void {
+    this.#unpinWhere((final, rec) => !(successor.#pins.get(final)?.at === final && rec.at === final));
+    this.close();
+  }
+
+  /** Rolls back a load: unpins only what this element pinned itself, then closes. */
+  discard(): void {
+    this.#unpinWhere((_final, rec) => rec.created);
+    this.close();
+  }
+
+  #unpinWhere(pred: (final: string, rec: PinRecord) => boolean): void {
+    const dirs = new Set<string>();
+    for (const [final, rec] of [...this.#pins]) {
+      if (!pred(final, rec)) continue;
+      unpin(rec.at);
+      this.#pins.delete(final);
+      dirs.add(dirname(final));
+    }
+    for (const d of dirs) pruneEmptyDirs(d, this.#layout.root);
+  }
+}
+
+/** The id of the map pinned at `path`, or undefined. */
+function pinnedMapId(path: string): number | undefined {
+  if (!pinExists(path)) return undefined;
+  try {
+    using m = BpfMap.openPinned(path);
+    return m.id;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes `dir` and its parents while they are empty, stopping at `root` (kept). */
+export function pruneEmptyDirs(dir: string, root: string): void {
+  let d = dir;
+  for (;;) {
+    const rel = relative(root, d);
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return;
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    d = dirname(d);
+  }
+}
