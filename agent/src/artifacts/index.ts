@@ -1,6 +1,6 @@
 /** Package artifacts: download, verification, content-addressed cache, safe extraction. */
 export { ArtifactError, type ArtifactErrorCode } from './errors.ts';
-export { ArtifactStore, parseChecksumFile, type ArtifactRef, type ArtifactStoreOptions, type FetchedArtifact } from './store.ts';
+export { ArtifactStore, artifactStoreOptions, parseChecksumFile, type ArtifactRef, type ArtifactStoreOptions, type FetchedArtifact } from './store.ts';
 export { downloadToFile, fetchSmallText, networkError, type ArtifactLogger, type DownloadOptions, type DownloadProgress, type Downloaded } from './download.ts';
 export { archiveFormat, extractTarGz, extractZip, sanitizeModes, type ArchiveFormat } from './extract.ts';
 export { ArchiveChecker, safeEntryPath, type EntryInfo, type EntryKind, type ExtractLimits } from './entry-check.ts';

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crc32, gzipSync } from 'node:zlib';
-import { ArtifactError, ArtifactStore, type ArtifactErrorCode, type ArtifactLogger, type ArtifactStoreOptions } from './index.ts';
+import { defaultConfig } from '../config/index.ts';
+import { ArtifactError, ArtifactStore, artifactStoreOptions, type ArtifactErrorCode, type ArtifactLogger, type ArtifactStoreOptions } from './index.ts';
 
 // ---------- archive writers ----------
 
@@ -412,4 +413,17 @@ test('URL building: path-joined, segments validated', () => {
   assert.throws(() => s.artifactUrl({ name: '..', version: '1', artifact: 'b.zip' }), ArtifactError);
   assert.throws(() => s.artifactUrl({ name: 'a', version: 'x/y', artifact: 'b.zip' }), ArtifactError);
   void s.close();
+});
+
+test('artifactStoreOptions maps the agent configuration', async () => {
+  const config = defaultConfig({ stateDir: join(work, 'state'), repoUrl });
+  const o = artifactStoreOptions(config, PLATFORM);
+  assert.equal(o.cacheDir, config.l3afd.bpfDir);
+  assert.equal(o.idleTimeoutMs, 30_000);
+  assert.equal(o.connectTimeoutMs, 10_000);
+  assert.equal(o.checksumRequiredHttp, true);
+  const s = new ArtifactStore(o);
+  const a = await s.fetch({ name: 'counter', version: '1.0.0', artifact: 'l3af_counter.tar.gz' });
+  assert.ok(a.dir.startsWith(config.l3afd.bpfDir));
+  await s.close();
 });

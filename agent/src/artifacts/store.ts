@@ -12,6 +12,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { downloadToFile, fetchSmallText, type ArtifactLogger, type DownloadProgress } from './download.ts';
 import { ArtifactError } from './errors.ts';
 import { archiveFormat, extractTarGz, extractZip } from './extract.ts';
+import type { AgentConfig } from '../config/schema.ts';
 
 /** Which package to fetch. */
 export interface ArtifactRef {
@@ -84,6 +85,26 @@ function segment(what: string, s: string, url: string): string {
 export function parseChecksumFile(text: string): string | undefined {
   const token = text.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
   return /^[0-9a-f]{64}$/.test(token) ? token : undefined;
+}
+
+/**
+ * Store options from the agent configuration: cache = `[l3af] package-cache-dir` (default
+ * `[l3afd] bpf-dir`), repository = `[ebpf-repo] url`, idle timeout = `[l3afd] http-client-timeout`,
+ * connect timeout, checksum switches and size bounds from `[l3af]`.
+ */
+export function artifactStoreOptions(config: AgentConfig, platform: string, logger?: ArtifactLogger): ArtifactStoreOptions {
+  return {
+    cacheDir: config.l3af.packageCacheDir,
+    repoUrl: config.ebpfRepo.url,
+    platform,
+    checksumRequiredHttp: config.l3af.checksumRequiredHttp,
+    checksumRequiredFile: config.l3af.checksumRequiredFile,
+    connectTimeoutMs: config.l3af.downloadConnectTimeoutMs,
+    idleTimeoutMs: config.l3afd.httpClientTimeoutMs,
+    maxBytes: config.l3af.artifactMaxBytes,
+    maxEntries: config.l3af.artifactMaxEntries,
+    logger,
+  };
 }
 
 /** Fetches, verifies, caches and extracts packages. */

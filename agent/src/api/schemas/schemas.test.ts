@@ -59,7 +59,7 @@ const countAndPass = {
   start_args: { 'max-conn': '10', verbose: 2, debug: true }, monitor_maps: [
     { name: 'cl_conn_count', key: 0, aggregator: 'max-rate' }, { name: 'cl_conn_count', key: 1, aggregator: 'avg' }],
 };
-const element = (programs: object, extra: object = {}) => ({
+const element = (programs: unknown, extra: object = {}) => ({
   host_name: 'l3af-test-host', iface: 'veth0', ipv4_address: '192.168.15.80', bpf_programs: programs, ...extra,
 });
 const goodBody = [element({ xdp_ingress: [ratelimiting], tc_ingress: [countAndPass], tc_egress: null, probes: null })];
