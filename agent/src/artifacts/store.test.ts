@@ -116,6 +116,10 @@ before(async () => {
     openResponses.add(res);
     res.on('close', () => openResponses.delete(res));
     const path = req.url ?? '';
+    if (path.startsWith('/stall-') && path.endsWith('.sha256')) {
+      res.writeHead(404).end(); // so the stall hits the artifact transfer itself
+      return;
+    }
     if (path.startsWith('/stall-body/')) {
       // Headers and a first chunk, then silence: the idle (body) timeout must fire.
       res.writeHead(200, { 'content-length': '1000000' });
@@ -322,15 +326,17 @@ test('unreachable repository (closed localhost port) → UNREACHABLE', async () 
   await s.close();
 });
 
+// undici checks its timers about once a second, so a 300 ms idle timeout fires after 0.3-1.5 s.
 test('stalled server → TIMEOUT within the idle timeout (body stall and header stall)', async () => {
   const s = store({ repoUrl: `${httpBase}/stall-body`, checksumRequiredHttp: false, idleTimeoutMs: 300 });
   let t0 = Date.now();
-  await expectCode(s.fetch({ name: 'x', version: '1', artifact: 'l3af_x.tar.gz' }), 'TIMEOUT');
+  const bodyErr = await expectCode(s.fetch({ name: 'x', version: '1', artifact: 'l3af_x.tar.gz' }), 'TIMEOUT', /UND_ERR_BODY_TIMEOUT/);
+  assert.ok(bodyErr.url.endsWith('/l3af_x.tar.gz'), 'the artifact transfer itself stalled');
   const bodyMs = Date.now() - t0;
   assert.ok(bodyMs >= 250 && bodyMs < 3000, `body stall detected after ${bodyMs} ms`);
-  const h = store({ repoUrl: `${httpBase}/stall-headers`, idleTimeoutMs: 300 });
+  const h = store({ repoUrl: `${httpBase}/stall-headers`, checksumRequiredHttp: false, idleTimeoutMs: 300 });
   t0 = Date.now();
-  await expectCode(h.fetch({ name: 'x', version: '1', artifact: 'l3af_x.tar.gz' }), 'TIMEOUT');
+  await expectCode(h.fetch({ name: 'x', version: '1', artifact: 'l3af_x.tar.gz' }), 'TIMEOUT', /UND_ERR_HEADERS_TIMEOUT/);
   const headerMs = Date.now() - t0;
   assert.ok(headerMs >= 250 && headerMs < 3000, `header stall detected after ${headerMs} ms`);
   // The overall deadline also holds when the idle timeout is long.
