@@ -8,7 +8,9 @@
  *   links      <root>/links/<iface>/<name>/<ver>/<name>_xdp | <name>_tc_<ingress|egress>
  *
  * `<ver>` is the version with dots turned into underscores. A pin that replaces a live one of the
- * same path is first made at `<path>.staged` and renamed over it once the chain has switched.
+ * same path is first made at `<path>~staged` and renamed over it once the chain has switched.
+ * bpffs refuses names with a dot, hence the version rule; names and interfaces with a dot are
+ * refused here with a clear error.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
@@ -28,19 +30,26 @@ export function progTypeOf(direction: ChainDirection): PinProgType {
   return direction === 'xdp_ingress' ? 'xdp' : 'tc';
 }
 
-/** Suffix of a pin made beside a live one, renamed over it after the switch. */
-export const STAGED_SUFFIX = '.staged';
+/**
+ * Suffix of a pin made beside a live one, renamed over it after the switch. Not a `.`: bpffs
+ * refuses every name with a dot (reserved for its own iterators).
+ */
+export const STAGED_SUFFIX = '~staged';
 
 /** Top-level names the layout uses itself; an interface cannot be called that. */
 const RESERVED_TOP = new Set(['progs', 'links', 'tc']);
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Checks one path segment: not empty, no `/`, no NUL, not `.` or `..`, at most 255 bytes. */
-export function checkSegment(what: string, value: string): string {
+/**
+ * Checks one path segment: not empty, no `/`, no NUL, not `.` or `..`, at most 255 bytes, and
+ * (for bpffs, which refuses them) no `.` at all unless `dotsAllowed`.
+ */
+export function checkSegment(what: string, value: string, dotsAllowed = false): string {
   if (typeof value !== 'string' || value.length === 0) throw new ChainError('invalid', `${what} must be a non-empty string`);
   if (value.includes('/') || value.includes('\0')) throw new ChainError('invalid', `${what} '${value}' must not contain '/' or NUL`);
   if (value === '.' || value === '..') throw new ChainError('invalid', `${what} must not be '${value}'`);
+  if (!dotsAllowed && value.includes('.')) throw new ChainError('invalid', `${what} '${value}' must not contain '.' (bpffs refuses such names)`);
   if (Buffer.byteLength(value) > 255) throw new ChainError('invalid', `${what} is longer than 255 bytes`);
   return value;
 }
@@ -55,7 +64,7 @@ export function checkIdentifier(what: string, value: string): string {
 
 /** The version as a path segment: dots become underscores (l3afd's rule). */
 export function versionSegment(version: string): string {
-  checkSegment('version', version);
+  checkSegment('version', version, true);
   return checkSegment('version', version.replace(/\./g, '_'));
 }
 
