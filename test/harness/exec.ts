@@ -35,13 +35,15 @@ export class CommandError extends Error {
 export interface RunOptions {
   /** Kill the command after this many milliseconds (default 10 000). */
   timeoutMs?: number;
+  /** Text written to the command's stdin (which is then closed). */
+  input?: string;
 }
 
 /** Runs a command without a shell and resolves with its output; rejects with {@link CommandError}. */
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandOutput> {
   const timeout = options.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
-    execFile(command, [...args], { timeout, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+    const child = execFile(command, [...args], { timeout, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
         if (err === null) {
           resolve({ stdout, stderr });
@@ -52,6 +54,8 @@ export function run(command: string, args: readonly string[], options: RunOption
         const reason = err.killed ? `killed after ${timeout} ms` : typeof code === 'string' ? code : err.message;
         reject(new CommandError(command, args, status, stderr.trim(), reason));
       });
+    child.stdin?.on('error', () => undefined); // a command that exits early must not crash us with EPIPE
+    child.stdin?.end(options.input ?? '');
   });
 }
 

@@ -4,8 +4,9 @@
  * in the namespace and is the sender. Each lab has unique interface names and its own /30 inside 10.240.0.0/12.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { run, type CommandOutput, type RunOptions } from './exec.ts';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { CommandError, run, type CommandOutput, type RunOptions } from './exec.ts';
 import { registerExitCleanup } from './cleanup.ts';
 
 /** Options for {@link VethLab.create}. */
@@ -40,21 +41,20 @@ function parseIpv4(s: string): number | undefined {
   return parts.reduce((acc, p) => acc * 256 + p, 0);
 }
 
-interface IpLink {
-  ifindex: number;
-  address: string;
-  operstate: string;
-}
-
-async function showLink(ifname: string, netns?: string): Promise<IpLink> {
-  const args = [...(netns === undefined ? [] : ['-n', netns]), '-j', 'link', 'show', 'dev', ifname];
-  const { stdout } = await run('ip', args);
-  const parsed: unknown = JSON.parse(stdout);
-  const l = Array.isArray(parsed) ? (parsed[0] as Record<string, unknown> | undefined) : undefined;
-  if (l === undefined || typeof l.ifindex !== 'number' || typeof l.address !== 'string' || typeof l.operstate !== 'string') {
-    throw new Error(`ip ${args.join(' ')}: unexpected output ${stdout.slice(0, 200)}`);
+/**
+ * Runs `ip [prefix] -batch -` with the given lines on stdin; rejects on the first failing line with a
+ * {@link CommandError} whose stderr quotes that line.
+ */
+async function ipBatch(prefix: readonly string[], lines: readonly string[]): Promise<CommandOutput> {
+  try {
+    return await run('ip', [...prefix, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+  } catch (err) {
+    if (!(err instanceof CommandError)) throw err;
+    const m = /Command failed -:(\d+)/.exec(err.stderr);
+    const line = m?.[1] === undefined ? undefined : lines[Number(m[1]) - 1];
+    const stderr = line === undefined ? err.stderr : `${err.stderr.replace(/\s*Command failed -:\d+/, '')} (in "ip ${[...prefix, line].join(' ')}")`;
+    throw new CommandError(err.command, err.args, err.status, stderr, err.reason);
   }
-  return { ifindex: l.ifindex, address: l.address, operstate: l.operstate };
 }
 
 /** /30 blocks of the pool already holding an address in the root namespace. */
@@ -109,10 +109,10 @@ export class VethLab {
   rootIfindex = 0;
   /** Interface index of the peer end (inside the namespace). */
   peerIfindex = 0;
-  /** MAC address of the root-side end. */
-  rootMac = '';
+  /** MAC address of the root-side end (locally administered, derived from pid and lab number). */
+  readonly rootMac: string;
   /** MAC address of the peer end. */
-  peerMac = '';
+  readonly peerMac: string;
   /** Whether IPv6 was disabled on both ends (false if asked not to, or if the host has no IPv6). */
   ipv6Disabled = false;
 
@@ -131,6 +131,10 @@ export class VethLab {
     const base = POOL_BASE + block * 4;
     this.rootAddress = ipv4(base + 1);
     this.peerAddress = ipv4(base + 2);
+    const hex = (v: number): string => (v & 255).toString(16).padStart(2, '0');
+    const stem = ['02', hex(process.pid >>> 16), hex(process.pid >>> 8), hex(process.pid), hex(n)].join(':');
+    this.rootMac = `${stem}:01`;
+    this.peerMac = `${stem}:02`;
     this.#unregister = registerExitCleanup(`veth lab ${this.netns} (${this.rootIfname})`, () => this.#disposeSync());
   }
 
@@ -168,45 +172,48 @@ export class VethLab {
 
   async #setUp(disableIpv6: boolean, staticNeighbors: boolean, mtu: number | undefined, upTimeoutMs: number): Promise<void> {
     const ns = this.netns;
-    await run('ip', ['netns', 'add', ns]);
+    const root = this.rootIfname;
+    const peer = this.peerIfname;
+    const mtuArgs = mtu === undefined ? '' : ` mtu ${mtu}`;
+    // `ip -batch` keeps this to four short-lived processes; the steps that can fail half-way are still undone
+    // by dispose(), which checks what exists.
     this.#created.netns = true;
-    await run('ip', ['link', 'add', this.rootIfname, 'type', 'veth', 'peer', 'name', this.peerIfname, 'netns', ns]);
     this.#created.veth = true;
+    await ipBatch([], [
+      `netns add ${ns}`,
+      `link add ${root} address ${this.rootMac}${mtuArgs} type veth peer name ${peer} address ${this.peerMac}${mtuArgs} netns ${ns}`,
+    ]);
+    this.rootIfindex = Number(await readFile(`/sys/class/net/${root}/ifindex`, 'utf8'));
+    this.peerIfindex = Number(await readFile(`/sys/class/net/${root}/iflink`, 'utf8'));
 
-    if (disableIpv6 && existsSync(`/proc/sys/net/ipv6/conf/${this.rootIfname}/disable_ipv6`)) {
-      writeFileSync(`/proc/sys/net/ipv6/conf/${this.rootIfname}/disable_ipv6`, '1');
-      await run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${this.peerIfname}.disable_ipv6=1`]);
+    // Both ends get disable_ipv6 before they come up, so they never send RS/DAD/MLD.
+    if (disableIpv6 && existsSync(`/proc/sys/net/ipv6/conf/${root}/disable_ipv6`)) {
+      await writeFile(`/proc/sys/net/ipv6/conf/${root}/disable_ipv6`, '1');
+      await run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${peer}.disable_ipv6=1`]);
       this.ipv6Disabled = true;
     }
-    if (mtu !== undefined) {
-      await run('ip', ['link', 'set', 'dev', this.rootIfname, 'mtu', String(mtu)]);
-      await run('ip', ['-n', ns, 'link', 'set', 'dev', this.peerIfname, 'mtu', String(mtu)]);
-    }
-    await run('ip', ['addr', 'add', `${this.rootAddress}/${this.prefixLength}`, 'dev', this.rootIfname]);
-    await run('ip', ['-n', ns, 'addr', 'add', `${this.peerAddress}/${this.prefixLength}`, 'dev', this.peerIfname]);
-    await run('ip', ['-n', ns, 'link', 'set', 'dev', 'lo', 'up']);
+    const plen = this.prefixLength;
+    await Promise.all([
+      ipBatch([], [
+        `addr add ${this.rootAddress}/${plen} dev ${root}`,
+        ...(staticNeighbors ? [`neigh replace ${this.peerAddress} lladdr ${this.peerMac} dev ${root} nud permanent`] : []),
+        `link set dev ${root} up`,
+      ]),
+      ipBatch(['-n', ns], [
+        `addr add ${this.peerAddress}/${plen} dev ${peer}`,
+        ...(staticNeighbors ? [`neigh replace ${this.rootAddress} lladdr ${this.rootMac} dev ${peer} nud permanent`] : []),
+        'link set dev lo up',
+        `link set dev ${peer} up`,
+      ]),
+    ]);
 
-    const root = await showLink(this.rootIfname);
-    const peer = await showLink(this.peerIfname, ns);
-    this.rootIfindex = root.ifindex;
-    this.rootMac = root.address;
-    this.peerIfindex = peer.ifindex;
-    this.peerMac = peer.address;
-    if (staticNeighbors) {
-      await run('ip', ['neigh', 'replace', this.peerAddress, 'lladdr', this.peerMac, 'dev', this.rootIfname, 'nud', 'permanent']);
-      await run('ip', ['-n', ns, 'neigh', 'replace', this.rootAddress, 'lladdr', this.rootMac, 'dev', this.peerIfname, 'nud', 'permanent']);
-    }
-    await run('ip', ['link', 'set', 'dev', this.rootIfname, 'up']);
-    await run('ip', ['-n', ns, 'link', 'set', 'dev', this.peerIfname, 'up']);
-
+    // A veth end has carrier only once both ends are up, so the root end's operstate covers both.
     const deadline = Date.now() + upTimeoutMs;
     for (;;) {
-      const [r, p] = await Promise.all([showLink(this.rootIfname), showLink(this.peerIfname, ns)]);
-      if (r.operstate === 'UP' && p.operstate === 'UP') return;
-      if (Date.now() > deadline) {
-        throw new Error(`VethLab: ${this.rootIfname}/${this.peerIfname} not UP after ${upTimeoutMs} ms (${r.operstate}/${p.operstate})`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      const state = (await readFile(`/sys/class/net/${root}/operstate`, 'utf8')).trim();
+      if (state === 'up') return;
+      if (Date.now() > deadline) throw new Error(`VethLab: ${root} not up after ${upTimeoutMs} ms (operstate ${state})`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 
@@ -264,21 +271,21 @@ export class VethLab {
       try {
         for (const pid of await netnsPids(this.netns)) killQuiet(pid);
       } catch (err) {
-        errors.push(err);
-      }
-    }
-    if (this.#created.veth) {
-      try {
-        await run('ip', ['link', 'del', 'dev', this.rootIfname]);
-      } catch (err) {
-        if (existsSync(`/sys/class/net/${this.rootIfname}`)) errors.push(err);
-      }
-    }
-    if (this.#created.netns) {
-      try {
-        await run('ip', ['netns', 'del', this.netns]);
-      } catch (err) {
         if (existsSync(`/run/netns/${this.netns}`)) errors.push(err);
+      }
+    }
+    if (this.#created.veth || this.#created.netns) {
+      // -force: try every line; whether something is really left over is checked afterwards.
+      const lines = [
+        ...(this.#created.veth ? [`link del dev ${this.rootIfname}`] : []),
+        ...(this.#created.netns ? [`netns del ${this.netns}`] : []),
+      ];
+      try {
+        await run('ip', ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n` });
+      } catch (err) {
+        const vethLeft = this.#created.veth && existsSync(`/sys/class/net/${this.rootIfname}`);
+        const netnsLeft = this.#created.netns && existsSync(`/run/netns/${this.netns}`);
+        if (vethLeft || netnsLeft) errors.push(err);
       }
     }
     if (errors.length > 0) throw new AggregateError(errors, `VethLab ${this.netns}: cleanup incomplete`);
