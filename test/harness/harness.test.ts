@@ -178,11 +178,16 @@ describe('veth lab', { skip: labSkip }, () => {
       b.rootAddress.split('.').slice(0, 3).join() + (Number(b.rootAddress.split('.')[3]) >> 2), 'separate /30s');
   });
 
-  test('UDP from the namespace arrives at a root-side socket', async () => {
+  test('UDP from the namespace arrives at a root-side socket; the link carries nothing else', async () => {
     await using lab = await VethLab.create();
     await using rx = await receiveUdp(lab);
+    const rxPackets = (): number => Number(readFileSync(`/sys/class/net/${lab.rootIfname}/statistics/rx_packets`, 'utf8'));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(rxPackets(), 0, 'an idle lab link carries no ARP/ND noise');
     const sent = await sendUdp(lab, { port: rx.port, count: 1000, size: 100 });
     assert.equal(sent, 1000);
+    await eventually('all datagrams counted by the root-side veth', () => rxPackets() >= sent);
+    assert.equal(rxPackets(), sent, 'the link saw exactly the datagrams sent, nothing else');
     const got = await rx.waitQuiet(200, 3_000);
     assert.ok(got > 0 && got <= sent, `received ${got} of ${sent}`);
     assert.equal(rx.bytes, got * 100);
