@@ -3,9 +3,9 @@
 // teardown that detaches the root and leaves no pins. Run for XDP and for TC ingress.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { enableStats, queryTc, queryXdp } from '../../agent/src/bpf/index.ts';
+import { detachXdp, enableStats, queryTc, queryXdp } from '../../agent/src/bpf/index.ts';
 import { ChainError, ChainManager, type ChainDescription, type ChainDirection } from '../../agent/src/chain/index.ts';
-import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
+import { PrivateBpffs, VethLab, registerExitCleanup, run, runSyncQuiet, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter, capSpec, dirsUnder, formatRun, pinsUnder, rootSpecs, underTraffic, type TrafficRun } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
@@ -222,5 +222,54 @@ test('a hook that holds someone else\'s program is refused and nothing stays pin
     first.close();
     second.close();
     await other.dispose();
+  }
+});
+
+test('native XDP refused by the driver falls back to generic; without fallback the refusal is reported', { skip }, async () => {
+  await using fs = await PrivateBpffs.create();
+  const iface = `l3d${process.pid.toString(36)}`;
+  await run('ip', ['link', 'add', iface, 'type', 'bridge']); // a bridge has no native XDP
+  const unregister = registerExitCleanup(`bridge ${iface}`, () => { runSyncQuiet('ip', ['link', 'del', iface]); });
+  const strict = new ChainManager({ pinRoot: fs.path, roots: rootSpecs(), xdpFallbackToSkb: false });
+  const mgr = new ChainManager({ pinRoot: fs.path, roots: rootSpecs() });
+  try {
+    await run('ip', ['link', 'set', iface, 'up']);
+    await assert.rejects(strict.insert(iface, 'xdp_ingress', capSpec('xdp_ingress', 'A')),
+      (e: unknown) => e instanceof ChainError && e.code === 'kernel' && /bpf_xdp_attach/.test(e.message));
+    assert.deepEqual(pinsUnder(fs.path), [], 'the refused attach left no pins');
+    await mgr.insert(iface, 'xdp_ingress', capSpec('xdp_ingress', 'A'));
+    const d = mgr.describe(iface, 'xdp_ingress');
+    assert.equal(d.attachMode, 'skb');
+    assert.equal(queryXdp(iface).skbProgId, d.root.id);
+    await mgr.remove(iface, 'xdp_ingress', 'A');
+    assert.equal(queryXdp(iface).attached, 'none');
+  } finally {
+    strict.close();
+    mgr.close();
+    await run('ip', ['link', 'del', iface]).catch(() => undefined);
+    unregister();
+  }
+});
+
+test('a pinned chain whose root is no longer attached is reported as orphans, and removing them leaves no pins', { skip }, async () => {
+  await using lab = await VethLab.create();
+  await using fs = await PrivateBpffs.create();
+  const iface = lab.rootIfname;
+  const first = new ChainManager({ pinRoot: fs.path, roots: rootSpecs() });
+  await first.insert(iface, 'xdp_ingress', capSpec('xdp_ingress', 'A'));
+  await first.insert(iface, 'xdp_ingress', capSpec('xdp_ingress', 'B'));
+  first.close();
+  detachXdp({ iface }); // someone detached it behind the agent's back
+  const mgr = new ChainManager({ pinRoot: fs.path, roots: rootSpecs() });
+  try {
+    const report = await mgr.adopt();
+    assert.deepEqual(report.chains, []);
+    assert.deepEqual(report.orphans.map((o) => o.name).sort(), ['A', 'B', 'xdp-root']);
+    assert.equal(report.orphans.find((o) => o.name === 'xdp-root')?.reason, 'root of xdp_ingress is pinned but not attached');
+    for (const o of report.orphans) mgr.removeOrphan(o);
+    assert.deepEqual(pinsUnder(fs.path), []);
+    assert.deepEqual(dirsUnder(fs.path), []);
+  } finally {
+    mgr.close();
   }
 });

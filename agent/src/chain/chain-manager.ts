@@ -304,7 +304,8 @@ export class ChainManager {
         attachXdp({ iface: place.iface, program: root.program, mode: this.#xdpMode, expectedOld: null });
         return this.#xdpMode;
       } catch (err) {
-        const refused = err instanceof BpfError && ['EOPNOTSUPP', 'EINVAL', 'E524'].includes(err.code);
+        // EOPNOTSUPP (95, named ENOTSUP by Node), EINVAL, or the kernel-internal ENOTSUPP (524)
+        const refused = err instanceof BpfError && [95, 22, 524].includes(err.errno);
         if (this.#xdpMode !== 'drv' || !this.#xdpFallback || !refused) throw wrap(err);
       }
       try {
