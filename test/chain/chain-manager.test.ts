@@ -3,8 +3,8 @@
 // teardown that detaches the root and leaves no pins. Run for XDP and for TC ingress.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detachXdp, enableStats, queryTc, queryXdp } from '../../agent/src/bpf/index.ts';
-import { ChainError, ChainManager, type ChainDescription, type ChainDirection } from '../../agent/src/chain/index.ts';
+import { BpfMap, ProgArray, detachXdp, enableStats, queryTc, queryXdp } from '../../agent/src/bpf/index.ts';
+import { ChainError, ChainManager, ChainProgram, type ChainDescription, type ChainDirection } from '../../agent/src/chain/index.ts';
 import { PrivateBpffs, VethLab, registerExitCleanup, run, runSyncQuiet, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter, capSpec, dirsUnder, formatRun, pinsUnder, rootSpecs, underTraffic, type TrafficRun } from './helpers.ts';
 
@@ -269,6 +269,75 @@ test('a pinned chain whose root is no longer attached is reported as orphans, an
     for (const o of report.orphans) mgr.removeOrphan(o);
     assert.deepEqual(pinsUnder(fs.path), []);
     assert.deepEqual(dirsUnder(fs.path), []);
+  } finally {
+    mgr.close();
+  }
+});
+
+test('adopt completes an operation interrupted after its switch: the staged pins are renamed into place', { skip }, async () => {
+  await using lab = await VethLab.create();
+  await using fs = await PrivateBpffs.create();
+  const iface = lab.rootIfname;
+  const dir: ChainDirection = 'xdp_ingress';
+  const first = new ChainManager({ pinRoot: fs.path, roots: rootSpecs() });
+  await first.insert(iface, dir, capSpec(dir, 'A'));
+  await first.insert(iface, dir, capSpec(dir, 'B'));
+  // a same-version replacement of A that "crashed" right after its switch, before renaming its pins
+  const a2 = ChainProgram.load(first.layout, { iface, direction: dir }, capSpec(dir, 'A'));
+  assert.ok(a2.staged, 'A 1.0 is live, so the new instance is pinned beside it');
+  a2.linkTo(first.programs(iface, dir)[1]);
+  {
+    using rootArray = BpfMap.openPinned(first.layout.mapPath(iface, dir, 'xdp-root', 'latest', 'xdp_root_array'));
+    new ProgArray(rootArray).set(0, a2.program);
+  }
+  const a2id = a2.id;
+  a2.close();
+  first.close();
+  assert.ok(pinsUnder(fs.path).some((p) => p.endsWith('~staged')));
+
+  const mgr = new ChainManager({ pinRoot: fs.path, roots: rootSpecs() });
+  const counters: Counter[] = [];
+  try {
+    const report = await mgr.adopt();
+    assert.deepEqual(report.problems, []);
+    assert.deepEqual(report.orphans, [], 'the old A was replaced by the rename');
+    assert.deepEqual(report.chains[0]?.programs.map((p) => [p.name, p.linked]), [['A', true], ['B', true]]);
+    assert.equal(report.chains[0]?.programs[0]?.id, a2id);
+    assert.ok(!pinsUnder(fs.path).some((p) => p.endsWith('~staged')), 'no staged pins left');
+    counters.push(Counter.of(mgr.layout, iface, dir, 'A'), Counter.of(mgr.layout, iface, dir, 'B'));
+    const r = await sendUdpReport(lab, { port: 9000, count: 2000, ratePps: 20_000 });
+    assert.deepEqual(counters.map((c) => c.read()), [BigInt(r.sent), BigInt(r.sent)], 'the promoted pins are the live programs\' maps');
+    await mgr.remove(iface, dir, 'A');
+    await mgr.remove(iface, dir, 'B');
+    assert.deepEqual(pinsUnder(fs.path), []);
+  } finally {
+    for (const c of counters) c.close();
+    mgr.close();
+  }
+});
+
+test('concurrent operations on one chain run one at a time, in call order', { skip }, async () => {
+  await using lab = await VethLab.create();
+  await using fs = await PrivateBpffs.create();
+  const iface = lab.rootIfname;
+  const dir: ChainDirection = 'tc_ingress';
+  const mgr = new ChainManager({ pinRoot: fs.path, roots: rootSpecs() });
+  try {
+    const results = await Promise.allSettled([
+      mgr.insert(iface, dir, capSpec(dir, 'A')),
+      mgr.insert(iface, dir, capSpec(dir, 'B')),
+      mgr.insert(iface, dir, capSpec(dir, 'C'), 0),
+      mgr.insert(iface, dir, capSpec(dir, 'B')), // refused: B is in by then
+      mgr.move(iface, dir, 'A', 2),
+      mgr.remove(iface, dir, 'B'),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    const d = mgr.describe(iface, dir);
+    assert.deepEqual(d.programs.map((p) => [p.name, p.linked]), [['C', true], ['A', true]]);
+    assert.equal(d.root.slotId, d.root.id);
+    await Promise.all([mgr.remove(iface, dir, 'C'), mgr.remove(iface, dir, 'A')]);
+    assert.equal(queryTc({ iface, direction: 'ingress' }), undefined);
+    assert.deepEqual(pinsUnder(fs.path), []);
   } finally {
     mgr.close();
   }

@@ -264,12 +264,12 @@ export class ChainManager {
         const succ = chain.programs[pos];
         el.linkTo(succ);
         this.#switch(pos === 0 ? chain.root : chain.programs[pos - 1] as ChainProgram, el, succ);
-        el.promote();
       } catch (err) {
         el.discard();
         throw err;
       }
       chain.programs.splice(pos, 0, el);
+      el.promote(); // after the switch: a failure here is reported, the chain stays switched
       return this.#element(chain, pos);
     });
   }
@@ -281,17 +281,24 @@ export class ChainManager {
     try {
       el = ChainProgram.load(this.layout, place, spec);
       root.linkTo(el);
-      const attachMode = this.#attach(place, root);
-      root.promote();
-      el.promote();
-      const chain: Chain = { iface: place.iface, direction: place.direction, root, programs: [el], attachMode };
-      this.#chains.set(keyOf(place.iface, place.direction), chain);
-      return chain;
     } catch (err) {
       el?.discard();
       root.discard();
       throw err;
     }
+    let attachMode: XdpMode | 'tc';
+    try {
+      attachMode = this.#attach(place, root);
+    } catch (err) {
+      el.discard();
+      root.discard();
+      throw err;
+    }
+    const chain: Chain = { iface: place.iface, direction: place.direction, root, programs: [el], attachMode };
+    this.#chains.set(keyOf(place.iface, place.direction), chain);
+    root.promote(); // stale pins of a crashed run, if any, are replaced only now that the root is attached
+    el.promote();
+    return chain;
   }
 
   #attach(place: ChainPlace, root: ChainProgram): XdpMode | 'tc' {
