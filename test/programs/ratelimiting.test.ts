@@ -258,22 +258,32 @@ test('ratelimiting: the window slides (previous window weighted by the time left
   assert.ok(accepted >= 4n && accepted <= 6n, `about rate/2 accepted halfway through (got ${accepted})`);
   assert.deepEqual(rl.cell(w0), { tag: w0 & 0xffffffffn, count: 10n }, 'the previous window is kept');
 
-  // One idle window later the past no longer counts: the full rate is available again.
-  const w3 = await waitForPhase(w, 0.02, 0.3, w1 + 1n);
-  const fresh = Array.from({ length: 11 }, () => rl.run(tcp4(80)));
-  assert.equal(mono() / w, w3);
-  assert.deepEqual(fresh, [...Array(10).fill(XDP_PASS), XDP_DROP], 'an idle previous window does not count');
-  assert.deepEqual(rl.cell(w3), { tag: w3 & 0xffffffffn, count: 10n });
+  // One idle window later the past no longer counts: the full rate is available again. Right at the start
+  // of the window after such a full one, the previous window counts almost fully and blocks new connections.
+  // (A busy machine may wake us too late in the window for the second check: then it is tried again.)
+  let after3 = w1;
+  for (let attempt = 1; ; attempt++) {
+    const w3 = await waitForPhase(w, 0.02, 0.3, after3 + 1n);
+    const fresh = Array.from({ length: 11 }, () => rl.run(tcp4(80)));
+    assert.equal(mono() / w, w3);
+    assert.deepEqual(fresh, [...Array(10).fill(XDP_PASS), XDP_DROP], 'an idle previous window does not count');
+    assert.deepEqual(rl.cell(w3), { tag: w3 & 0xffffffffn, count: 10n });
 
-  // Right at the start of the window after a full one, the previous window counts almost fully.
-  const w4 = await waitForPhase(w, 0, 0.05, w3);
-  assert.equal(w4, w3 + 1n);
-  const r = rl.run(tcp4(80));
-  const at = mono();
-  assert.equal(at / w, w4);
-  assert.equal(allowance(rate, w, 10n, at), 0n, 'the formula leaves no place this early');
-  assert.equal(r, XDP_DROP, 'a full previous window blocks the start of the next one');
-  assert.deepEqual(rl.cell(w4), { tag: w4 & 0xffffffffn, count: 0n });
+    const w4 = await waitForPhase(w, 0, 0.05, w3);
+    assert.equal(w4, w3 + 1n);
+    const t0 = mono();
+    const r = rl.run(tcp4(80));
+    const t1 = mono();
+    assert.equal(t1 / w, w4);
+    const [atStart, atEnd] = [allowance(rate, w, 10n, t0), allowance(rate, w, 10n, t1)];
+    if (atStart === 0n && atEnd === 0n) {
+      assert.equal(r, XDP_DROP, 'a full previous window blocks the start of the next one');
+      assert.deepEqual(rl.cell(w4), { tag: w4 & 0xffffffffn, count: 0n });
+      break;
+    }
+    assert.ok(attempt < 3, `woken too late in the window ${attempt} times (phase ${Number(t0 % w) / Number(w)})`);
+    after3 = w4;
+  }
 });
 
 test('ratelimiting: counters stay exact with two CPUs racing for the last places', async (t) => {
