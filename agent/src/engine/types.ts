@@ -1,0 +1,53 @@
+/**
+ * The contract between the REST API and the desired-state engine. The API validates a request
+ * (schema + semantic checks, host and interface checks) and hands the typed body to the engine;
+ * the engine changes the kernel and the stored state and says, per program, what happened.
+ */
+import type {
+  AddUpdateBody, DeleteBody, NormalizedL3afBpfPrograms,
+} from '../api/schemas/index.ts';
+
+/** The four program lists of a payload. */
+export type PayloadDirection = 'xdp_ingress' | 'tc_ingress' | 'tc_egress' | 'probes';
+
+/** What an operation did to one program. */
+export type ProgramOutcome = 'added' | 'updated' | 'unchanged' | 'removed' | 'failed';
+
+export interface ProgramResult {
+  /** Interface the program is on ('' for probes). */
+  readonly iface: string;
+  readonly direction: PayloadDirection;
+  readonly name: string;
+  readonly outcome: ProgramOutcome;
+  /** For updated: which fields changed; for failed: why (the program's previous state was kept). */
+  readonly reason?: string;
+}
+
+export interface OperationResult {
+  readonly results: ProgramResult[];
+}
+
+/** What GET adds to each program: what is live in the kernel (l3afd's shape otherwise). */
+export interface ProgramStatus {
+  /** True when the kernel program is in the chain (linked from its predecessor / attached). */
+  readonly attached: boolean;
+  /** Kernel program id, 0 when not loaded. */
+  readonly kernel_prog_id: number;
+  readonly last_error: string | null;
+  readonly restarts: number;
+}
+
+export interface Engine {
+  /** Reads the stored desired state, adopts what is pinned in the kernel, repairs drift. */
+  start(): Promise<void>;
+  /** Additive: programs not yet present are added; present ones are left as they are. */
+  add(body: AddUpdateBody): Promise<OperationResult>;
+  /** Full desired state of the interfaces it names (programs it omits there are removed). */
+  update(body: AddUpdateBody): Promise<OperationResult>;
+  /** Removes programs by name. */
+  delete(body: DeleteBody): Promise<OperationResult>;
+  /** The desired state in l3afd's GET shape, each program with a `status` object; roots hidden. */
+  get(iface?: string): NormalizedL3afBpfPrograms[];
+  /** Stops; the data plane keeps running unless `unload` is set. */
+  stop(opts?: { unload?: boolean }): Promise<void>;
+}
