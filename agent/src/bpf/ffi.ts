@@ -165,6 +165,16 @@ export const C = {
 
 export { koffi };
 
+const closeFdFn = fn(`int ${platform.closeFd.symbol}(int fd)`, platform.closeFd.from === 'libc' ? libc : lib);
+
+/**
+ * Closes an fd the libbpf API returned (program, map, link, stats). Not node:fs's closeSync: the
+ * fd was not opened by node:fs (worker threads warn), and on Windows it is not a CRT fd at all.
+ */
+export function closeFd(fd: number): void {
+  if (fd >= 0) closeFdFn(fd);
+}
+
 /** errno of the last failed call (only meaningful right after a call that reported failure). */
 export function lastErrno(): number {
   return koffi.errno();

@@ -3,8 +3,7 @@
  * A map either belongs to a loaded object (its fd closes with the object) or owns its fd
  * (opened from a pin or an id) and closes it itself.
  */
-import { closeSync } from 'node:fs';
-import { C, bpf_map_batch_opts, bpf_map_info, koffi } from './ffi.ts';
+import { C, closeFd, bpf_map_batch_opts, bpf_map_info, koffi } from './ffi.ts';
 import { BpfError, check } from './errors.ts';
 import { mapTypeName, type MapType } from './platform.ts';
 import { pinObject, openPinned } from './pin.ts';
@@ -231,7 +230,7 @@ export class BpfMap implements Disposable {
 
   /** Closes the fd if this map owns it (maps of an object close with the object). */
   close(): void {
-    if (this.#owned && this.#fd >= 0) closeSync(this.#fd);
+    if (this.#owned && this.#fd >= 0) closeFd(this.#fd);
     this.#fd = -1;
   }
 

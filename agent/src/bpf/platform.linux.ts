@@ -6,6 +6,7 @@ export const linuxPlatform: PlatformSpec = {
   libbpf: 'libbpf.so.1',
   libc: 'libc.so.6',
   netLib: 'libc.so.6',
+  closeFd: { from: 'libc', symbol: 'close' },
   defaultPinRoot: '/sys/fs/bpf',
   pinsAreFiles: true,
   programTypes: {

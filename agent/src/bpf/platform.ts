@@ -32,6 +32,8 @@ export interface PlatformSpec {
   readonly libc: string;
   /** The library that provides `if_nametoindex`. */
   readonly netLib: string;
+  /** How an fd returned by the libbpf API is closed: a symbol of the C runtime or of the libbpf library. */
+  readonly closeFd: { readonly from: 'libc' | 'libbpf'; readonly symbol: string };
   /** Where pins live by default (l3afd's `BpfMapDefaultPath`). */
   readonly defaultPinRoot: string;
   /** Whether pins are files on a mounted bpffs (Linux) or names in a kernel store (Windows). */

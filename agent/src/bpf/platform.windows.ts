@@ -10,6 +10,7 @@ export const windowsPlatform: PlatformSpec = {
   libbpf: 'ebpfapi.dll',
   libc: 'ucrtbase.dll',
   netLib: 'iphlpapi.dll',
+  closeFd: { from: 'libbpf', symbol: 'ebpf_close_fd' },
   defaultPinRoot: 'BPF:',
   pinsAreFiles: false,
   programTypes: { unspec: 0, xdp: 1, bind: 2, cgroup_sock_addr: 3, sock_ops: 4, netevent: 5, process: 6, sample: 999 },

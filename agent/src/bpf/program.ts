@@ -2,8 +2,7 @@
  * BPF programs: identity, kernel info and run statistics, pins, and BPF_PROG_TEST_RUN.
  * Attaching lives in the files named after each hook (xdp.ts, tc.ts, link.ts).
  */
-import { closeSync } from 'node:fs';
-import { C, bpf_prog_info, bpf_test_run_opts, koffi, type Ptr } from './ffi.ts';
+import { C, closeFd, bpf_prog_info, bpf_test_run_opts, koffi, type Ptr } from './ffi.ts';
 import { BpfError, check } from './errors.ts';
 import { programTypeName, type ProgramType } from './platform.ts';
 import { openPinned, pinObject } from './pin.ts';
@@ -120,7 +119,7 @@ export class BpfProgram implements Disposable {
       const info = programInfoByFd(fd);
       return new BpfProgram({ fd, owned: true, name: info.name, type: info.type });
     } catch (err) {
-      closeSync(fd);
+      closeFd(fd);
       throw err;
     }
   }
@@ -192,7 +191,7 @@ export class BpfProgram implements Disposable {
 
   /** Closes the fd if this program owns it (programs of an object close with the object). */
   close(): void {
-    if (this.#owned && this.#fd >= 0) closeSync(this.#fd);
+    if (this.#owned && this.#fd >= 0) closeFd(this.#fd);
     this.#fd = -1;
   }
 

@@ -1,6 +1,6 @@
 /** Kernel run statistics of BPF programs (run count and run time in bpf_prog_info). */
-import { closeSync, readFileSync } from 'node:fs';
-import { C } from './ffi.ts';
+import { readFileSync } from 'node:fs';
+import { C, closeFd } from './ffi.ts';
 import { check } from './errors.ts';
 
 const BPF_STATS_RUN_TIME = 0;
@@ -22,7 +22,7 @@ export function enableStats(): Disposable & { close(): void } {
   openHandles++;
   const close = (): void => {
     if (fd < 0) return;
-    closeSync(fd);
+    closeFd(fd);
     fd = -1;
     openHandles--;
   };
