@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 /** programs/build/, where `make -C programs` puts the objects. */
 export const BUILD_DIR = fileURLToPath(new URL('./build/', import.meta.url));
+/** programs/companion/, the user-space companions packaged beside their objects. */
+export const COMPANION_DIR = fileURLToPath(new URL('./companion/', import.meta.url));
 /** programs/repo/, the default local package repository (gitignored). */
 export const DEFAULT_REPO_DIR = fileURLToPath(new URL('./repo/', import.meta.url));
 
@@ -39,7 +41,18 @@ function objects(...names: string[]): PackageFile[] {
 export const PACKAGES: readonly PackageSpec[] = [
   { name: 'xdp-root', artifact: 'l3af_xdp_root.tar.gz', version: '1.0.0', files: objects('xdp_root') },
   { name: 'tc-root', artifact: 'l3af_tc_root.tar.gz', version: '1.0.0', files: objects('tc_root_ingress', 'tc_root_egress') },
-  { name: 'ratelimiting', artifact: 'l3af_ratelimiting.tar.gz', version: '1.0.0', files: objects('ratelimiting') },
+  {
+    name: 'ratelimiting',
+    artifact: 'l3af_ratelimiting.tar.gz',
+    version: '1.0.0',
+    // The companion (L3AF's user-program contract) and its launcher; the launcher still needs an l3af
+    // checkout (L3AF_HOME) until the companion is bundled into one file.
+    files: [
+      ...objects('ratelimiting'),
+      { source: `${COMPANION_DIR}ratelimiting.ts`, name: 'ratelimiting.ts' },
+      { source: `${COMPANION_DIR}ratelimiting.sh`, name: 'ratelimiting', mode: 0o755 },
+    ],
+  },
   {
     name: 'count-and-pass',
     artifact: 'l3af_count_and_pass.tar.gz',

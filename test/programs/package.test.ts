@@ -39,8 +39,8 @@ test('package: every package lands at {repo}/{name}/{version}/{platform}/{artifa
         const list = await entries(join(dir, spec.artifact));
         assert.deepEqual(list.map((e) => e.path), [`${folder}/`, ...spec.files.map((f) => `${folder}/${f.name}`).sort()], 'one top-level folder, sorted');
         for (const e of list.slice(1)) {
-          assert.deepEqual([e.type, e.mode, e.mtime], ['File', 0o644, ARCHIVE_MTIME.getTime()], e.path);
           const src = spec.files.find((f) => `${folder}/${f.name}` === e.path);
+          assert.deepEqual([e.type, e.mode, e.mtime], ['File', src?.mode ?? 0o644, ARCHIVE_MTIME.getTime()], e.path);
           assert.equal(e.size, (await readFile(src!.source)).length);
         }
       }
