@@ -1,0 +1,61 @@
+/**
+ * How the API turns failures into answers: every client mistake is a 4xx with an
+ * {@link ErrorBody} listing every offending field; only a fault of the agent itself is a 500,
+ * and no answer carries a stack.
+ */
+import type { FastifyError } from 'fastify';
+import { formatSchemaErrors, type FieldError, type SchemaErrorLike } from './schemas/index.ts';
+import type { ErrorBody } from './responses.ts';
+
+/** An error answer: status code and body. */
+export interface ErrorAnswer {
+  statusCode: number;
+  body: ErrorBody;
+}
+
+/** A request the API refuses: thrown by handlers, answered by the error handler. */
+export class RequestError extends Error {
+  readonly statusCode: number;
+  readonly problems: FieldError[];
+  constructor(statusCode: number, error: string, problems: FieldError[] = []) {
+    super(error);
+    this.name = 'RequestError';
+    this.statusCode = statusCode;
+    this.problems = problems;
+  }
+}
+
+const JSON_ERRORS = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY_JSON_BODY']);
+
+/** The answer for an error raised while handling a request. */
+export function errorAnswer(err: FastifyError | Error): ErrorAnswer {
+  if (err instanceof RequestError) {
+    return { statusCode: err.statusCode, body: { error: err.message, problems: err.problems } };
+  }
+  const fe = err as FastifyError;
+  if (fe.validation !== undefined) {
+    const problems = formatSchemaErrors(fe.validation as unknown as SchemaErrorLike[]);
+    const where = fe.validationContext;
+    if (where === 'body') return { statusCode: 400, body: { error: 'invalid request', problems } };
+    const what = where === 'params' ? 'path parameter' : (where ?? 'request');
+    return { statusCode: 400, body: { error: `invalid ${what}`, problems } };
+  }
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (fe.code !== undefined && JSON_ERRORS.has(fe.code)) {
+    return { statusCode: 400, body: { error: 'invalid JSON', problems: [{ path: '', message: fe.message }] } };
+  }
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return { statusCode: 413, body: { error: 'request body too large', problems: [{ path: '', message: fe.message }] } };
+  }
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return { statusCode: 415, body: { error: 'unsupported media type', problems: [{ path: '', message: 'send the body as application/json' }] } };
+  }
+  if (status === 400 && err instanceof SyntaxError) {
+    // JSON.parse failures and prototype-poisoning refusals from the JSON body parser.
+    return { statusCode: 400, body: { error: 'invalid JSON', problems: [{ path: '', message: err.message }] } };
+  }
+  if (status >= 400 && status < 500) {
+    return { statusCode: status, body: { error: fe.message || 'bad request', problems: [] } };
+  }
+  return { statusCode: 500, body: { error: 'internal error', problems: [{ path: '', message: err.message }] } };
+}

@@ -1,0 +1,83 @@
+/**
+ * Schemas of what the API answers (TypeBox, like the request schemas in ./schemas): the error
+ * document, the per-program operation result, and GET's l3afd shape with the live `status` the
+ * agent adds to each program. They document the responses in the OpenAPI document; responses are
+ * serialised as the engine returns them (see server.ts), and the tests check them against these.
+ */
+import { Type, type Static } from 'typebox';
+import { NormalizedBpfProgram } from './schemas/index.ts';
+
+/** One offending field: a JSON pointer into the request body (or path parameters) and why. */
+export const Problem = Type.Object(
+  {
+    path: Type.String({ description: 'JSON pointer of the offending field, e.g. /0/bpf_programs/xdp_ingress/1/seq_id ("" = the whole body).' }),
+    message: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export type Problem = Static<typeof Problem>;
+
+/** Body of every 4xx/5xx answer except 422 (which carries the operation result). */
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'Short description: invalid JSON, invalid request, request body too large, unsupported media type, not found, internal error.' }),
+    problems: Type.Array(Problem, { description: 'Every offending field (empty when the error is not about fields).' }),
+  },
+  { additionalProperties: false, description: 'A rejected request; nothing was changed.' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+/** What an operation did to one program (engine ProgramResult). */
+export const ProgramResultSchema = Type.Object(
+  {
+    iface: Type.String({ description: 'Interface ("" for probes).' }),
+    direction: Type.Enum(['xdp_ingress', 'tc_ingress', 'tc_egress', 'probes']),
+    name: Type.String(),
+    outcome: Type.Enum(['added', 'updated', 'unchanged', 'removed', 'failed']),
+    reason: Type.Optional(Type.String({ description: 'updated: the fields that changed; failed: why (the previous state of that program was kept).' })),
+  },
+  { additionalProperties: false },
+);
+
+/** Body of a processed add/update/delete: 200 when no program failed, 422 otherwise. */
+export const OperationResultSchema = Type.Object(
+  { results: Type.Array(ProgramResultSchema) },
+  { additionalProperties: false, description: 'Per program: added, updated, unchanged, removed or failed (with the reason).' },
+);
+
+/** What is live in the kernel for one program (engine ProgramStatus). */
+export const ProgramStatusSchema = Type.Object(
+  {
+    attached: Type.Boolean({ description: 'In the chain (linked from its predecessor / attached).' }),
+    kernel_prog_id: Type.Integer({ description: 'Kernel program id, 0 when not loaded.' }),
+    last_error: Type.Union([Type.String(), Type.Null()]),
+    restarts: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
+
+/** A program as GET returns it: every l3afd key, plus the agent's `status`. */
+export const GetProgram = Type.Object(
+  { ...NormalizedBpfProgram.properties, status: Type.Optional(ProgramStatusSchema) },
+  { additionalProperties: false, description: 'One program with every l3afd field and the live status.' },
+);
+
+const getList = Type.Union([Type.Array(GetProgram), Type.Null()]);
+
+/** One interface as GET returns it (l3afd `L3afBPFPrograms`; lists null when empty). */
+export const GetInterface = Type.Object(
+  {
+    host_name: Type.String(),
+    iface: Type.String(),
+    ipv4_address: Type.String(),
+    bpf_programs: Type.Object(
+      { xdp_ingress: getList, tc_ingress: getList, tc_egress: getList, probes: getList },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false, description: 'Programs of one interface in l3afd\'s shape (root programs hidden).' },
+);
+export type GetInterface = Static<typeof GetInterface>;
+
+/** GET of all interfaces. */
+export const GetAll = Type.Array(GetInterface, { description: 'Every interface with programs ([] when none).' });

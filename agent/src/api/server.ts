@@ -1,0 +1,81 @@
+/**
+ * The REST server of the agent: a fastify instance with the l3afd routes, the OpenAPI document
+ * and the error handling that keeps every client mistake a 4xx.
+ *
+ * - Validation: fastify's ajv with `allErrors` (every offending field), no type coercion, no
+ *   silent removal of unknown keys; JSON bodies only (anything else is 415); body size bound by
+ *   `[l3af] body-limit` (413).
+ * - Serialisation: answers are sent as the engine returns them (the response schemas document
+ *   them in the OpenAPI document; they do not filter fields).
+ * - Logging: the agent's pino logger with a request id per request (`x-request-id` is honoured
+ *   when a client sends one and echoed on every answer).
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config/index.ts';
+import type { Engine } from '../engine/types.ts';
+import { configsRoutes } from './configs-routes.ts';
+import { errorAnswer } from './errors.ts';
+import { realHost, type HostFacts } from './host-checks.ts';
+import { registerOpenApi } from './openapi.ts';
+
+/** Version reported in the OpenAPI document. */
+export const API_VERSION = '0.1.0';
+
+/** Options of {@link buildServer}. */
+export interface ServerOptions {
+  engine: Engine;
+  config: AgentConfig;
+  logger: Logger;
+  /** Host facts requests are checked against (default: this host). */
+  host?: HostFacts;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the server (not listening yet); call `.listen()` or `.inject()` on it. */
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const { engine, config, logger } = opts;
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: config.l3af.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: false } },
+  }) as unknown as FastifyInstance;
+
+  // JSON only: text/plain would otherwise be parsed as a string and fail later as a type error.
+  app.removeContentTypeParser('text/plain');
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-request-id', req.id);
+    return payload;
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const answer = errorAnswer(err);
+    if (answer.statusCode >= 500) {
+      req.log.error({ err }, 'request failed');
+    } else {
+      req.log.info({ status: answer.statusCode, error: answer.body.error, problems: answer.body.problems }, 'request rejected');
+    }
+    return reply.code(answer.statusCode).type('application/json; charset=utf-8').send(answer.body);
+  });
+
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({
+    error: 'not found',
+    problems: [{ path: '', message: `no route ${req.method} ${req.url.split('?')[0] ?? ''}` }],
+  }));
+
+  await registerOpenApi(app, { swaggerUi: config.l3afd.swaggerApiEnabled, version: API_VERSION });
+  await app.register(configsRoutes, { prefix: '/l3af/configs', engine, host: opts.host ?? realHost });
+  return app;
+}

@@ -1,0 +1,43 @@
+/**
+ * The agent's logger: pino, structured, one JSON object per line on stdout. The level comes from
+ * `[l3af] log-level`, overridden by the `L3AF_LOG_LEVEL` environment variable (as l3afd's
+ * zerolog level variable).
+ */
+import pino, { type Logger } from 'pino';
+import { LOG_LEVELS } from './config/index.ts';
+
+/** A pino log level name accepted by {@link createLogger}. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  /** Level from the configuration (default `info`). */
+  level?: LogLevel;
+  /** Environment to read `L3AF_LOG_LEVEL` from (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+  /** Where lines go (default stdout). */
+  destination?: NodeJS.WritableStream;
+}
+
+/** Whether `s` is a level name {@link createLogger} accepts. */
+export function isLogLevel(s: string): s is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(s);
+}
+
+/**
+ * Creates the agent's root logger. An unknown `L3AF_LOG_LEVEL` is ignored and reported once at
+ * warn level (it must not stop the agent).
+ */
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const env = opts.env ?? process.env;
+  const fromEnv = env.L3AF_LOG_LEVEL?.trim().toLowerCase();
+  const level = fromEnv !== undefined && fromEnv !== '' && isLogLevel(fromEnv) ? fromEnv : (opts.level ?? 'info');
+  const logger = pino(
+    { name: 'l3af', level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    opts.destination ?? pino.destination({ fd: 1, sync: true }),
+  );
+  if (fromEnv !== undefined && fromEnv !== '' && !isLogLevel(fromEnv)) {
+    logger.warn({ L3AF_LOG_LEVEL: env.L3AF_LOG_LEVEL, allowed: LOG_LEVELS }, 'ignoring unknown L3AF_LOG_LEVEL');
+  }
+  return logger;
+}
