@@ -13,7 +13,10 @@
  * candidates (they carry no TCP header).
  *
  * Every candidate increments rl_recv_count_map[0]. It is accepted when
- *     prev * (1 - elapsed / window) + cur + 1 <= rate
+ *     prev * (1 - elapsed / window) + cur < rate
+ * (the estimate of the last window's connections before this one is below the rate), so a
+ * steady load over the rate gets exactly `rate` accepted per window (with `+ 1 <= rate` it
+ * would settle at rate - 1: half the seed's rate of 2)
  * where cur/prev are the connections accepted in the current/previous window (window = aligned
  * slices of bpf_ktime_get_ns()) and elapsed the time since the current window began; the weight
  * is computed in 1/65536 steps. Accepted candidates increment cur; refused ones increment
@@ -203,7 +206,7 @@ static __always_inline void rl_admit(struct rl_decision *d)
 		__sync_fetch_and_add(cur, (__u64)-1);
 		return;
 	}
-	if (carried + ((RL_COUNT(old) + 1) << RL_WEIGHT_SHIFT) > (d->rate << RL_WEIGHT_SHIFT)) {
+	if (carried + (RL_COUNT(old) << RL_WEIGHT_SHIFT) >= (d->rate << RL_WEIGHT_SHIFT)) {
 		__sync_fetch_and_add(cur, (__u64)-1);
 		d->drop = 1;
 	}

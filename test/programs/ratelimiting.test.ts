@@ -101,7 +101,8 @@ function allowance(rate: bigint, w: bigint, prevCount: bigint, now: bigint): big
   const elapsed = now % w;
   const weight = ((w - elapsed) << WEIGHT_SHIFT) / w;
   const budget = (rate << WEIGHT_SHIFT) - prevCount * weight;
-  return budget < 0n ? 0n : budget >> WEIGHT_SHIFT;
+  // a candidate is accepted while carried + accepted·2^16 < rate·2^16: ceil(budget / 2^16) of them
+  return budget <= 0n ? 0n : (budget + (1n << WEIGHT_SHIFT) - 1n) >> WEIGHT_SHIFT;
 }
 
 /** Every kind of candidate SYN to port 80 the program must recognise. */
@@ -233,7 +234,7 @@ test('ratelimiting: every length 0..80 of every candidate gives the documented v
 test('ratelimiting: the window slides (previous window weighted by the time left)', async (t) => {
   if (requireRoot(t)) return;
   using rl = new Limiter();
-  const w = 100n * MS;
+  const w = 250n * MS; // long enough that a busy 2-core machine does not oversleep a whole window
   const rate = 10n;
   rl.configure({ rate, windowNs: w, ports: [80] });
 
@@ -259,7 +260,7 @@ test('ratelimiting: the window slides (previous window weighted by the time left
   assert.deepEqual(rl.cell(w0), { tag: w0 & 0xffffffffn, count: 10n }, 'the previous window is kept');
 
   // One idle window later the past no longer counts: the full rate is available again. Right at the start
-  // of the window after such a full one, the previous window counts almost fully and blocks new connections.
+  // of the window after such a full one, the previous window counts almost fully: room for one connection only.
   // (A busy machine may wake us too late in the window for the second check: then it is tried again.)
   let after3 = w1;
   for (let attempt = 1; ; attempt++) {
@@ -272,13 +273,13 @@ test('ratelimiting: the window slides (previous window weighted by the time left
     const w4 = await waitForPhase(w, 0, 0.05, w3);
     assert.equal(w4, w3 + 1n);
     const t0 = mono();
-    const r = rl.run(tcp4(80));
+    const r = [rl.run(tcp4(80)), rl.run(tcp4(80))];
     const t1 = mono();
     assert.equal(t1 / w, w4);
     const [atStart, atEnd] = [allowance(rate, w, 10n, t0), allowance(rate, w, 10n, t1)];
-    if (atStart === 0n && atEnd === 0n) {
-      assert.equal(r, XDP_DROP, 'a full previous window blocks the start of the next one');
-      assert.deepEqual(rl.cell(w4), { tag: w4 & 0xffffffffn, count: 0n });
+    if (atStart === 1n && atEnd === 1n) {
+      assert.deepEqual(r, [XDP_PASS, XDP_DROP], 'a full previous window leaves room for one connection at the start of the next');
+      assert.deepEqual(rl.cell(w4), { tag: w4 & 0xffffffffn, count: 1n });
       break;
     }
     assert.ok(attempt < 3, `woken too late in the window ${attempt} times (phase ${Number(t0 % w) / Number(w)})`);

@@ -12,7 +12,7 @@ const STRUCTS = { bpf_prog_info, bpf_map_info, bpf_test_run_opts, bpf_xdp_attach
 export function structLayouts(): Record<keyof typeof STRUCTS, StructLayout> {
   const out = {} as Record<keyof typeof STRUCTS, StructLayout>;
   for (const [name, type] of Object.entries(STRUCTS) as [keyof typeof STRUCTS, (typeof STRUCTS)[keyof typeof STRUCTS]][]) {
-    const members = koffi.introspect(type).members ?? {};
+    const members = koffi.type(type).members ?? {};
     const offsets: Record<string, number> = {};
     for (const m of Object.keys(members)) if (!/^(pad|bits)/.test(m)) offsets[m] = koffi.offsetof(type, m);
     out[name] = { size: koffi.sizeof(type), offsets };
