@@ -66,6 +66,14 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } kl_perf SEC(".maps");
 
+/* [0] ring buffer event sequence, [1] perf event sequence: global, taken atomically */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} kl_seq SEC(".maps");
+
 struct kl_event {
 	__u64 seq;
 	__u32 len;
@@ -137,12 +145,12 @@ int tc_count_egress(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
-/* One ring buffer event per run, numbered in order. */
+/* One ring buffer event per run, numbered in order (whatever CPU the run is on). */
 SEC("xdp")
 int xdp_emit(struct xdp_md *ctx)
 {
-	__u32 key = 1;
-	__u64 *seq = bpf_map_lookup_elem(&kl_percpu, &key);
+	__u32 key = 0;
+	__u64 *seq = bpf_map_lookup_elem(&kl_seq, &key);
 	struct kl_event *ev;
 
 	if (!seq)
@@ -150,7 +158,7 @@ int xdp_emit(struct xdp_md *ctx)
 	ev = bpf_ringbuf_reserve(&kl_events, sizeof(*ev), 0);
 	if (!ev)
 		return XDP_ABORTED;
-	ev->seq = (*seq)++;
+	ev->seq = __sync_fetch_and_add(seq, 1);
 	ev->len = ctx->data_end - ctx->data;
 	ev->cpu = bpf_get_smp_processor_id();
 	bpf_ringbuf_submit(ev, 0);
@@ -160,13 +168,13 @@ int xdp_emit(struct xdp_md *ctx)
 SEC("xdp")
 int xdp_perf(struct xdp_md *ctx)
 {
-	__u32 key = 2;
-	__u64 *seq = bpf_map_lookup_elem(&kl_percpu, &key);
+	__u32 key = 1;
+	__u64 *seq = bpf_map_lookup_elem(&kl_seq, &key);
 	struct kl_event ev = {};
 
 	if (!seq)
 		return XDP_PASS;
-	ev.seq = (*seq)++;
+	ev.seq = __sync_fetch_and_add(seq, 1);
 	ev.len = ctx->data_end - ctx->data;
 	ev.cpu = bpf_get_smp_processor_id();
 	bpf_perf_event_output(ctx, &kl_perf, BPF_F_CURRENT_CPU, &ev, sizeof(ev));
