@@ -1,0 +1,710 @@
+/**
+ * The desired-state engine: per interface and direction a list of programs ordered by `seq_id`,
+ * kept in the kernel by the ChainManager (hitless insert / remove / move / replace) and in the
+ * config store (atomic writes). Operations run one at a time (one global queue).
+ *
+ * - add: additive (a program already present by name is left as it is);
+ * - update: the full desired state of the interfaces it names (programs it omits are removed,
+ *   unlike l3afd whose pruning no longer finds the interface);
+ * - delete: by name.
+ *
+ * Every field change takes effect: version / artifact / object / entry / next map / repository →
+ * hitless replace (maps carried over when the new object accepts them); seq_id → hitless move;
+ * admin_status disabled → unloaded but kept (GET shows it disabled); map_args → maps rewritten
+ * with each map's own widths; anything else is stored. A program whose change fails is rolled
+ * back alone and reported `failed` with the reason; the others go on. The store holds what
+ * actually holds.
+ */
+import { resolve, sep } from 'node:path';
+import {
+  CHAIN_DIRECTIONS, ChainError, ChainManager, versionSegment,
+  type AdoptedRef, type ChainDescription, type ChainDirection, type ProgramSpec, type RootSpecs,
+} from '../chain/index.ts';
+import { pinsIn } from '../chain/pin-layout.ts';
+import { ArtifactStore, artifactStoreOptions, type ArtifactRef } from '../artifacts/index.ts';
+import { platformName } from '../platform/platform-name.ts';
+import {
+  checkAddUpdateSemantics, checkDeleteSemantics, normalizeProgram,
+  type AddUpdateBody, type BpfProgram, type DeleteBody, type NormalizedBpfProgram, type NormalizedL3afBpfPrograms,
+} from '../api/schemas/index.ts';
+import type { AgentConfig } from '../config/index.ts';
+import { ConfigStore } from '../store/index.ts';
+import { applyMapArgs } from './map-args.ts';
+import { PROBES_REASON, bySeq, changedFields, nativeProblem, needsReload } from './program-diff.ts';
+import type { Engine, OperationResult, PayloadDirection, ProgramResult, ProgramStatus } from './types.ts';
+
+/** The logger the engine writes to (pino's call shape). */
+export interface EngineLogger {
+  debug(obj: Record<string, unknown>, msg: string): void;
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+/** What the engine needs to fetch a package: the ArtifactStore or a stand-in. */
+export interface PackageSource {
+  fetch(ref: ArtifactRef): Promise<{ readonly dir: string }>;
+  close?(): Promise<void>;
+}
+
+/** Injectable parts (tests, the agent's main). */
+export interface EngineDeps {
+  /** Package source (default: an ArtifactStore from the config and the platform name). */
+  readonly artifacts?: PackageSource;
+  /** Config store (default: `[l3af-config-store] filename`; null = no persistence). */
+  readonly store?: ConfigStore | null;
+  /** Builds the chain manager from the root specs (default: pins under `BpfMapDefaultPath`). */
+  readonly chainManager?: (roots: RootSpecs) => ChainManager;
+  readonly logger?: EngineLogger;
+}
+
+/** A program in GET: l3afd's fields plus what is live. */
+export type ProgramWithStatus = NormalizedBpfProgram & { status: ProgramStatus };
+
+/** An engine call made before start() or after stop(), or a body the API should have refused. */
+export class EngineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+const NOOP_LOGGER: EngineLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+interface IfaceState {
+  host_name: string;
+  ipv4_address: string;
+  /** The programs that hold, per chained direction, in seq_id order (disabled ones included). */
+  lists: Record<ChainDirection, NormalizedBpfProgram[]>;
+}
+
+interface Runtime {
+  lastError: string | null;
+  restarts: number;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function seg(version: string): string {
+  return versionSegment(version);
+}
+
+function emptyLists(): Record<ChainDirection, NormalizedBpfProgram[]> {
+  return { xdp_ingress: [], tc_ingress: [], tc_egress: [] };
+}
+
+/** The object file of a package, refused when it would leave the package folder. */
+function objectIn(dir: string, file: string): string {
+  const p = resolve(dir, file);
+  if (!p.startsWith(resolve(dir) + sep)) throw new EngineError(`object file '${file}' is outside the package folder`);
+  return p;
+}
+
+/** Per-program result collector that keeps the payload's order. */
+class Results {
+  readonly #out = new Map<string, ProgramResult>();
+  constructor(readonly iface: string, readonly direction: PayloadDirection) {}
+  set(name: string, outcome: ProgramResult['outcome'], reason?: string): void {
+    this.#out.set(name, { iface: this.iface, direction: this.direction, name, outcome, ...(reason === undefined ? {} : { reason }) });
+  }
+  get(name: string): ProgramResult | undefined {
+    return this.#out.get(name);
+  }
+  all(): ProgramResult[] {
+    return [...this.#out.values()];
+  }
+}
+
+class DesiredStateEngine implements Engine {
+  readonly #config: AgentConfig;
+  readonly #deps: EngineDeps;
+  readonly #log: EngineLogger;
+  readonly #store: ConfigStore | null;
+  readonly #state = new Map<string, IfaceState>();
+  readonly #runtime = new Map<string, Runtime>();
+  #artifacts: PackageSource | undefined;
+  #ownArtifacts = false;
+  #chain: ChainManager | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+
+  constructor(config: AgentConfig, deps: EngineDeps) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#log = deps.logger ?? NOOP_LOGGER;
+    const file = config.l3afConfigStore.filename;
+    this.#store = deps.store !== undefined ? deps.store : file !== '' ? new ConfigStore(file) : null;
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #running(): ChainManager {
+    if (this.#phase !== 'running' || !this.#chain) throw new EngineError(this.#phase === 'stopped' ? 'the engine is stopped' : 'the engine is not started (call start() first)');
+    return this.#chain;
+  }
+
+  #rt(iface: string, direction: ChainDirection, name: string): Runtime {
+    const key = `${iface}/${direction}/${name}`;
+    let r = this.#runtime.get(key);
+    if (!r) {
+      r = { lastError: null, restarts: 0 };
+      this.#runtime.set(key, r);
+    }
+    return r;
+  }
+
+  #inChain(iface: string, direction: ChainDirection, name: string): boolean {
+    return this.#chain?.programs(iface, direction).some((p) => p.name === name) ?? false;
+  }
+
+  async #spec(p: NormalizedBpfProgram): Promise<ProgramSpec> {
+    const pkg = await (this.#artifacts as PackageSource).fetch({
+      name: p.name, version: p.version, artifact: p.artifact, ...(p.ebpf_package_repo_url !== '' ? { repoUrl: p.ebpf_package_repo_url } : {}),
+    });
+    return { name: p.name, version: p.version, objectPath: objectIn(pkg.dir, p.object_file), entry: p.entry_function_name, nextMap: p.map_name };
+  }
+
+  #writeMapArgs(iface: string, direction: ChainDirection, p: NormalizedBpfProgram): void {
+    const cm = this.#running();
+    const dir = cm.layout.mapDir(iface, direction, p.name, p.version);
+    applyMapArgs(dir, p.map_args, `program '${p.name}' on ${iface} ${direction}`, pinsIn);
+  }
+
+  /** Index at which a program with `seq` goes: after every chain element whose stored seq_id is lower. */
+  #position(iface: string, direction: ChainDirection, seq: number, seqOf: (name: string) => number, except?: string): number {
+    return this.#running().programs(iface, direction).filter((el) => el.name !== except && seqOf(el.name) < seq).length;
+  }
+
+  /** Loads `p` into the chain at `position` and writes its map_args; on failure nothing stays. */
+  async #insert(iface: string, direction: ChainDirection, p: NormalizedBpfProgram, position: number): Promise<void> {
+    const cm = this.#running();
+    const spec = await this.#spec(p);
+    await cm.insert(iface, direction, spec, position);
+    try {
+      this.#writeMapArgs(iface, direction, p);
+    } catch (err) {
+      await cm.remove(iface, direction, p.name).catch((e: unknown) => this.#log.error({ iface, direction, name: p.name, err: messageOf(e) }, 'rollback of an insert failed'));
+      throw err;
+    }
+  }
+
+  /**
+   * Replaces the chain element of `from` by `to` (hitless), carrying maps over when the new object
+   * accepts them, then writes `to`'s map_args. Returns the undo (replace back to `from`).
+   */
+  async #replace(iface: string, direction: ChainDirection, from: NormalizedBpfProgram, to: NormalizedBpfProgram): Promise<() => Promise<void>> {
+    const cm = this.#running();
+    const spec = await this.#spec(to);
+    try {
+      await cm.replace(iface, direction, from.name, spec, { keepMaps: true });
+    } catch (err) {
+      if (!(err instanceof ChainError && err.code === 'kernel')) throw err;
+      this.#log.info({ iface, direction, name: to.name, err: err.message }, 'replace with the old maps refused; loading with fresh maps');
+      await cm.replace(iface, direction, from.name, spec, { keepMaps: false });
+    }
+    const undo = async (): Promise<void> => {
+      const back = await this.#spec(from);
+      await cm.replace(iface, direction, to.name, back, { keepMaps: true })
+        .catch(() => cm.replace(iface, direction, to.name, back, { keepMaps: false }));
+      this.#writeMapArgs(iface, direction, from);
+    };
+    try {
+      this.#writeMapArgs(iface, direction, to);
+    } catch (err) {
+      await undo().catch((e: unknown) => this.#log.error({ iface, direction, name: to.name, err: messageOf(e) }, 'rollback of a replace failed'));
+      throw err;
+    }
+    return undo;
+  }
+
+  // ---------------------------------------------------------------- one chain
+
+  /**
+   * Brings one chain from `current` (what holds) towards `target`; returns what holds afterwards
+   * and a result per program that was touched or named.
+   */
+  async #applyChain(iface: string, direction: ChainDirection, current: readonly NormalizedBpfProgram[], target: readonly NormalizedBpfProgram[], results: Results): Promise<NormalizedBpfProgram[]> {
+    const cm = this.#running();
+    const applied = new Map(current.map((p) => [p.name, p]));
+    const targetNames = new Set(target.map((p) => p.name));
+    const chaining = this.#config.l3afd.bpfChainingEnabled;
+    const fail = (name: string, reason: string): void => {
+      results.set(name, 'failed', reason);
+      if (applied.has(name)) this.#rt(iface, direction, name).lastError = reason;
+      this.#log.warn({ iface, direction, name, reason }, 'program change failed');
+    };
+
+    // 1. removals: programs the target does not list
+    for (const c of current) {
+      if (targetNames.has(c.name)) continue;
+      try {
+        if (this.#inChain(iface, direction, c.name)) await cm.remove(iface, direction, c.name);
+        applied.delete(c.name);
+        this.#runtime.delete(`${iface}/${direction}/${c.name}`);
+        results.set(c.name, 'removed');
+      } catch (err) {
+        fail(c.name, `removing it failed: ${messageOf(err)}`);
+      }
+    }
+
+    // 2. per program: disable, in-place changes; collect moves and loads
+    const moves: Array<{ from: NormalizedBpfProgram; to: NormalizedBpfProgram; changed: string[]; undo: Array<() => Promise<void>> }> = [];
+    const loads: Array<{ to: NormalizedBpfProgram; prev: NormalizedBpfProgram | undefined; reason?: string }> = [];
+    for (const t of target) {
+      const c = applied.get(t.name);
+      const enabled = t.admin_status === 'enabled';
+      const live = this.#inChain(iface, direction, t.name);
+      const changed = c ? changedFields(c, t) : [];
+      if (!enabled) {
+        if (c && changed.length === 0 && !live) {
+          results.set(t.name, 'unchanged');
+          continue;
+        }
+        try {
+          if (live) await cm.remove(iface, direction, t.name);
+          applied.set(t.name, t);
+          this.#rt(iface, direction, t.name).lastError = null;
+          if (c) results.set(t.name, 'updated', live ? 'admin_status disabled: unloaded, kept in the desired state' : `changed: ${changed.join(', ')}`);
+          else results.set(t.name, 'added', 'admin_status disabled: stored, not loaded');
+        } catch (err) {
+          fail(t.name, `unloading it failed: ${messageOf(err)}`);
+        }
+        continue;
+      }
+      const problem = nativeProblem(t, chaining);
+      if (problem) {
+        if (c && changed.length === 0 && !live) {
+          results.set(t.name, 'unchanged', `not running: ${problem}`);
+          continue;
+        }
+        fail(t.name, problem);
+        continue;
+      }
+      if (!c || !live) {
+        const reason = !c ? undefined : c.admin_status === 'disabled' ? 'admin_status enabled: loaded' : 'loaded again (it was not running)';
+        loads.push({ to: t, prev: c, ...(reason === undefined ? {} : { reason }) });
+        continue;
+      }
+      if (changed.length === 0) {
+        results.set(t.name, 'unchanged');
+        continue;
+      }
+      const undo: Array<() => Promise<void>> = [];
+      try {
+        if (needsReload(changed)) {
+          undo.push(await this.#replace(iface, direction, c, t));
+        } else if (changed.includes('map_args')) {
+          this.#writeMapArgs(iface, direction, t);
+          undo.push(async () => this.#writeMapArgs(iface, direction, c));
+        }
+      } catch (err) {
+        fail(t.name, messageOf(err));
+        continue;
+      }
+      if (t.seq_id !== c.seq_id) {
+        moves.push({ from: c, to: t, changed, undo });
+        continue;
+      }
+      applied.set(t.name, t);
+      this.#rt(iface, direction, t.name).lastError = null;
+      results.set(t.name, 'updated', `changed: ${changed.join(', ')}`);
+    }
+
+    // 3. moves, one program at a time; the chain stays sorted by the seq_ids that hold
+    const seqOf = (name: string): number => applied.get(name)?.seq_id ?? Number.MAX_SAFE_INTEGER;
+    for (const m of bySeq(moves.map((x) => ({ ...x, seq_id: x.to.seq_id })))) {
+      const name = m.to.name;
+      try {
+        const els = cm.programs(iface, direction);
+        const now = els.findIndex((el) => el.name === name);
+        const pos = this.#position(iface, direction, m.to.seq_id, seqOf, name);
+        if (now !== pos) await cm.move(iface, direction, name, pos);
+        applied.set(name, m.to);
+        this.#rt(iface, direction, name).lastError = null;
+        results.set(name, 'updated', `changed: ${m.changed.join(', ')}`);
+      } catch (err) {
+        for (const u of m.undo.reverse()) await u().catch((e: unknown) => this.#log.error({ iface, direction, name, err: messageOf(e) }, 'rollback failed'));
+        fail(name, `moving it failed: ${messageOf(err)}`);
+      }
+    }
+
+    // 4. loads (new programs, re-enabled ones, ones that were not running), in seq_id order
+    for (const l of bySeq(loads.map((x) => ({ ...x, seq_id: x.to.seq_id })))) {
+      const name = l.to.name;
+      try {
+        await this.#insert(iface, direction, l.to, this.#position(iface, direction, l.to.seq_id, seqOf, name));
+        applied.set(name, l.to);
+        this.#rt(iface, direction, name).lastError = null;
+        if (l.prev) results.set(name, 'updated', l.reason);
+        else results.set(name, 'added');
+      } catch (err) {
+        fail(name, messageOf(err));
+      }
+    }
+    return bySeq([...applied.values()]);
+  }
+
+  // ---------------------------------------------------------------- operations
+
+  #ifaceState(iface: string): IfaceState {
+    return this.#state.get(iface) ?? { host_name: '', ipv4_address: '', lists: emptyLists() };
+  }
+
+  #setIface(iface: string, st: IfaceState): void {
+    if (CHAIN_DIRECTIONS.every((d) => st.lists[d].length === 0)) this.#state.delete(iface);
+    else this.#state.set(iface, st);
+  }
+
+  async #persist(): Promise<void> {
+    if (!this.#store) return;
+    try {
+      await this.#store.write(this.#elements());
+    } catch (err) {
+      this.#log.error({ err: messageOf(err) }, 'the desired state could not be written; the kernel holds it but a restart will not');
+      throw err;
+    }
+  }
+
+  #elements(): NormalizedL3afBpfPrograms[] {
+    return [...this.#state].map(([iface, st]) => ({
+      host_name: st.host_name,
+      iface,
+      ipv4_address: st.ipv4_address,
+      bpf_programs: {
+        xdp_ingress: st.lists.xdp_ingress.length > 0 ? st.lists.xdp_ingress.map((p) => structuredClone(p)) : null,
+        tc_ingress: st.lists.tc_ingress.length > 0 ? st.lists.tc_ingress.map((p) => structuredClone(p)) : null,
+        tc_egress: st.lists.tc_egress.length > 0 ? st.lists.tc_egress.map((p) => structuredClone(p)) : null,
+        probes: null,
+      },
+    }));
+  }
+
+  #probes(list: readonly BpfProgram[] | null | undefined, iface: string, out: ProgramResult[]): void {
+    for (const p of list ?? []) out.push({ iface, direction: 'probes', name: p.name, outcome: 'failed', reason: PROBES_REASON });
+  }
+
+  add(body: AddUpdateBody): Promise<OperationResult> {
+    return this.#serial(async () => {
+      this.#running();
+      const problems = checkAddUpdateSemantics(body);
+      if (problems.length > 0) throw new EngineError(`invalid add body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      const out: ProgramResult[] = [];
+      for (const e of body) {
+        const st = this.#ifaceState(e.iface);
+        const next: IfaceState = { host_name: e.host_name, ipv4_address: e.ipv4_address ?? st.ipv4_address, lists: { ...st.lists } };
+        for (const d of CHAIN_DIRECTIONS) {
+          const asked = (e.bpf_programs?.[d] ?? []).map(normalizeProgram);
+          if (asked.length === 0) continue;
+          const results = new Results(e.iface, d);
+          const current = st.lists[d];
+          const target = [...current];
+          for (const p of asked) {
+            const same = current.find((c) => c.name === p.name);
+            if (same) {
+              results.set(p.name, 'unchanged', 'already present (add does not change programs; use update)');
+              continue;
+            }
+            const taken = p.admin_status === 'enabled' ? target.find((c) => c.seq_id === p.seq_id && c.admin_status === 'enabled') : undefined;
+            if (taken) {
+              results.set(p.name, 'failed', `seq_id ${p.seq_id} is taken by '${taken.name}' in ${d}`);
+              continue;
+            }
+            target.push(p);
+          }
+          const chainResults = new Results(e.iface, d);
+          next.lists[d] = await this.#applyChain(e.iface, d, current, bySeq(target), chainResults);
+          for (const p of asked) {
+            const r = results.get(p.name) ?? chainResults.get(p.name);
+            if (r) out.push(r);
+          }
+        }
+        this.#probes(e.bpf_programs?.probes, e.iface, out);
+        this.#setIface(e.iface, next);
+      }
+      await this.#persist();
+      return { results: out };
+    });
+  }
+
+  update(body: AddUpdateBody): Promise<OperationResult> {
+    return this.#serial(async () => {
+      this.#running();
+      const problems = checkAddUpdateSemantics(body);
+      if (problems.length > 0) throw new EngineError(`invalid update body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      const out: ProgramResult[] = [];
+      for (const e of body) {
+        const st = this.#ifaceState(e.iface);
+        const next: IfaceState = { host_name: e.host_name, ipv4_address: e.ipv4_address ?? st.ipv4_address, lists: { ...st.lists } };
+        for (const d of CHAIN_DIRECTIONS) {
+          const target = bySeq((e.bpf_programs?.[d] ?? []).map(normalizeProgram));
+          if (target.length === 0 && st.lists[d].length === 0) continue;
+          const results = new Results(e.iface, d);
+          next.lists[d] = await this.#applyChain(e.iface, d, st.lists[d], target, results);
+          out.push(...results.all());
+        }
+        this.#probes(e.bpf_programs?.probes, e.iface, out);
+        this.#setIface(e.iface, next);
+      }
+      await this.#persist();
+      return { results: out };
+    });
+  }
+
+  delete(body: DeleteBody): Promise<OperationResult> {
+    return this.#serial(async () => {
+      this.#running();
+      const problems = checkDeleteSemantics(body);
+      if (problems.length > 0) throw new EngineError(`invalid delete body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      const out: ProgramResult[] = [];
+      for (const e of body) {
+        const st = this.#ifaceState(e.iface);
+        const next: IfaceState = { ...st, lists: { ...st.lists } };
+        for (const d of CHAIN_DIRECTIONS) {
+          const names = e.bpf_programs?.[d] ?? [];
+          if (names.length === 0) continue;
+          const results = new Results(e.iface, d);
+          const current = st.lists[d];
+          next.lists[d] = await this.#applyChain(e.iface, d, current, current.filter((p) => !names.includes(p.name)), results);
+          for (const n of names) out.push(results.get(n) ?? { iface: e.iface, direction: d, name: n, outcome: 'unchanged', reason: 'not present' });
+        }
+        for (const n of e.bpf_programs?.probes ?? []) out.push({ iface: e.iface, direction: 'probes', name: n, outcome: 'unchanged', reason: 'not present' });
+        this.#setIface(e.iface, next);
+      }
+      await this.#persist();
+      return { results: out };
+    });
+  }
+
+  // ---------------------------------------------------------------- status
+
+  get(iface?: string): NormalizedL3afBpfPrograms[] {
+    const els = this.#elements().filter((e) => iface === undefined || e.iface === iface);
+    for (const e of els) {
+      for (const d of CHAIN_DIRECTIONS) {
+        const list = e.bpf_programs[d];
+        if (!list) continue;
+        let desc: ChainDescription | undefined;
+        try {
+          desc = this.#chain?.chains().some((c) => c.iface === e.iface && c.direction === d) ? this.#chain.describe(e.iface, d) : undefined;
+        } catch (err) {
+          this.#log.warn({ iface: e.iface, direction: d, err: messageOf(err) }, 'describe failed');
+        }
+        for (const p of list as ProgramWithStatus[]) {
+          const el = desc?.programs.find((x) => x.name === p.name);
+          const rt = this.#runtime.get(`${e.iface}/${d}/${p.name}`);
+          p.status = {
+            attached: el !== undefined && el.linked && desc?.root.linked === true,
+            kernel_prog_id: el?.id ?? 0,
+            last_error: rt?.lastError ?? null,
+            restarts: rt?.restarts ?? 0,
+          };
+        }
+      }
+    }
+    return els;
+  }
+
+  // ---------------------------------------------------------------- start / stop
+
+  async #rootSpecs(): Promise<RootSpecs> {
+    const a = this.#artifacts as PackageSource;
+    const x = this.#config.xdpRoot;
+    const t = this.#config.tcRoot;
+    const [xp, tp] = await Promise.all([
+      a.fetch({ name: x.packageName, version: x.version, artifact: x.artifact }),
+      a.fetch({ name: t.packageName, version: t.version, artifact: t.artifact }),
+    ]);
+    return {
+      xdp_ingress: { name: x.packageName, version: x.version, objectPath: objectIn(xp.dir, x.objectFile), entry: x.entryFunctionName, nextMap: x.ingressMapName },
+      tc_ingress: { name: t.packageName, version: t.version, objectPath: objectIn(tp.dir, t.ingressObjectFile), entry: t.ingressEntryFunctionName, nextMap: t.ingressMapName },
+      tc_egress: { name: t.packageName, version: t.version, objectPath: objectIn(tp.dir, t.egressObjectFile), entry: t.egressEntryFunctionName, nextMap: t.egressMapName },
+    };
+  }
+
+  start(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#phase !== 'new') throw new EngineError(`start() was already called (engine ${this.#phase})`);
+      this.#phase = 'starting';
+      try {
+        await this.#start();
+        this.#phase = 'running';
+      } catch (err) {
+        this.#phase = 'stopped';
+        this.#chain?.close();
+        if (this.#ownArtifacts) await this.#artifacts?.close?.();
+        throw err;
+      }
+    });
+  }
+
+  async #start(): Promise<void> {
+    const stored = this.#store ? await this.#store.read() : [];
+    if (this.#deps.artifacts) {
+      this.#artifacts = this.#deps.artifacts;
+    } else {
+      const platform = this.#config.l3af.platform !== '' ? this.#config.l3af.platform : platformName();
+      this.#artifacts = new ArtifactStore(artifactStoreOptions(this.#config, platform, this.#log));
+      this.#ownArtifacts = true;
+    }
+    const roots = await this.#rootSpecs();
+    const cm = this.#deps.chainManager ? this.#deps.chainManager(roots) : new ChainManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, roots });
+    this.#chain = cm;
+    for (const e of stored) {
+      const lists = emptyLists();
+      for (const d of CHAIN_DIRECTIONS) lists[d] = bySeq(e.bpf_programs[d] ?? []);
+      if (e.bpf_programs.probes?.length) this.#log.warn({ iface: e.iface, probes: e.bpf_programs.probes.map((p) => p.name) }, `stored probes ignored: ${PROBES_REASON}`);
+      this.#setIface(e.iface, { host_name: e.host_name, ipv4_address: e.ipv4_address, lists });
+    }
+
+    // object files of the stored programs, so adopted ones can be rebuilt (moves, replace with maps)
+    const objects = new Map<string, string>();
+    const specs = new Map<string, ProgramSpec>();
+    const chaining = this.#config.l3afd.bpfChainingEnabled;
+    for (const [iface, st] of this.#state) {
+      for (const d of CHAIN_DIRECTIONS) {
+        for (const p of st.lists[d]) {
+          if (p.admin_status !== 'enabled') continue;
+          const problem = nativeProblem(p, chaining);
+          if (problem) {
+            this.#rt(iface, d, p.name).lastError = problem;
+            continue;
+          }
+          try {
+            const spec = await this.#spec(p);
+            specs.set(`${iface}/${d}/${p.name}`, spec);
+            objects.set(`${iface}/${d}/${p.name}/${seg(p.version)}/${p.entry_function_name}`, spec.objectPath);
+          } catch (err) {
+            this.#rt(iface, d, p.name).lastError = `fetching the package failed: ${messageOf(err)}`;
+          }
+        }
+      }
+    }
+    const objectPathFor = (r: AdoptedRef): string | undefined => objects.get(`${r.iface}/${r.direction}/${r.name}/${r.versionSegment}/${r.entry}`);
+    this.#phase = 'running'; // the helpers below need a running engine
+    const report = await cm.adopt({ objectPathFor });
+    for (const p of report.problems) this.#log.warn({ problem: p }, 'adopt');
+    for (const c of report.chains) this.#log.info({ iface: c.iface, direction: c.direction, programs: c.programs.map((p) => `${p.name}#${p.id}`) }, 'chain adopted');
+    for (const o of report.orphans) {
+      try {
+        cm.removeOrphan(o);
+        this.#log.info({ iface: o.iface, name: o.name, version: o.versionSegment, reason: o.reason }, 'orphaned pins removed');
+      } catch (err) {
+        this.#log.warn({ iface: o.iface, name: o.name, err: messageOf(err) }, 'orphaned pins could not be removed');
+      }
+    }
+    // chains the desired state does not have at all
+    for (const { iface, direction } of cm.chains()) {
+      if (this.#state.get(iface)?.lists[direction].length) continue;
+      for (const el of [...cm.programs(iface, direction)].reverse()) {
+        await cm.remove(iface, direction, el.name).catch((err: unknown) => this.#log.warn({ iface, direction, name: el.name, err: messageOf(err) }, 'removing an unwanted program failed'));
+      }
+    }
+    for (const [iface, st] of this.#state) {
+      for (const d of CHAIN_DIRECTIONS) {
+        if (st.lists[d].length > 0) await this.#reconcile(iface, d, st.lists[d], specs);
+      }
+    }
+  }
+
+  /** Makes the adopted chain match the stored list: removes extras, repairs versions, orders, loads what is missing. */
+  async #reconcile(iface: string, d: ChainDirection, desired: readonly NormalizedBpfProgram[], specs: Map<string, ProgramSpec>): Promise<void> {
+    const cm = this.#running();
+    const chaining = this.#config.l3afd.bpfChainingEnabled;
+    const want = new Map(desired.filter((p) => p.admin_status === 'enabled' && !nativeProblem(p, chaining)).map((p) => [p.name, p]));
+    const specOf = (name: string): ProgramSpec | undefined => specs.get(`${iface}/${d}/${name}`);
+    const note = (name: string, err: unknown, what: string): void => {
+      const r = this.#rt(iface, d, name);
+      r.lastError = `${what}: ${messageOf(err)}`;
+      this.#log.warn({ iface, direction: d, name, err: messageOf(err) }, what);
+    };
+    // extras, and programs whose kernel element is not what is stored
+    for (const el of [...cm.programs(iface, d)]) {
+      const p = want.get(el.name);
+      if (!p) {
+        try {
+          await cm.remove(iface, d, el.name);
+          this.#log.info({ iface, direction: d, name: el.name }, 'removed a program the desired state does not hold');
+        } catch (err) {
+          note(el.name, err, 'removing an unwanted program failed');
+        }
+        continue;
+      }
+      if (seg(el.version) === seg(p.version) && el.entry === p.entry_function_name && el.nextMapName === p.map_name) continue;
+      const spec = specOf(p.name);
+      if (!spec) continue; // its package could not be fetched: the running one stays (last_error says why)
+      try {
+        await cm.replace(iface, d, el.name, spec, { keepMaps: false });
+        this.#rt(iface, d, p.name).restarts++;
+        this.#log.info({ iface, direction: d, name: p.name }, 'replaced a program whose kernel version differed from the stored one');
+      } catch (err) {
+        note(p.name, err, 'repairing the program failed');
+      }
+    }
+    // order: selection into seq_id order (no move at all when the adopted order is right)
+    const order = bySeq([...want.values()]).map((p) => p.name).filter((n) => this.#inChain(iface, d, n));
+    for (let i = 0; i < order.length; i++) {
+      const name = order[i] as string;
+      if (cm.programs(iface, d)[i]?.name === name) continue;
+      try {
+        await cm.move(iface, d, name, i);
+        this.#log.info({ iface, direction: d, name, position: i }, 'moved a program to its seq_id place');
+      } catch (err) {
+        note(name, err, 'moving the program to its seq_id place failed');
+        break;
+      }
+    }
+    // map_args again (repairs drift; the same values are harmless), then programs that are missing
+    const seqOf = (n: string): number => want.get(n)?.seq_id ?? Number.MAX_SAFE_INTEGER;
+    for (const p of bySeq([...want.values()])) {
+      try {
+        if (this.#inChain(iface, d, p.name)) {
+          this.#writeMapArgs(iface, d, p);
+        } else if (specOf(p.name)) {
+          await this.#insert(iface, d, p, this.#position(iface, d, p.seq_id, seqOf, p.name));
+          this.#rt(iface, d, p.name).restarts++;
+          this.#log.info({ iface, direction: d, name: p.name }, 'loaded a stored program the kernel did not hold');
+        }
+      } catch (err) {
+        note(p.name, err, 'loading the stored program failed');
+      }
+    }
+  }
+
+  stop(opts: { unload?: boolean } = {}): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#phase === 'stopped') return;
+      const unload = opts.unload ?? this.#config.l3af.unloadOnStop;
+      this.#phase = 'stopped';
+      const cm = this.#chain;
+      let first: unknown;
+      if (cm && unload) {
+        for (const { iface, direction } of cm.chains()) {
+          for (const el of [...cm.programs(iface, direction)].reverse()) {
+            try {
+              await cm.remove(iface, direction, el.name);
+            } catch (err) {
+              first ??= err;
+              this.#log.error({ iface, direction, name: el.name, err: messageOf(err) }, 'unloading a program failed');
+            }
+          }
+        }
+      }
+      cm?.close();
+      if (this.#ownArtifacts) await this.#artifacts?.close?.();
+      if (first !== undefined) throw first;
+    });
+  }
+}
+
+/** Creates the engine (nothing happens until {@link Engine.start}). */
+export function createEngine(config: AgentConfig, deps: EngineDeps = {}): Engine {
+  return new DesiredStateEngine(config, deps);
+}

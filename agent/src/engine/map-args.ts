@@ -1,0 +1,121 @@
+/**
+ * `map_args`: l3afd's integer key → value writes into the maps of a loaded program, with
+ * "replace" semantics per named map. Each key and value is encoded with the map's own key and
+ * value width (1, 2, 4 or 8 bytes, host order). Keys the payload does not list are deleted from
+ * hash maps and set to 0 in array maps (whose slots cannot be deleted; l3afd fails there).
+ * Everything is checked before the first write, and a write the kernel refuses restores every
+ * named map to what it held before, so a failed call changes nothing.
+ */
+import { join } from 'node:path';
+import { BpfMap, uint } from '../bpf/index.ts';
+import type { MapArg } from '../api/schemas/index.ts';
+
+/** A map_args problem: names the program, the map and what is wrong. */
+export class MapArgsError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MapArgsError';
+  }
+}
+
+const HASH_TYPES = new Set<string>(['hash', 'lru_hash', 'percpu_hash', 'lru_percpu_hash']);
+const ARRAY_TYPES = new Set<string>(['array', 'percpu_array']);
+const MAP_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+interface Plan {
+  readonly name: string;
+  readonly map: BpfMap;
+  readonly hash: boolean;
+  readonly writes: Array<[Buffer, Buffer]>;
+  readonly keep: Set<string>;
+}
+
+/** Encodes `v` as an unsigned integer of `size` bytes (negative values as two's complement). */
+function encodeInt(v: number, size: number, what: string): Buffer {
+  const bits = BigInt(size * 8);
+  const big = BigInt(v);
+  const max = (1n << bits) - 1n;
+  const min = -(1n << (bits - 1n));
+  if (big > max || big < min) throw new MapArgsError(`${what} ${v} does not fit in ${size} byte${size === 1 ? '' : 's'}`);
+  return uint(size).encode(BigInt.asUintN(size * 8, big));
+}
+
+function isZero(b: Buffer): boolean {
+  for (const x of b) if (x !== 0) return false;
+  return true;
+}
+
+/** Names of the maps pinned in `mapDir` (for error messages). */
+function pinnedNames(mapDir: string, listing: (dir: string) => string[]): string {
+  const names = listing(mapDir);
+  return names.length > 0 ? names.join(', ') : 'none';
+}
+
+/**
+ * Writes `mapArgs` into the maps pinned in `mapDir` (the program's map directory). `who` names the
+ * program in errors; `listing` lists a directory's pins (for the "has no map" message).
+ */
+export function applyMapArgs(mapDir: string, mapArgs: readonly MapArg[] | null, who: string, listing: (dir: string) => string[]): void {
+  if (!mapArgs || mapArgs.length === 0) return;
+  const plans: Plan[] = [];
+  try {
+    for (const arg of mapArgs) {
+      if (!MAP_NAME.test(arg.name)) throw new MapArgsError(`${who}: map_args name '${arg.name}' is not a map name`);
+      let map: BpfMap;
+      try {
+        map = BpfMap.openPinned(join(mapDir, arg.name));
+      } catch (err) {
+        throw new MapArgsError(`${who}: map_args names map '${arg.name}', which the program does not have (its maps: ${pinnedNames(mapDir, listing)})`, { cause: err });
+      }
+      const plan: Plan = { name: arg.name, map, hash: HASH_TYPES.has(map.type), writes: [], keep: new Set() };
+      plans.push(plan);
+      if (!plan.hash && !ARRAY_TYPES.has(map.type)) {
+        throw new MapArgsError(`${who}: map '${arg.name}' is a ${map.type} map; map_args writes only hash and array maps`);
+      }
+      for (const [what, size] of [['key', map.keySize], ['value', map.valueSize]] as const) {
+        if (![1, 2, 4, 8].includes(size)) throw new MapArgsError(`${who}: map '${arg.name}' has ${size}-byte ${what}s; map_args writes 1-, 2-, 4- or 8-byte integers`);
+      }
+      const args = arg.args ?? [];
+      if (plan.hash && args.length > map.maxEntries) {
+        throw new MapArgsError(`${who}: map '${arg.name}' holds at most ${map.maxEntries} entries, map_args lists ${args.length}`);
+      }
+      for (const kv of args) {
+        if (!plan.hash && (kv.key < 0 || kv.key >= map.maxEntries)) {
+          throw new MapArgsError(`${who}: key ${kv.key} is outside array map '${arg.name}' (0..${map.maxEntries - 1})`);
+        }
+        const k = encodeInt(kv.key, map.keySize, `${who}: map '${arg.name}': key`);
+        const v = encodeInt(kv.value, map.valueSize, `${who}: map '${arg.name}': value for key ${kv.key}`);
+        plan.writes.push([k, v]);
+        plan.keep.add(k.toString('hex'));
+      }
+    }
+    const snapshots = plans.map((p) => p.map.entries());
+    try {
+      for (const p of plans) {
+        for (const [k, v] of p.writes) p.map.update(k, v);
+        for (const [k, v] of p.map.entries()) {
+          if (p.keep.has(k.toString('hex'))) continue;
+          if (p.hash) p.map.delete(k);
+          else if (!isZero(v)) p.map.update(k, Buffer.alloc(p.map.valueSize));
+        }
+      }
+    } catch (err) {
+      plans.forEach((p, i) => restore(p, snapshots[i] ?? []));
+      throw new MapArgsError(`${who}: writing map_args failed (maps restored): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  } finally {
+    for (const p of plans) p.map.close();
+  }
+}
+
+function restore(p: Plan, snapshot: Array<[Buffer, Buffer]>): void {
+  try {
+    if (p.hash) {
+      const had = new Set(snapshot.map(([k]) => k.toString('hex')));
+      for (const k of [...p.map.keys()]) if (!had.has(k.toString('hex'))) p.map.delete(k);
+    }
+    for (const [k, v] of snapshot) p.map.update(k, v);
+  } catch {
+    // best effort: the original error is the one reported
+  }
+}

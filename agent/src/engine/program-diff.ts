@@ -1,0 +1,46 @@
+/**
+ * What the engine reads from one program of a payload: whether it can be loaded on the native
+ * path, and which fields differ from the stored version and what each difference demands
+ * (a reload, a map rewrite, a move, or just storing it).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { PROGRAM_KEYS, type NormalizedBpfProgram } from '../api/schemas/index.ts';
+
+/** Fields whose change loads the program anew (hitless replace). */
+export const RELOAD_FIELDS = [
+  'version', 'artifact', 'object_file', 'entry_function_name', 'map_name', 'ebpf_package_repo_url',
+] as const satisfies readonly (keyof NormalizedBpfProgram)[];
+
+/** The fields of `b` that differ from `a`, in l3afd's key order. */
+export function changedFields(a: NormalizedBpfProgram, b: NormalizedBpfProgram): (keyof NormalizedBpfProgram)[] {
+  return PROGRAM_KEYS.filter((k) => !isDeepStrictEqual(a[k], b[k]));
+}
+
+/** True when a change of `fields` needs the program loaded again. */
+export function needsReload(fields: readonly string[]): boolean {
+  return fields.some((f) => (RELOAD_FIELDS as readonly string[]).includes(f));
+}
+
+/** Reason given for programs that only a user program (cmd_start) would run. */
+export const USER_PROGRAM_REASON = 'user programs arrive with issue 5';
+/** Reason given for probes. */
+export const PROBES_REASON = 'probes are not supported yet (they arrive with issue 5)';
+
+/**
+ * Why `p` cannot be loaded on the native path (object_file + entry_function_name, chained
+ * through map_name), or undefined when it can.
+ */
+export function nativeProblem(p: NormalizedBpfProgram, chainingEnabled: boolean): string | undefined {
+  if (p.cmd_start !== '' && p.object_file === '') return `${USER_PROGRAM_REASON} (cmd_start '${p.cmd_start}' without object_file)`;
+  if (p.cmd_start !== '') return `${USER_PROGRAM_REASON}: this program names both object_file and cmd_start '${p.cmd_start}', and its user program cannot run yet`;
+  if (p.object_file === '') return 'object_file is required: the native load path needs the ELF object of the package';
+  if (p.entry_function_name === '') return 'entry_function_name is required: the ELF program to chain';
+  if (p.map_name === '') return 'map_name is required: the program\'s own next-program PROG_ARRAY, through which the chain continues';
+  if (!chainingEnabled) return 'bpf-chaining-enabled = false (one program attached directly per hook) is not supported yet';
+  return undefined;
+}
+
+/** Sorts programs by seq_id (stable: equal seq_ids keep their order). */
+export function bySeq<T extends { seq_id: number }>(list: readonly T[]): T[] {
+  return [...list].sort((a, b) => a.seq_id - b.seq_id);
+}
