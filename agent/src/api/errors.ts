@@ -25,6 +25,41 @@ export class RequestError extends Error {
   }
 }
 
+/**
+ * Makes each ajv `schemaPath` specific to the instance it was checked against: every `items`,
+ * `additionalProperties` or `patternProperties` step carries the array index / key it applied to.
+ * ajv gives errors from different array elements the same schemaPath, and formatSchemaErrors
+ * groups the branches of an `anyOf` by schemaPath, so without this the branches of two elements'
+ * nullable unions mix and spurious "must be null" problems appear.
+ */
+export function scopeSchemaPaths(errors: readonly SchemaErrorLike[]): SchemaErrorLike[] {
+  return errors.map((e) => {
+    const inst = e.instancePath.split('/').slice(1);
+    const segs = e.schemaPath.split('/');
+    const out: string[] = [];
+    let k = 0;
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i] ?? '';
+      const last = i === segs.length - 1;
+      if (s === 'properties' && !last) {
+        out.push(s, segs[i + 1] ?? '');
+        i++;
+        k++;
+      } else if (s === 'patternProperties' && !last) {
+        out.push(s, `${segs[i + 1] ?? ''}@${inst[k] ?? ''}`);
+        i++;
+        k++;
+      } else if ((s === 'items' || s === 'additionalProperties') && !last) {
+        out.push(`${s}@${inst[k] ?? ''}`);
+        k++;
+      } else {
+        out.push(s);
+      }
+    }
+    return { ...e, schemaPath: out.join('/') };
+  });
+}
+
 const JSON_ERRORS = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY_JSON_BODY']);
 
 /** The answer for an error raised while handling a request. */
@@ -34,7 +69,7 @@ export function errorAnswer(err: FastifyError | Error): ErrorAnswer {
   }
   const fe = err as FastifyError;
   if (fe.validation !== undefined) {
-    const problems = formatSchemaErrors(fe.validation as unknown as SchemaErrorLike[]);
+    const problems = formatSchemaErrors(scopeSchemaPaths(fe.validation as unknown as SchemaErrorLike[]));
     const where = fe.validationContext;
     if (where === 'body') return { statusCode: 400, body: { error: 'invalid request', problems } };
     const what = where === 'params' ? 'path parameter' : (where ?? 'request');
