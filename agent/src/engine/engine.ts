@@ -112,8 +112,10 @@ class Results {
   get(name: string): ProgramResult | undefined {
     return this.#out.get(name);
   }
-  all(): ProgramResult[] {
-    return [...this.#out.values()];
+  /** The results of `names` in that order, then any others. */
+  ordered(names: readonly string[]): ProgramResult[] {
+    const first = names.flatMap((n) => this.#out.get(n) ?? []);
+    return [...first, ...[...this.#out.values()].filter((r) => !first.includes(r))];
   }
 }
 
@@ -448,7 +450,8 @@ class DesiredStateEngine implements Engine {
           if (target.length === 0 && st.lists[d].length === 0) continue;
           const results = new Results(e.iface, d);
           next.lists[d] = await this.#applyChain(e.iface, d, st.lists[d], target, results);
-          out.push(...results.all());
+          const order = [...st.lists[d].map((p) => p.name).filter((n) => !target.some((p) => p.name === n)), ...target.map((p) => p.name)];
+          out.push(...results.ordered(order));
         }
         this.#probes(e.bpf_programs?.probes, e.iface, out);
         this.#setIface(e.iface, next);
