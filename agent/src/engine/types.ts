@@ -4,7 +4,7 @@
  * the engine changes the kernel and the stored state and says, per program, what happened.
  */
 import type {
-  AddUpdateBody, DeleteBody, NormalizedL3afBpfPrograms,
+  AddUpdateBody, DeleteBody, MonitorMap, NormalizedL3afBpfPrograms,
 } from '../api/schemas/index.ts';
 
 /** The four program lists of a payload. */
@@ -50,4 +50,39 @@ export interface Engine {
   get(iface?: string): NormalizedL3afBpfPrograms[];
   /** Stops; the data plane keeps running unless `unload` is set. */
   stop(opts?: { unload?: boolean }): Promise<void>;
+}
+
+/** A program as the observability side sees it (metrics, map monitors, event streams). */
+export interface RunningProgram {
+  readonly iface: string;
+  readonly direction: PayloadDirection;
+  readonly name: string;
+  readonly version: string;
+  /** The interface's IPv4 address from the payload (l3afd's `ipv4_address` label), '' when none. */
+  readonly ipv4: string;
+  /** Kernel program id of the entry program. */
+  readonly progId: number;
+  /** Directory where the program's maps are pinned (one file per map, named as in the object). */
+  readonly mapPinDir: string;
+  /** The payload's monitor_maps (name, key, aggregator). */
+  readonly monitorMaps: readonly MonitorMap[];
+}
+
+/** Identity of a program that failed before (or while) it ran. */
+export interface ProgramRef {
+  readonly iface: string;
+  readonly direction: PayloadDirection;
+  readonly name: string;
+  readonly version: string;
+  readonly ipv4: string;
+}
+
+/** Told by the engine about program lifecycle (every callback optional). */
+export interface EngineObserver {
+  programStarted?(p: RunningProgram): void;
+  programStopped?(p: RunningProgram): void;
+  /** map_args, monitor_maps or a replacement took effect. */
+  programUpdated?(p: RunningProgram): void;
+  updateFailed?(p: ProgramRef, reason: string): void;
+  deployFailed?(p: ProgramRef, reason: string): void;
 }
