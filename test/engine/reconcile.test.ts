@@ -44,7 +44,8 @@ test('start() adopts and repairs drift: missing, extra, orphaned, out of order, 
     ChainProgram.load(other.layout, { iface, direction: 'xdp_ingress' }, capSpec('xdp_ingress', 'orphan', '9')).close(); // pinned, unlinked
     other.close();
     using cfg = BpfMap.openPinned(join(fs.path, iface, 'ratelimiting', 'latest', 'rl_config_map'));
-    cfg.typed(u32, u64).set(0, 99n); // map drift
+    cfg.typed(u32, u64).set(0, 99n); // map drift: a listed key changed
+    cfg.typed(u32, u64).set(1, 5_000_000n); // and an array slot the payload does not list (written back to 0)
     const rootId = queryXdp(iface).progId;
     assert.equal(rootId, before.root.id);
 
@@ -54,7 +55,7 @@ test('start() adopts and repairs drift: missing, extra, orphaned, out of order, 
     assert.equal(queryXdp(iface).progId, rootId, 'the root was not re-attached');
     assert.deepEqual(d.programs.map((p) => p.name), ['cap-a', 'cap-b', 'ratelimiting'], 'intruder removed, cap-b back in its place');
     for (const p of d.programs) assert.ok(p.linked, `${p.name} linked`);
-    assert.deepEqual(ratelimitingMaps(fs.path, iface).rate, 2n, 'map_args drift repaired');
+    assert.deepEqual(ratelimitingMaps(fs.path, iface), { rate: 2n, window: 0n, ports: [8080] }, 'map_args drift repaired, unlisted array slot zeroed');
     assert.deepEqual(pinsUnder(fs.path).filter((p) => p.includes('intruder') || p.includes('orphan')), [], 'intruder and orphan pins removed');
     const got = second.engine.get();
     const progs = (got[0]?.bpf_programs.xdp_ingress ?? []) as unknown as { name: string; status: { restarts: number; attached: boolean } }[];
