@@ -37,6 +37,7 @@ const rejected = {
   413: { ...ErrorBody, description: 'Body larger than [l3af] body-limit.' },
   415: { ...ErrorBody, description: 'Content type other than application/json.' },
   500: { ...ErrorBody, description: 'A fault of the agent (not of the request).' },
+  503: { ...ErrorBody, description: 'The agent is starting or stopping; retry.' },
 };
 
 const operationResponses = {
@@ -101,7 +102,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   app.get('/:version', {
     schema: {
       tags, operationId: 'getAll', params: VersionParams,
-      response: { 200: GetAll, 400: rejected[400], 500: rejected[500] },
+      response: { 200: GetAll, 400: rejected[400], 500: rejected[500], 503: rejected[503] },
       summary: 'Every interface with programs, in l3afd\'s shape, each program with its live status.',
     },
   }, async () => engine.get());
@@ -109,7 +110,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   app.get('/:version/:iface', {
     schema: {
       tags, operationId: 'getInterface', params: IfaceParams,
-      response: { 200: GetInterface, 400: rejected[400], 500: rejected[500] },
+      response: { 200: GetInterface, 400: rejected[400], 500: rejected[500], 503: rejected[503] },
       summary: 'One interface in l3afd\'s shape; an interface without programs (or unknown) gives its name and null lists, as l3afd.',
     },
   }, async (req, reply) => {

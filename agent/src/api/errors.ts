@@ -6,6 +6,7 @@
 import type { FastifyError } from 'fastify';
 import { formatSchemaErrors, type FieldError, type SchemaErrorLike } from './schemas/index.ts';
 import type { ErrorBody } from './responses.ts';
+import { EngineError } from '../engine/index.ts';
 
 /** An error answer: status code and body. */
 export interface ErrorAnswer {
@@ -66,6 +67,10 @@ const JSON_ERRORS = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY
 export function errorAnswer(err: FastifyError | Error): ErrorAnswer {
   if (err instanceof RequestError) {
     return { statusCode: err.statusCode, body: { error: err.message, problems: err.problems } };
+  }
+  if (err instanceof EngineError && /not started|stopped/.test(err.message)) {
+    // Between start-up and shutdown only: the client may retry.
+    return { statusCode: 503, body: { error: 'not ready', problems: [{ path: '', message: err.message }] } };
   }
   const fe = err as FastifyError;
   if (fe.validation !== undefined) {

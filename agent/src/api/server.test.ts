@@ -445,7 +445,7 @@ test('/openapi.json is OpenAPI 3.1 with every route, documented status codes and
   for (const op of ['add', 'update', 'delete']) {
     const post = doc.paths[`/l3af/configs/{version}/${op}`]?.post;
     assert.ok(post, op);
-    assert.deepEqual(Object.keys(post.responses).sort(), ['200', '400', '413', '415', '422', '500']);
+    assert.deepEqual(Object.keys(post.responses).sort(), ['200', '400', '413', '415', '422', '500', '503']);
     assert.match(post.responses['422']?.description ?? '', /failed/);
     assert.deepEqual(post.responses['422']?.content?.['application/json']?.schema, { $ref: '#/components/schemas/OperationResult' });
     assert.deepEqual(post.requestBody?.content['application/json']?.schema, { $ref: `#/components/schemas/${op === 'delete' ? 'DeleteBody' : 'AddUpdateBody'}` });

@@ -1,0 +1,147 @@
+// The agent end to end: main.ts as a child process with a YAML config (pins in a private bpffs, state in a temp
+// dir, the bundled package repository), the ratelimiting payload POSTed over HTTP for a veth, GET back, SIGTERM:
+// the agent exits 0 and the XDP chain stays attached (the data plane outlives the agent).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { queryXdp } from '../../agent/src/bpf/index.ts';
+import { hostName } from '../../agent/src/platform/host.ts';
+import { normalizeL3afBpfPrograms, type NormalizedL3afBpfPrograms } from '../../agent/src/api/schemas/index.ts';
+import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
+import { ROOT, StateDir, ensurePackages, ratelimiting, ratelimitingMaps, withoutStatus, xdpBody } from '../engine/helpers.ts';
+
+const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const addr = srv.address();
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  if (addr === null || typeof addr === 'string') throw new Error('no port');
+  return addr.port;
+}
+
+/** The agent's JSON log lines, and a way to wait for one. */
+class AgentProcess {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #buf = '';
+  #waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.#buf += chunk;
+      let nl: number;
+      while ((nl = this.#buf.indexOf('\n')) >= 0) {
+        const text = this.#buf.slice(0, nl);
+        this.#buf = this.#buf.slice(nl + 1);
+        let line: Record<string, unknown>;
+        try { line = JSON.parse(text) as Record<string, unknown>; } catch { line = { msg: text }; }
+        this.lines.push(line);
+        this.#waiters = this.#waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
+      }
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  waitFor(pred: (l: Record<string, unknown>) => boolean, ms: number, what: string): Promise<Record<string, unknown>> {
+    const seen = this.lines.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; stderr: ${this.stderr.join('')}; log: ${JSON.stringify(this.lines.slice(-10))}`)), ms);
+      const done = (l: Record<string, unknown>) => { clearTimeout(timer); resolve(l); };
+      this.#waiters.push({ pred, resolve: done });
+      void this.exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`agent exited (${code}) while waiting for ${what}; stderr: ${this.stderr.join('')}; log: ${JSON.stringify(this.lines.slice(-10))}`)); });
+    });
+  }
+}
+
+test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exits 0 and leaves XDP attached', { skip, timeout: 240_000 }, async () => {
+  ensurePackages();
+  await using bpffs = await PrivateBpffs.create();
+  await using lab = await VethLab.create();
+  using state = new StateDir();
+  const iface = lab.rootIfname;
+  const port = await freePort();
+  const configFile = join(state.path, 'agent.yaml');
+  writeFileSync(configFile, [
+    'l3afd:',
+    `  pid-file: ${join(state.path, 'l3afd.pid')}`,
+    '  datacenter: test',
+    `  bpf-dir: ${join(state.path, 'packages')}`,
+    '  bpf-chaining-enabled: true',
+    `  BpfMapDefaultPath: ${bpffs.path}`,
+    '  environment: DEV',
+    '  swagger-api-enabled: true',
+    'ebpf-repo:',
+    `  url: ${pathToFileURL(join(ROOT, 'programs', 'repo')).href}`,
+    'l3af-configs:',
+    `  restapi-addr: 127.0.0.1:${port}`,
+    'l3af-config-store:',
+    `  filename: ${join(state.path, 'l3af-config.json')}`,
+    'mtls:',
+    '  enabled: false',
+    'l3af:',
+    `  state-dir: ${state.path}`,
+    '  log-level: debug',
+    '',
+  ].join('\n'));
+
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent', 'src', 'main.ts'), '--config', configFile], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, L3AF_LOG_LEVEL: '' },
+  });
+  const agent = new AgentProcess(child);
+  try {
+    await agent.waitFor((l) => l.msg === 'REST API listening', 60_000, 'the REST API to listen');
+    const base = `http://127.0.0.1:${port}/l3af/configs/v1`;
+
+    // A bad request first: refused with its field path, nothing attached.
+    const bad = await fetch(`${base}/add`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(xdpBody(hostName(), 'lo', [ratelimiting(1, 2, [8080])])) });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(((await bad.json()) as { problems: { path: string }[] }).problems.map((p) => p.path), ['/0/iface']);
+    assert.equal(queryXdp(iface).progId, 0, 'nothing attached by a rejected request');
+
+    const body = xdpBody(hostName(), iface, [ratelimiting(1, 2, [8080, 8081])]);
+    const res = await fetch(`${base}/add`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `e2e-${process.pid}` }, body: JSON.stringify(body) });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.deepEqual(JSON.parse(text), { results: [{ iface, direction: 'xdp_ingress', name: 'ratelimiting', outcome: 'added' }] });
+    assert.ok(agent.lines.some((l) => l.reqId === `e2e-${process.pid}`), 'the request id is in the agent log');
+
+    const got = await fetch(`${base}/${iface}`);
+    assert.equal(got.status, 200);
+    const doc = (await got.json()) as NormalizedL3afBpfPrograms;
+    const [expected] = withoutStatus([normalizeL3afBpfPrograms(body[0] as never)]);
+    assert.deepEqual(withoutStatus([doc])[0], expected, 'GET returns the payload in l3afd shape');
+    const status = (doc.bpf_programs.xdp_ingress?.[0] as unknown as { status: { attached: boolean; kernel_prog_id: number } }).status;
+    assert.equal(status.attached, true);
+    assert.ok(status.kernel_prog_id > 0);
+    assert.deepEqual(ratelimitingMaps(bpffs.path, iface), { rate: 2n, window: 0n, ports: [8080, 8081] }, 'map_args reached the kernel');
+    const all = await fetch(base);
+    assert.deepEqual(withoutStatus((await all.json()) as NormalizedL3afBpfPrograms[]), [expected]);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/openapi.json`)).status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/swagger/`)).status, 200, 'swagger-api-enabled serves the UI');
+
+    const rootId = queryXdp(iface).progId;
+    assert.ok(rootId > 0, 'the XDP root is attached');
+
+    child.kill('SIGTERM');
+    const exit = await agent.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, `stderr: ${agent.stderr.join('')}`);
+    assert.ok(agent.lines.some((l) => l.msg === 'stopped'), 'logged its stop');
+    assert.equal(queryXdp(iface).progId, rootId, 'the data plane keeps running after the agent stopped');
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await agent.exited;
+    }
+  }
+});
