@@ -11,6 +11,7 @@ import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { ConfigError, defaultConfig, loadConfigFile, parseHostPort, type AgentConfig, type LoadedConfig } from './config/index.ts';
 import { createEngine, type Engine } from './engine/index.ts';
+import { Bpffs } from './bpf/index.ts';
 import { buildServer, API_VERSION } from './api/server.ts';
 import { createLogger } from './log.ts';
 
@@ -86,6 +87,17 @@ async function main(argv: string[]): Promise<void> {
   if (refusal !== undefined) {
     logger.fatal(refusal);
     process.exit(EXIT_CONFIG);
+  }
+
+  // As l3afd: pins need a bpffs at BpfMapDefaultPath; mount one there when it is not on one yet
+  // (it stays mounted after the agent exits, so the pinned data plane survives).
+  try {
+    const mounted = Bpffs.isMounted(config.l3afd.bpfMapDefaultPath);
+    Bpffs.ensure(config.l3afd.bpfMapDefaultPath);
+    if (!mounted) logger.info({ path: config.l3afd.bpfMapDefaultPath }, 'mounted a bpffs at [l3afd] BpfMapDefaultPath');
+  } catch (err) {
+    logger.fatal({ err, path: config.l3afd.bpfMapDefaultPath }, 'cannot mount a bpffs at [l3afd] BpfMapDefaultPath');
+    process.exit(EXIT_FAILURE);
   }
 
   const engine: Engine = createEngine(config, { logger: logger.child({ component: 'engine' }) });

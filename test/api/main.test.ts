@@ -8,10 +8,10 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { queryXdp } from '../../agent/src/bpf/index.ts';
+import { filesystemOf, queryXdp } from '../../agent/src/bpf/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { normalizeL3afBpfPrograms, type NormalizedL3afBpfPrograms } from '../../agent/src/api/schemas/index.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
+import { PrivateBpffs, VethLab, run, skipUnless } from '../harness/index.ts';
 import { ROOT, StateDir, ensurePackages, ratelimiting, ratelimitingMaps, withoutStatus, xdpBody } from '../engine/helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
@@ -66,6 +66,10 @@ class AgentProcess {
 test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exits 0 and leaves XDP attached', { skip, timeout: 240_000 }, async () => {
   ensurePackages();
   await using bpffs = await PrivateBpffs.create();
+  // Unmounted again: the agent must mount a bpffs at BpfMapDefaultPath itself (as l3afd does); the harness
+  // unmounts whatever is mounted there on dispose.
+  await run('umount', [bpffs.path]);
+  assert.notEqual(filesystemOf(bpffs.path), 'bpf');
   await using lab = await VethLab.create();
   using state = new StateDir();
   const iface = lab.rootIfname;
@@ -101,6 +105,7 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
   try {
     await agent.waitFor((l) => l.msg === 'REST API listening', 60_000, 'the REST API to listen');
     const base = `http://127.0.0.1:${port}/l3af/configs/v1`;
+    assert.equal(filesystemOf(bpffs.path), 'bpf', 'the agent mounted a bpffs at BpfMapDefaultPath');
 
     // A bad request first: refused with its field path, nothing attached.
     const bad = await fetch(`${base}/add`, { method: 'POST', headers: { 'content-type': 'application/json' },
