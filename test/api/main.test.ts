@@ -95,6 +95,7 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
     'l3af:',
     `  state-dir: ${state.path}`,
     '  log-level: debug',
+    '  colour-of-the-bikeshed: blue',
     '',
   ].join('\n'));
 
@@ -106,6 +107,10 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
     await agent.waitFor((l) => l.msg === 'REST API listening', 60_000, 'the REST API to listen');
     const base = `http://127.0.0.1:${port}/l3af/configs/v1`;
     assert.equal(filesystemOf(bpffs.path), 'bpf', 'the agent mounted a bpffs at BpfMapDefaultPath');
+    const warned = agent.lines.filter((l) => l.level === 40 && String(l.msg).includes('colour-of-the-bikeshed'));
+    assert.equal(warned.length, 1, 'an unknown key is one warning line');
+    assert.ok(agent.lines.some((l) => l.level === 20 && /web\.metrics-addr not set: default/.test(String(l.msg))), 'absent optional keys: notes at debug');
+    assert.ok(!agent.lines.some((l) => l.level === 40 && /not set: default/.test(String(l.msg))), 'no warning flood for absent optional keys');
 
     // A bad request first: refused with its field path, nothing attached.
     const bad = await fetch(`${base}/add`, { method: 'POST', headers: { 'content-type': 'application/json' },
@@ -149,4 +154,30 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
       await agent.exited;
     }
   }
+});
+
+test('an unusable configuration exits 2 naming each section.key; a usage error exits 2', { timeout: 60_000 }, async () => {
+  using state = new StateDir();
+  const cfg = join(state.path, 'bad.cfg');
+  writeFileSync(cfg, [
+    '[l3afd]', 'pid-file: /tmp/never.pid', 'datacenter: dc', 'bpf-dir: /tmp', 'BpfMapDefaultPath: /sys/fs/bpf',
+    'bpf-chaining-enabled: perhaps', 'shutdown-timeout: 5 parsecs',
+    '[ebpf-repo]', 'url: gopher://repo',
+    '[l3af-config-store]', 'filename: /tmp/never.json', '',
+  ].join('\n'));
+  const runMain = (args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent', 'src', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    c.once('exit', (code) => resolve({ code, stderr }));
+  });
+  const bad = await runMain(['--config', cfg]);
+  assert.equal(bad.code, 2, bad.stderr);
+  for (const key of ['l3afd.bpf-chaining-enabled', 'l3afd.shutdown-timeout', 'ebpf-repo.url']) assert.match(bad.stderr, new RegExp(`^  ${key.replace('.', '\\.')}: `, 'm'));
+  assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+  const missing = await runMain(['--config', join(state.path, 'absent.yaml')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /cannot read/);
+  const usage = await runMain(['--no-such-option']);
+  assert.equal(usage.code, 2);
 });
