@@ -15,7 +15,7 @@ import {
   normalizeL3afBpfPrograms, normalizeProgram, MAX_PROGRAMS_PER_LIST,
   type AddUpdateBody, type DeleteBody, type NormalizedL3afBpfPrograms,
 } from './schemas/index.ts';
-import type { Engine, OperationResult, ProgramResult } from '../engine/types.ts';
+import { EngineError, type Engine, type OperationResult, type ProgramResult } from '../engine/index.ts';
 import { skipUnless, VethLab } from '../../../test/harness/index.ts';
 
 const skip = await skipUnless('root', 'veth');
@@ -403,6 +403,10 @@ test('a failed program makes the answer 422 with the same results document; an e
   assert.equal(r.status, 500);
   assert.deepEqual(r.json, { error: 'internal error', problems: [{ path: '', message: 'store is on fire' }] });
   assert.doesNotMatch(r.body, /at .*\.ts/);
+  engine.throwOnNext = new EngineError('the engine is stopped');
+  const stopped = await post('update', [el(null)]);
+  assert.equal(stopped.status, 503, 'an engine that is not running: retry later');
+  assert.equal((stopped.json as ErrorDoc).error, 'not ready');
 });
 
 test('request ids: a client x-request-id is echoed and appears in the log lines of that request', { skip }, async () => {
