@@ -25,6 +25,20 @@ export interface ProgramSpec {
   readonly entry: string;
   /** The PROG_ARRAY through whose slot 0 the program tail-calls the next element. */
   readonly nextMap: string;
+  /**
+   * Runs after the program is loaded and pinned and before any traffic can reach it (before its
+   * predecessor's slot points at it): e.g. writes its configuration maps. A throw aborts the
+   * operation and leaves the chain as it was.
+   */
+  readonly prepare?: (maps: MapSource) => void;
+}
+
+/** The maps of a freshly loaded element, by name (each call opens a new fd the caller closes). */
+export interface MapSource {
+  /** Names of the element's pinned maps. */
+  names(): string[];
+  /** Opens map `name`; throws when the element has no such map. */
+  open(name: string): BpfMap;
 }
 
 /** Which chain an element belongs to. */
@@ -208,12 +222,28 @@ export class ChainProgram {
         element.#pin(final, (at) => m.pin(at));
       }
       element.#pin(element.programPin, (at) => program.pin(at));
+      spec.prepare?.(element.#mapSource());
       return element;
     } catch (err) {
       if (element) element.discard();
       else obj.close();
       throw kernelError(`${who}`, err);
     }
+  }
+
+  /** The element's maps through their pins (staged or final, wherever they are now). */
+  #mapSource(): MapSource {
+    const dir = this.mapDir;
+    const byName = new Map<string, string>();
+    for (const [final, rec] of this.#pins) if (final.startsWith(`${dir}/`)) byName.set(final.slice(dir.length + 1), rec.at);
+    return {
+      names: () => [...byName.keys()].sort(),
+      open: (name) => {
+        const at = byName.get(name);
+        if (at === undefined) throw new ChainError('invalid', `program '${this.name}' has no map '${name}' (its maps: ${[...byName.keys()].sort().join(', ')})`);
+        return BpfMap.openPinned(at);
+      },
+    };
   }
 
   #pin(final: string, make: (at: string) => void): void {

@@ -6,7 +6,7 @@ export {
   PinLayout, CHAIN_DIRECTIONS, STAGED_SUFFIX, progTypeOf, versionSegment, checkSegment, checkIdentifier,
   type ChainDirection, type PinProgType, type PinnedProgramRef, type PinnedMapDirRef,
 } from './pin-layout.ts';
-export { ChainProgram, CHAIN_SLOT, checkSpec, type ProgramSpec, type ChainPlace, type LoadOptions, type ReusableMaps } from './chain-program.ts';
+export { ChainProgram, CHAIN_SLOT, checkSpec, type ProgramSpec, type MapSource, type ChainPlace, type LoadOptions, type ReusableMaps } from './chain-program.ts';
 export {
   ChainManager, type ChainManagerOptions, type RootSpecs, type ElementState, type ChainDescription, type Orphan,
   type AdoptReport, type AdoptOptions, type AdoptedRef, type ReplaceOptions,

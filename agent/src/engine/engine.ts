@@ -29,7 +29,7 @@ import {
 } from '../api/schemas/index.ts';
 import type { AgentConfig } from '../config/index.ts';
 import { ConfigStore } from '../store/index.ts';
-import { applyMapArgs } from './map-args.ts';
+import { applyMapArgs, mapsInDir } from './map-args.ts';
 import { PROBES_REASON, bySeq, changedFields, nativeProblem, needsReload } from './program-diff.ts';
 import type { Engine, OperationResult, PayloadDirection, ProgramResult, ProgramStatus } from './types.ts';
 
@@ -171,13 +171,17 @@ class DesiredStateEngine implements Engine {
     const pkg = await (this.#artifacts as PackageSource).fetch({
       name: p.name, version: p.version, artifact: p.artifact, ...(p.ebpf_package_repo_url !== '' ? { repoUrl: p.ebpf_package_repo_url } : {}),
     });
-    return { name: p.name, version: p.version, objectPath: objectIn(pkg.dir, p.object_file), entry: p.entry_function_name, nextMap: p.map_name };
+    return {
+      name: p.name, version: p.version, objectPath: objectIn(pkg.dir, p.object_file), entry: p.entry_function_name, nextMap: p.map_name,
+      // configuration lands before the program is linked in: it never sees traffic unconfigured
+      prepare: (maps) => applyMapArgs(maps, p.map_args, `program '${p.name}'`),
+    };
   }
 
   #writeMapArgs(iface: string, direction: ChainDirection, p: NormalizedBpfProgram): void {
     const cm = this.#running();
     const dir = cm.layout.mapDir(iface, direction, p.name, p.version);
-    applyMapArgs(dir, p.map_args, `program '${p.name}' on ${iface} ${direction}`, pinsIn);
+    applyMapArgs(mapsInDir(dir, pinsIn), p.map_args, `program '${p.name}' on ${iface} ${direction}`);
   }
 
   /** Index at which a program with `seq` goes: after every chain element whose stored seq_id is lower. */
@@ -188,19 +192,13 @@ class DesiredStateEngine implements Engine {
   /** Loads `p` into the chain at `position` and writes its map_args; on failure nothing stays. */
   async #insert(iface: string, direction: ChainDirection, p: NormalizedBpfProgram, position: number): Promise<void> {
     const cm = this.#running();
-    const spec = await this.#spec(p);
+    const spec = await this.#spec(p); // its prepare writes map_args before the switch
     await cm.insert(iface, direction, spec, position);
-    try {
-      this.#writeMapArgs(iface, direction, p);
-    } catch (err) {
-      await cm.remove(iface, direction, p.name).catch((e: unknown) => this.#log.error({ iface, direction, name: p.name, err: messageOf(e) }, 'rollback of an insert failed'));
-      throw err;
-    }
   }
 
   /**
    * Replaces the chain element of `from` by `to` (hitless), carrying maps over when the new object
-   * accepts them, then writes `to`'s map_args. Returns the undo (replace back to `from`).
+   * accepts them; `to`'s map_args are written before the switch. Returns the undo (replace back to `from`).
    */
   async #replace(iface: string, direction: ChainDirection, from: NormalizedBpfProgram, to: NormalizedBpfProgram): Promise<() => Promise<void>> {
     const cm = this.#running();
@@ -212,19 +210,12 @@ class DesiredStateEngine implements Engine {
       this.#log.info({ iface, direction, name: to.name, err: err.message }, 'replace with the old maps refused; loading with fresh maps');
       await cm.replace(iface, direction, from.name, spec, { keepMaps: false });
     }
-    const undo = async (): Promise<void> => {
+    // each spec's prepare writes its map_args before the switch
+    return async (): Promise<void> => {
       const back = await this.#spec(from);
       await cm.replace(iface, direction, to.name, back, { keepMaps: true })
         .catch(() => cm.replace(iface, direction, to.name, back, { keepMaps: false }));
-      this.#writeMapArgs(iface, direction, from);
     };
-    try {
-      this.#writeMapArgs(iface, direction, to);
-    } catch (err) {
-      await undo().catch((e: unknown) => this.#log.error({ iface, direction, name: to.name, err: messageOf(e) }, 'rollback of a replace failed'));
-      throw err;
-    }
-    return undo;
   }
 
   // ---------------------------------------------------------------- one chain

@@ -45,17 +45,22 @@ function isZero(b: Buffer): boolean {
   return true;
 }
 
-/** Names of the maps pinned in `mapDir` (for error messages). */
-function pinnedNames(mapDir: string, listing: (dir: string) => string[]): string {
-  const names = listing(mapDir);
-  return names.length > 0 ? names.join(', ') : 'none';
+/** Where map_args find the program's maps: by name (each open is a new fd, closed here). */
+export interface MapArgsTarget {
+  names(): string[];
+  open(name: string): BpfMap;
+}
+
+/** The maps pinned in a program's map directory (`listing` lists a directory's pins). */
+export function mapsInDir(mapDir: string, listing: (dir: string) => string[]): MapArgsTarget {
+  return { names: () => listing(mapDir), open: (name) => BpfMap.openPinned(join(mapDir, name)) };
 }
 
 /**
- * Writes `mapArgs` into the maps pinned in `mapDir` (the program's map directory). `who` names the
- * program in errors; `listing` lists a directory's pins (for the "has no map" message).
+ * Writes `mapArgs` into a program's maps. `who` names the program in errors. Every write is
+ * checked first; if the kernel refuses one, every named map is restored.
  */
-export function applyMapArgs(mapDir: string, mapArgs: readonly MapArg[] | null, who: string, listing: (dir: string) => string[]): void {
+export function applyMapArgs(target: MapArgsTarget, mapArgs: readonly MapArg[] | null, who: string): void {
   if (!mapArgs || mapArgs.length === 0) return;
   const plans: Plan[] = [];
   try {
@@ -63,9 +68,10 @@ export function applyMapArgs(mapDir: string, mapArgs: readonly MapArg[] | null, 
       if (!MAP_NAME.test(arg.name)) throw new MapArgsError(`${who}: map_args name '${arg.name}' is not a map name`);
       let map: BpfMap;
       try {
-        map = BpfMap.openPinned(join(mapDir, arg.name));
+        map = target.open(arg.name);
       } catch (err) {
-        throw new MapArgsError(`${who}: map_args names map '${arg.name}', which the program does not have (its maps: ${pinnedNames(mapDir, listing)})`, { cause: err });
+        const names = target.names();
+        throw new MapArgsError(`${who}: map_args names map '${arg.name}', which the program does not have (its maps: ${names.length > 0 ? names.join(', ') : 'none'})`, { cause: err });
       }
       const plan: Plan = { name: arg.name, map, hash: HASH_TYPES.has(map.type), writes: [], keep: new Set() };
       plans.push(plan);
