@@ -34,6 +34,7 @@ class FakeEngine implements Engine {
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
+  running(): [] { return []; }
 
   #check(): void {
     const e = this.throwOnNext;

@@ -31,7 +31,9 @@ import type { AgentConfig } from '../config/index.ts';
 import { ConfigStore } from '../store/index.ts';
 import { applyMapArgs, mapsInDir } from './map-args.ts';
 import { PROBES_REASON, bySeq, changedFields, nativeProblem, needsReload } from './program-diff.ts';
-import type { Engine, OperationResult, PayloadDirection, ProgramResult, ProgramStatus } from './types.ts';
+import type {
+  Engine, EngineObserver, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RunningProgram,
+} from './types.ts';
 
 /** The logger the engine writes to (pino's call shape). */
 export interface EngineLogger {
@@ -56,6 +58,25 @@ export interface EngineDeps {
   /** Builds the chain manager from the root specs (default: pins under `BpfMapDefaultPath`). */
   readonly chainManager?: (roots: RootSpecs) => ChainManager;
   readonly logger?: EngineLogger;
+  /**
+   * Told about program lifecycle (metrics, map monitors). Key: (iface, direction, name).
+   * - programStarted: a program is in its chain (added, enabled again, loaded again, and on start()
+   *   every program that runs after adopt + repair);
+   * - programStopped: a program left its chain (removed, disabled; on stop only with `unload`);
+   * - programUpdated: a running program changed and still runs — map_args, monitor_maps or any
+   *   other field, a move or a hitless replacement (then with its new progId, version and
+   *   mapPinDir: the observer replaces what it held for that key);
+   * - updateFailed: a change of a running program failed (it keeps running as it was);
+   * - deployFailed: a program that was not running could not be started.
+   * Observer exceptions are logged and never fail an operation.
+   */
+  readonly observer?: EngineObserver;
+}
+
+/** What {@link createEngine} returns: the engine, and its chains as the kernel sees them. */
+export interface ChainInspector {
+  /** Every chain on `iface`, read back from the kernel (none when it has no chain). */
+  describeChains(iface: string): ChainDescription[];
 }
 
 /** A program in GET: l3afd's fields plus what is live. */
@@ -119,7 +140,7 @@ class Results {
   }
 }
 
-class DesiredStateEngine implements Engine {
+class DesiredStateEngine implements Engine, ChainInspector {
   readonly #config: AgentConfig;
   readonly #deps: EngineDeps;
   readonly #log: EngineLogger;
@@ -165,6 +186,48 @@ class DesiredStateEngine implements Engine {
 
   #inChain(iface: string, direction: ChainDirection, name: string): boolean {
     return this.#chain?.programs(iface, direction).some((p) => p.name === name) ?? false;
+  }
+
+  // ---------------------------------------------------------------- observer
+
+  /** `p` as the observer sees it, when it is in its chain (progId read back from the kernel). */
+  #runningProgram(iface: string, direction: ChainDirection, p: NormalizedBpfProgram, ipv4: string): RunningProgram | undefined {
+    const cm = this.#chain;
+    if (!cm || !this.#inChain(iface, direction, p.name)) return undefined;
+    let progId = 0;
+    try {
+      progId = cm.describe(iface, direction).programs.find((el) => el.name === p.name)?.id ?? 0;
+    } catch (err) {
+      this.#log.warn({ iface, direction, name: p.name, err: messageOf(err) }, 'describe failed');
+      progId = cm.programs(iface, direction).find((el) => el.name === p.name)?.id ?? 0;
+    }
+    return {
+      iface, direction, name: p.name, version: p.version, ipv4, progId,
+      mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [],
+    };
+  }
+
+  #notify(event: keyof EngineObserver, arg: RunningProgram | ProgramRef, reason?: string): void {
+    const o = this.#deps.observer;
+    if (!o) return;
+    try {
+      switch (event) {
+        case 'programStarted': o.programStarted?.(arg as RunningProgram); break;
+        case 'programStopped': o.programStopped?.(arg as RunningProgram); break;
+        case 'programUpdated': o.programUpdated?.(arg as RunningProgram); break;
+        case 'updateFailed': o.updateFailed?.(arg, reason ?? ''); break;
+        case 'deployFailed': o.deployFailed?.(arg, reason ?? ''); break;
+      }
+    } catch (err) {
+      this.#log.error({ event, name: arg.name, err: messageOf(err) }, 'engine observer failed');
+    }
+  }
+
+  /** Tells the observer that `p` runs (started / updated); nothing when it is not in its chain. */
+  #notifyRunning(event: 'programStarted' | 'programUpdated', iface: string, direction: ChainDirection, p: NormalizedBpfProgram, ipv4: string): void {
+    if (!this.#deps.observer) return;
+    const rp = this.#runningProgram(iface, direction, p, ipv4);
+    if (rp) this.#notify(event, rp);
   }
 
   async #spec(p: NormalizedBpfProgram): Promise<ProgramSpec> {
@@ -224,22 +287,33 @@ class DesiredStateEngine implements Engine {
    * Brings one chain from `current` (what holds) towards `target`; returns what holds afterwards
    * and a result per program that was touched or named.
    */
-  async #applyChain(iface: string, direction: ChainDirection, current: readonly NormalizedBpfProgram[], target: readonly NormalizedBpfProgram[], results: Results): Promise<NormalizedBpfProgram[]> {
+  async #applyChain(iface: string, direction: ChainDirection, current: readonly NormalizedBpfProgram[], target: readonly NormalizedBpfProgram[], results: Results, ipv4: string): Promise<NormalizedBpfProgram[]> {
     const cm = this.#running();
     const applied = new Map(current.map((p) => [p.name, p]));
     const targetNames = new Set(target.map((p) => p.name));
     const chaining = this.#config.l3afd.bpfChainingEnabled;
+    const wanted = new Map(target.map((p) => [p.name, p]));
+    const ipv4Changed = this.#ifaceState(iface).ipv4_address !== ipv4;
     const fail = (name: string, reason: string): void => {
       results.set(name, 'failed', reason);
       if (applied.has(name)) this.#rt(iface, direction, name).lastError = reason;
       this.#log.warn({ iface, direction, name, reason }, 'program change failed');
+      const p = applied.get(name) ?? wanted.get(name);
+      const ref: ProgramRef = { iface, direction, name, version: p?.version ?? '', ipv4 };
+      // a program that still runs failed an update; one that does not run failed to deploy
+      this.#notify(this.#inChain(iface, direction, name) ? 'updateFailed' : 'deployFailed', ref, reason);
+    };
+    const stopped = (rp: RunningProgram | undefined): void => {
+      if (rp) this.#notify('programStopped', rp);
     };
 
     // 1. removals: programs the target does not list
     for (const c of current) {
       if (targetNames.has(c.name)) continue;
       try {
+        const rp = this.#runningProgram(iface, direction, c, ipv4);
         if (this.#inChain(iface, direction, c.name)) await cm.remove(iface, direction, c.name);
+        stopped(rp);
         applied.delete(c.name);
         this.#runtime.delete(`${iface}/${direction}/${c.name}`);
         results.set(c.name, 'removed');
@@ -262,7 +336,9 @@ class DesiredStateEngine implements Engine {
           continue;
         }
         try {
+          const rp = live && c ? this.#runningProgram(iface, direction, c, ipv4) : undefined;
           if (live) await cm.remove(iface, direction, t.name);
+          stopped(rp);
           applied.set(t.name, t);
           this.#rt(iface, direction, t.name).lastError = null;
           if (c) results.set(t.name, 'updated', live ? 'admin_status disabled: unloaded, kept in the desired state' : `changed: ${changed.join(', ')}`);
@@ -288,6 +364,7 @@ class DesiredStateEngine implements Engine {
       }
       if (changed.length === 0) {
         results.set(t.name, 'unchanged');
+        if (ipv4Changed) this.#notifyRunning('programUpdated', iface, direction, t, ipv4); // the interface's address is one of its labels
         continue;
       }
       const undo: Array<() => Promise<void>> = [];
@@ -309,6 +386,7 @@ class DesiredStateEngine implements Engine {
       applied.set(t.name, t);
       this.#rt(iface, direction, t.name).lastError = null;
       results.set(t.name, 'updated', `changed: ${changed.join(', ')}`);
+      this.#notifyRunning('programUpdated', iface, direction, t, ipv4);
     }
 
     // 3. moves, one program at a time; the chain stays sorted by the seq_ids that hold
@@ -323,8 +401,11 @@ class DesiredStateEngine implements Engine {
         applied.set(name, m.to);
         this.#rt(iface, direction, name).lastError = null;
         results.set(name, 'updated', `changed: ${m.changed.join(', ')}`);
+        this.#notifyRunning('programUpdated', iface, direction, m.to, ipv4);
       } catch (err) {
         for (const u of m.undo.reverse()) await u().catch((e: unknown) => this.#log.error({ iface, direction, name, err: messageOf(e) }, 'rollback failed'));
+        // a replace and its undo load the old program anew: the observer gets its new id
+        if (m.undo.length > 0 && needsReload(m.changed)) this.#notifyRunning('programUpdated', iface, direction, m.from, ipv4);
         fail(name, `moving it failed: ${messageOf(err)}`);
       }
     }
@@ -338,6 +419,7 @@ class DesiredStateEngine implements Engine {
         this.#rt(iface, direction, name).lastError = null;
         if (l.prev) results.set(name, 'updated', l.reason);
         else results.set(name, 'added');
+        this.#notifyRunning('programStarted', iface, direction, l.to, ipv4);
       } catch (err) {
         fail(name, messageOf(err));
       }
@@ -413,7 +495,7 @@ class DesiredStateEngine implements Engine {
             target.push(p);
           }
           const chainResults = new Results(e.iface, d);
-          next.lists[d] = await this.#applyChain(e.iface, d, current, bySeq(target), chainResults);
+          next.lists[d] = await this.#applyChain(e.iface, d, current, bySeq(target), chainResults, next.ipv4_address);
           for (const p of asked) {
             const r = results.get(p.name) ?? chainResults.get(p.name);
             if (r) out.push(r);
@@ -440,7 +522,7 @@ class DesiredStateEngine implements Engine {
           const target = bySeq((e.bpf_programs?.[d] ?? []).map(normalizeProgram));
           if (target.length === 0 && st.lists[d].length === 0) continue;
           const results = new Results(e.iface, d);
-          next.lists[d] = await this.#applyChain(e.iface, d, st.lists[d], target, results);
+          next.lists[d] = await this.#applyChain(e.iface, d, st.lists[d], target, results, next.ipv4_address);
           const order = [...st.lists[d].map((p) => p.name).filter((n) => !target.some((p) => p.name === n)), ...target.map((p) => p.name)];
           out.push(...results.ordered(order));
         }
@@ -466,7 +548,7 @@ class DesiredStateEngine implements Engine {
           if (names.length === 0) continue;
           const results = new Results(e.iface, d);
           const current = st.lists[d];
-          next.lists[d] = await this.#applyChain(e.iface, d, current, current.filter((p) => !names.includes(p.name)), results);
+          next.lists[d] = await this.#applyChain(e.iface, d, current, current.filter((p) => !names.includes(p.name)), results, st.ipv4_address);
           for (const n of names) out.push(results.get(n) ?? { iface: e.iface, direction: d, name: n, outcome: 'unchanged', reason: 'not present' });
         }
         for (const n of e.bpf_programs?.probes ?? []) out.push({ iface: e.iface, direction: 'probes', name: n, outcome: 'unchanged', reason: 'not present' });
@@ -504,6 +586,28 @@ class DesiredStateEngine implements Engine {
       }
     }
     return els;
+  }
+
+  running(): RunningProgram[] {
+    const out: RunningProgram[] = [];
+    if (this.#phase !== 'running') return out;
+    for (const [iface, st] of this.#state) {
+      for (const d of CHAIN_DIRECTIONS) {
+        for (const p of st.lists[d]) {
+          if (p.admin_status !== 'enabled') continue;
+          const rp = this.#runningProgram(iface, d, p, st.ipv4_address);
+          if (rp) out.push(rp);
+        }
+      }
+    }
+    return out;
+  }
+
+  describeChains(iface: string): ChainDescription[] {
+    const cm = this.#running();
+    return CHAIN_DIRECTIONS
+      .filter((d) => cm.chains().some((c) => c.iface === iface && c.direction === d))
+      .map((d) => cm.describe(iface, d));
   }
 
   // ---------------------------------------------------------------- start / stop
@@ -606,6 +710,20 @@ class DesiredStateEngine implements Engine {
         if (st.lists[d].length > 0) await this.#reconcile(iface, d, st.lists[d], specs);
       }
     }
+    // the observer learns what runs after adopt + repair, and what could not be started
+    for (const [iface, st] of this.#state) {
+      for (const d of CHAIN_DIRECTIONS) {
+        for (const p of st.lists[d]) {
+          if (p.admin_status !== 'enabled') continue;
+          if (this.#inChain(iface, d, p.name)) {
+            this.#notifyRunning('programStarted', iface, d, p, st.ipv4_address);
+          } else {
+            const reason = this.#runtime.get(`${iface}/${d}/${p.name}`)?.lastError ?? 'not running after start';
+            this.#notify('deployFailed', { iface, direction: d, name: p.name, version: p.version, ipv4: st.ipv4_address }, reason);
+          }
+        }
+      }
+    }
   }
 
   /** Makes the adopted chain match the stored list: removes extras, repairs versions, orders, loads what is missing. */
@@ -682,8 +800,12 @@ class DesiredStateEngine implements Engine {
       if (cm && unload) {
         for (const { iface, direction } of cm.chains()) {
           for (const el of [...cm.programs(iface, direction)].reverse()) {
+            const st = this.#state.get(iface);
+            const p = st?.lists[direction].find((x) => x.name === el.name);
+            const rp = p && st ? this.#runningProgram(iface, direction, p, st.ipv4_address) : undefined;
             try {
               await cm.remove(iface, direction, el.name);
+              if (rp) this.#notify('programStopped', rp);
             } catch (err) {
               first ??= err;
               this.#log.error({ iface, direction, name: el.name, err: messageOf(err) }, 'unloading a program failed');
@@ -699,6 +821,6 @@ class DesiredStateEngine implements Engine {
 }
 
 /** Creates the engine (nothing happens until {@link Engine.start}). */
-export function createEngine(config: AgentConfig, deps: EngineDeps = {}): Engine {
+export function createEngine(config: AgentConfig, deps: EngineDeps = {}): Engine & ChainInspector {
   return new DesiredStateEngine(config, deps);
 }

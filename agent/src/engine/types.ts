@@ -48,6 +48,11 @@ export interface Engine {
   delete(body: DeleteBody): Promise<OperationResult>;
   /** The desired state in l3afd's GET shape, each program with a `status` object; roots hidden. */
   get(iface?: string): NormalizedL3afBpfPrograms[];
+  /**
+   * The programs in their chains now (enabled, linked in), as the observability side sees them;
+   * empty before start() and after stop().
+   */
+  running(): RunningProgram[];
   /** Stops; the data plane keeps running unless `unload` is set. */
   stop(opts?: { unload?: boolean }): Promise<void>;
 }
