@@ -5,15 +5,29 @@
  * `[l3af-configs] restapi-addr`, and on SIGINT/SIGTERM closes the server and stops the engine,
  * leaving the data plane running unless `[l3af] unload-on-stop`.
  *
- * Exit codes: 0 clean stop; 1 start-up or shutdown failure; 2 unusable configuration.
+ * mTLS (`[mtls] enabled`, or `environment = PROD` on a non-loopback address): https with the
+ * certificates of `[mtls] cert-dir`, client certificates verified against the configured CA only,
+ * roles from the SAN rules; SIGHUP (and a change in cert-dir) reloads the certificates.
+ * Single instance: the PID file and a lock in `[l3af] state-dir` (agent/src/instance), removed on
+ * a clean stop. `PUT /l3af/configs/{version}/restart` hands over to another installed build.
+ *
+ * Exit codes: 0 clean stop (or handed over); 1 start-up or shutdown failure (also: another agent
+ * holds the PID file or state directory); 2 unusable configuration.
  */
 import { Command } from 'commander';
-import type { Logger } from 'pino';
 import { ConfigError, defaultConfig, loadConfigFile, parseHostPort, type AgentConfig, type LoadedConfig } from './config/index.ts';
 import { createEngine, type Engine } from './engine/index.ts';
 import { Bpffs } from './bpf/index.ts';
 import { buildServer, API_VERSION } from './api/server.ts';
+import { RequestError } from './api/errors.ts';
+import type { RestartController } from './api/restart-route.ts';
+import type { RestartConfig } from './api/schemas/index.ts';
 import { createLogger } from './log.ts';
+import { hostName } from './platform/host.ts';
+import { SanRuleError, TlsConfigError, TlsMaterial, authorizeHook, roleRules, type RoleRules, type SecureContextTarget } from './security/index.ts';
+import { InstanceConflictError, InstanceLock } from './instance/index.ts';
+import { HandoverRefused, HANDOVER_ENV, reportToPredecessor, resolveBuild, startBuild, startedByHandover } from './instance/handover.ts';
+import type { Server } from 'node:http';
 
 const EXIT_FAILURE = 1;
 const EXIT_CONFIG = 2;
@@ -32,16 +46,28 @@ async function loadConfig(path: string | undefined): Promise<LoadedConfig> {
   return loadConfigFile(path);
 }
 
-/** Refuses settings this build cannot honour (rather than silently running without them). */
-function unsupported(config: AgentConfig, host: string, logger: Logger): string | undefined {
-  const loopback = isLoopbackHost(host);
-  const tls = config.mtls.enabled || (config.l3afd.environment === 'PROD' && !loopback);
-  if (tls && !loopback) {
-    return `[mtls] TLS with client certificates is not implemented yet, and [l3af-configs] restapi-addr "${config.l3afConfigs.restapiAddr}" is not a loopback address: `
-      + 'bind the REST API to localhost, or set [mtls] enabled = false (and [l3afd] environment = DEV) to serve plain HTTP';
-  }
-  if (tls) logger.warn({ restapiAddr: config.l3afConfigs.restapiAddr }, '[mtls] enabled, but TLS is not implemented yet: serving plain HTTP on a loopback address');
-  return undefined;
+/** Whether the REST API needs mTLS: `[mtls] enabled`, or forced by PROD on a non-loopback address (as l3afd). */
+function tlsRequired(config: AgentConfig, host: string): boolean {
+  return config.mtls.enabled || (config.l3afd.environment === 'PROD' && !isLoopbackHost(host));
+}
+
+/** Stops accepting connections (the ones open, e.g. a restart request's, finish their answer). */
+function stopListening(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) { resolve(); return; }
+    server.close();
+    server.closeIdleConnections();
+    // the listening handle is closed on the next turn of the loop; the port is then free
+    setImmediate(resolve);
+  });
+}
+
+/** Listens again on a server that stopped listening (after a failed hand-over). */
+function listenAgain(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -83,10 +109,42 @@ async function main(argv: string[]): Promise<void> {
     process.exit(EXIT_CONFIG);
   }
   const host = addr.host === '' ? '0.0.0.0' : addr.host;
-  const refusal = unsupported(config, host, logger);
-  if (refusal !== undefined) {
-    logger.fatal(refusal);
-    process.exit(EXIT_CONFIG);
+
+  /** Leaves at start-up: tells a predecessor (hand-over) why, frees the instance files. */
+  let lock: InstanceLock | undefined;
+  const die = async (code: number, reason: string): Promise<never> => {
+    await reportToPredecessor({ type: 'failed', reason });
+    lock?.release();
+    process.exit(code);
+  };
+
+  let tls: TlsMaterial | undefined;
+  let rules: RoleRules | undefined;
+  if (tlsRequired(config, host)) {
+    try {
+      rules = roleRules(config);
+      tls = new TlsMaterial(config, { logger: logger.child({ component: 'tls' }) });
+    } catch (err) {
+      if (err instanceof TlsConfigError || err instanceof SanRuleError) {
+        say(`l3af: ${err.message}`);
+        logger.fatal({ err: err.message }, 'mTLS cannot be set up');
+        await die(EXIT_CONFIG, err.message);
+      }
+      throw err;
+    }
+  } else if (!isLoopbackHost(host)) {
+    logger.warn({ restapiAddr: config.l3afConfigs.restapiAddr }, 'the REST API is served WITHOUT TLS on a non-loopback address ([mtls] enabled = false)');
+  }
+
+  lock = new InstanceLock({ pidFile: config.l3afd.pidFile, stateDir: config.l3af.stateDir, logger });
+  try {
+    lock.acquire();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    say(`l3af: ${message}`);
+    logger.fatal({ err: message, ...(err instanceof InstanceConflictError ? { otherPid: err.holder, file: err.file } : {}) }, 'refusing to start: single instance');
+    lock = undefined;
+    await die(EXIT_FAILURE, message);
   }
 
   // As l3afd: pins need a bpffs at BpfMapDefaultPath; mount one there when it is not on one yet
@@ -97,28 +155,110 @@ async function main(argv: string[]): Promise<void> {
     if (!mounted) logger.info({ path: config.l3afd.bpfMapDefaultPath }, 'mounted a bpffs at [l3afd] BpfMapDefaultPath');
   } catch (err) {
     logger.fatal({ err, path: config.l3afd.bpfMapDefaultPath }, 'cannot mount a bpffs at [l3afd] BpfMapDefaultPath');
-    process.exit(EXIT_FAILURE);
+    await die(EXIT_FAILURE, `cannot mount a bpffs at ${config.l3afd.bpfMapDefaultPath}`);
   }
 
-  const engine: Engine = createEngine(config, { logger: logger.child({ component: 'engine' }) });
+  // The routes hold this delegate; a failed hand-over swaps in a fresh engine behind it.
+  const newEngine = (): Engine => createEngine(config, { logger: logger.child({ component: 'engine' }) });
+  let current: Engine = newEngine();
+  const engine = new Proxy({} as Engine, {
+    get: (_target, prop) => {
+      const v: unknown = Reflect.get(current, prop);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(current) : v;
+    },
+  });
   try {
     await engine.start();
   } catch (err) {
     logger.fatal({ err }, 'the engine could not start');
-    process.exit(EXIT_FAILURE);
+    await die(EXIT_FAILURE, `the engine could not start: ${err instanceof Error ? err.message : String(err)}`);
   }
 
-  const app = await buildServer({ engine, config, logger });
-  try {
-    const url = await app.listen({ host, port: addr.port });
-    logger.info({ url, config: configPath ?? '(embedded default)' }, 'REST API listening');
-  } catch (err) {
-    logger.fatal({ err, restapiAddr: config.l3afConfigs.restapiAddr }, 'cannot listen for the REST API');
-    await engine.stop().catch((e: unknown) => logger.error({ err: e }, 'engine stop failed'));
-    process.exit(EXIT_FAILURE);
-  }
-
+  const startedAt = new Date().toISOString();
   let stopping = false;
+  let handingOver = false;
+  const restart: RestartController = {
+    info: () => ({
+      pid: process.pid, version: API_VERSION, startedAt, cwd: process.cwd(), config: configPath ?? null,
+      handedOverFrom: process.env[HANDOVER_ENV] === undefined ? null : Number(process.env[HANDOVER_ENV]),
+      tls: tls !== undefined, certificateExpiry: tls?.certificateExpiry() ?? null,
+    }),
+    handover: async (body: RestartConfig) => {
+      const me = hostName();
+      if (body.hostname !== me) throw new RequestError(400, 'invalid request', [{ path: '/hostname', message: `"${body.hostname}" is not this host (this host is "${me}")` }]);
+      if (handingOver || stopping) throw new RequestError(409, 'restart in progress', [{ path: '', message: handingOver ? 'a hand-over is already under way' : 'the agent is stopping' }]);
+      let entry;
+      try {
+        entry = resolveBuild(config, body.version);
+      } catch (err) {
+        if (err instanceof HandoverRefused) throw new RequestError(400, 'invalid request', [{ path: err.path, message: err.message }]);
+        throw err;
+      }
+      handingOver = true;
+      logger.info({ version: body.version, build: entry.dir }, 'hand-over: closing the listener and stopping the engine (the data plane stays)');
+      await stopListening(app.server);
+      await current.stop();
+      lock?.release();
+      try {
+        const pid = await startBuild(entry, { configPath, timeoutMs: config.gracefulRestart.timeToRestartS * 1000, logger });
+        logger.info({ pid, version: body.version }, 'hand-over done: the new build serves the API; this process leaves');
+        return {
+          pid, version: body.version, build: entry.dir,
+          finish: () => {
+            tls?.close();
+            logger.info({ code: 0 }, 'stopped (handed over)');
+            process.exit(0);
+          },
+        };
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        logger.error({ err: reason }, 'hand-over failed: this agent takes over again');
+        lock?.acquire();
+        current = newEngine();
+        await current.start();
+        await listenAgain(app.server, host, addr.port);
+        logger.info({ restapiAddr: config.l3afConfigs.restapiAddr }, 'REST API listening again after a failed hand-over');
+        handingOver = false;
+        throw new RequestError(500, 'hand-over failed', [{ path: '/version', message: `${reason}; this agent (pid ${process.pid}) serves again` }]);
+      }
+    },
+  };
+
+  const app = await buildServer({
+    engine, config, logger, restart,
+    ...(tls && rules ? { https: tls.serverOptions(), authorize: authorizeHook(rules) } : {}),
+  });
+  // After a hand-over the predecessor's listening socket closes just before this one starts: retry briefly.
+  const listenDeadline = Date.now() + (startedByHandover() ? 10_000 : 0);
+  for (;;) {
+    try {
+      const url = await app.listen({ host, port: addr.port });
+      logger.info({ url, config: configPath ?? '(embedded default)', tls: tls !== undefined, pid: process.pid }, 'REST API listening');
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && Date.now() < listenDeadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      logger.fatal({ err, restapiAddr: config.l3afConfigs.restapiAddr }, 'cannot listen for the REST API');
+      await engine.stop().catch((e: unknown) => logger.error({ err: e }, 'engine stop failed'));
+      await die(EXIT_FAILURE, `cannot listen on ${config.l3afConfigs.restapiAddr}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (tls) {
+    tls.watch(app.server as unknown as SecureContextTarget);
+    const expiry = tls.certificateExpiry();
+    logger.info({ notAfter: expiry.notAfter.toISOString(), daysLeft: Math.floor(expiry.daysLeft), minVersion: config.mtls.minTlsVersion }, 'mTLS on: client certificates required');
+  }
+  await reportToPredecessor({ type: 'ready', pid: process.pid });
+  process.on('SIGHUP', () => {
+    if (!tls) {
+      logger.info({}, 'SIGHUP: TLS is off, nothing to reload');
+      return;
+    }
+    if (!tls.reload('SIGHUP')) logger.info({ dir: tls.dir }, 'SIGHUP: TLS certificates unchanged');
+  });
+
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) {
       logger.warn({ signal }, 'second signal during shutdown: exiting now');
@@ -147,6 +287,8 @@ async function main(argv: string[]): Promise<void> {
         code = EXIT_FAILURE;
       }
       clearTimeout(timer);
+      tls?.close();
+      lock?.release();
       logger.info({ code }, 'stopped');
       process.exit(code);
     })();

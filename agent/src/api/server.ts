@@ -11,14 +11,17 @@
  *   when a client sends one and echoed on every answer).
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { TlsOptions } from 'node:tls';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/index.ts';
 import type { Engine } from '../engine/types.ts';
+import { chainsRoutes } from './chains-routes.ts';
 import { configsRoutes } from './configs-routes.ts';
 import { errorAnswer } from './errors.ts';
 import { realHost, type HostFacts } from './host-checks.ts';
 import { registerOpenApi } from './openapi.ts';
+import { restartRoutes, type RestartController } from './restart-route.ts';
 
 /** Version reported in the OpenAPI document. */
 export const API_VERSION = '0.1.0';
@@ -30,7 +33,16 @@ export interface ServerOptions {
   logger: Logger;
   /** Host facts requests are checked against (default: this host). */
   host?: HostFacts;
+  /** Serve https with these options (mTLS: agent/src/security). */
+  https?: TlsOptions;
+  /** Runs before every request (roles: 403 for what the client may not do). */
+  authorize?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  /** Enables `PUT /l3af/configs/{version}/restart` and `GET /l3af/agent`. */
+  restart?: RestartController;
 }
+
+/** Server timeouts (l3afd had none): whole request, headers, idle keep-alive. */
+export const SERVER_TIMEOUTS = { requestTimeoutMs: 30_000, headersTimeoutMs: 15_000, keepAliveTimeoutMs: 10_000 } as const;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -48,8 +60,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    requestTimeout: SERVER_TIMEOUTS.requestTimeoutMs,
+    keepAliveTimeout: SERVER_TIMEOUTS.keepAliveTimeoutMs,
+    ...(opts.https ? { https: opts.https } : {}),
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: false } },
   }) as unknown as FastifyInstance;
+
+  app.server.headersTimeout = SERVER_TIMEOUTS.headersTimeoutMs;
+  if (opts.authorize) app.addHook('onRequest', opts.authorize);
 
   // JSON only: text/plain would otherwise be parsed as a string and fail later as a type error.
   app.removeContentTypeParser('text/plain');
@@ -77,5 +95,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   await registerOpenApi(app, { swaggerUi: config.l3afd.swaggerApiEnabled, version: API_VERSION });
   await app.register(configsRoutes, { prefix: '/l3af/configs', engine, host: opts.host ?? realHost });
+  await app.register(chainsRoutes, { prefix: '/l3af/chains', engine });
+  if (opts.restart) await app.register(restartRoutes, { controller: opts.restart });
   return app;
 }
