@@ -1,0 +1,250 @@
+/**
+ * Live event streams of running programs. For each running program with a registered
+ * {@link EventSource}, the hub opens the producer (the pinned ring buffer) and turns event
+ * production on in the kernel only while at least one subscriber's filter matches it; when the
+ * last one leaves, production is turned off and the producer closed. Each record is decoded once
+ * and fanned out to every matching subscriber through a bounded queue per subscriber: when a
+ * queue is full the oldest event is dropped and counted.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { EngineObserver, RunningProgram } from '../engine/types.ts';
+import { ScrapeMetric } from '../metrics/scrape-metric.ts';
+import { programKey } from '../metrics/labels.ts';
+import { defaultEventSources, pinnedBufferProducer, type EventProducer, type EventSource, type ProducerFactory } from './event-sources.ts';
+
+/** One delivered event. */
+export interface StreamEvent {
+  readonly type: string;
+  readonly program: string;
+  readonly iface: string;
+  readonly direction: string;
+  /** Position in this program's stream since it was opened (1, 2, ...). */
+  readonly seq: number;
+  readonly data: object;
+}
+
+/** Which programs a subscriber wants (absent = any). */
+export interface EventFilter {
+  readonly iface?: string;
+  readonly program?: string;
+}
+
+/** Options of {@link EventHub}. */
+export interface EventHubOptions {
+  readonly sources?: readonly EventSource[];
+  readonly producer?: ProducerFactory;
+  /** Default queue bound per subscriber (events). Default 1024. */
+  readonly queueLimit?: number;
+  readonly registry?: Registry;
+  readonly host?: string;
+  readonly logger?: Logger;
+}
+
+/** A subscriber: a bounded queue of events and its counters. */
+export class Subscription {
+  readonly #queue: StreamEvent[] = [];
+  /** Events taken out of the queue. */
+  delivered = 0;
+  /** Events dropped (oldest first) because the queue was full. */
+  dropped = 0;
+  closed = false;
+  /** Called (synchronously, once per batch) when events were queued. */
+  onReadable: (() => void) | undefined;
+  /** Called once when the subscription closes (by its owner or by the hub shutting down). */
+  onClose: (() => void) | undefined;
+
+  constructor(readonly filter: EventFilter, readonly limit: number, private readonly unsubscribe: (s: Subscription) => void) {}
+
+  /** @internal */
+  push(e: StreamEvent): void {
+    this.#queue.push(e);
+    if (this.#queue.length > this.limit) {
+      this.#queue.shift();
+      this.dropped++;
+    }
+  }
+
+  /** Events waiting. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /** Takes up to `max` events, oldest first. */
+  take(max = Infinity): StreamEvent[] {
+    const out = this.#queue.splice(0, Math.min(max, this.#queue.length));
+    this.delivered += out.length;
+    return out;
+  }
+
+  /** Leaves the hub (idempotent). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe(this);
+    this.onClose?.();
+  }
+
+  matches(p: RunningProgram): boolean {
+    return (this.filter.iface === undefined || this.filter.iface === p.iface) && (this.filter.program === undefined || this.filter.program === p.name);
+  }
+}
+
+interface Stream {
+  program: RunningProgram;
+  readonly source: EventSource;
+  producer?: EventProducer;
+  readonly subscribers: Set<Subscription>;
+  seq: number;
+  events: number;
+  decodeErrors: number;
+  dropped: number;
+}
+
+/** Fans program events out to subscribers; an {@link EngineObserver}. */
+export class EventHub implements EngineObserver {
+  readonly #sources: readonly EventSource[];
+  readonly #producer: ProducerFactory;
+  readonly #queueLimit: number;
+  readonly #logger: Logger | undefined;
+  readonly #streams = new Map<string, Stream>();
+  readonly #subs = new Set<Subscription>();
+
+  constructor(opts: EventHubOptions = {}) {
+    this.#sources = opts.sources ?? defaultEventSources();
+    this.#producer = opts.producer ?? pinnedBufferProducer;
+    this.#queueLimit = opts.queueLimit ?? 1024;
+    this.#logger = opts.logger;
+    if (opts.registry) this.#registerMetrics(opts.registry, opts.host ?? hostname());
+  }
+
+  /** Subscribes to the events of running (and later started) programs matching `filter`. */
+  subscribe(filter: EventFilter = {}, opts: { queueLimit?: number } = {}): Subscription {
+    const limit = opts.queueLimit ?? this.#queueLimit;
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`queue limit must be a positive integer, got ${limit}`);
+    const sub = new Subscription(filter, limit, (s) => this.#unsubscribe(s));
+    this.#subs.add(sub);
+    for (const st of this.#streams.values()) {
+      if (sub.matches(st.program)) {
+        st.subscribers.add(sub);
+        this.#reconcile(st);
+      }
+    }
+    return sub;
+  }
+
+  /** Streams (program + source) that exist now and how many listen to each. */
+  streams(): Array<{ program: string; iface: string; eventType: string; subscribers: number; active: boolean; events: number }> {
+    return [...this.#streams.values()].map((s) => ({
+      program: s.program.name, iface: s.program.iface, eventType: s.source.eventType, subscribers: s.subscribers.size, active: s.producer !== undefined, events: s.events,
+    }));
+  }
+
+  #unsubscribe(sub: Subscription): void {
+    this.#subs.delete(sub);
+    for (const st of this.#streams.values()) {
+      if (st.subscribers.delete(sub)) this.#reconcile(st);
+    }
+  }
+
+  /** Opens or closes a stream's producer to match whether anyone listens. */
+  #reconcile(st: Stream): void {
+    const wanted = st.subscribers.size > 0;
+    if (wanted && !st.producer) {
+      try {
+        st.producer = this.#producer(st.program, st.source, (records) => this.#deliver(st, records));
+        st.source.activate?.(st.program, true);
+        this.#logger?.info({ program: st.program.name, iface: st.program.iface, map: st.source.map }, 'event stream on');
+      } catch (err) {
+        st.producer?.close();
+        st.producer = undefined;
+        this.#logger?.warn({ program: st.program.name, iface: st.program.iface, map: st.source.map, err: err instanceof Error ? err.message : String(err) }, 'cannot open event stream');
+      }
+    } else if (!wanted && st.producer) {
+      this.#stop(st, true);
+    }
+  }
+
+  #stop(st: Stream, deactivate: boolean): void {
+    if (deactivate) {
+      try {
+        st.source.activate?.(st.program, false);
+      } catch (err) {
+        this.#logger?.warn({ program: st.program.name, err: err instanceof Error ? err.message : String(err) }, 'cannot turn event production off');
+      }
+    }
+    st.producer?.close();
+    st.producer = undefined;
+    this.#logger?.info({ program: st.program.name, iface: st.program.iface, map: st.source.map }, 'event stream off');
+  }
+
+  #deliver(st: Stream, records: Buffer[]): void {
+    const touched = new Set<Subscription>();
+    for (const r of records) {
+      let data: object;
+      try {
+        data = st.source.decode ? st.source.decode(r) : { raw: r.toString('hex') };
+      } catch (err) {
+        st.decodeErrors++;
+        data = { raw: r.toString('hex'), error: err instanceof Error ? err.message : String(err) };
+      }
+      st.seq++;
+      st.events++;
+      const e: StreamEvent = { type: st.source.eventType, program: st.program.name, iface: st.program.iface, direction: st.program.direction, seq: st.seq, data };
+      for (const s of st.subscribers) {
+        const before = s.dropped;
+        s.push(e);
+        st.dropped += s.dropped - before;
+        touched.add(s);
+      }
+    }
+    for (const s of touched) s.onReadable?.();
+  }
+
+  programStarted(p: RunningProgram): void {
+    this.programStopped(p);
+    for (const source of this.#sources) {
+      if (source.program !== p.name) continue;
+      const st: Stream = { program: p, source, subscribers: new Set(), seq: 0, events: 0, decodeErrors: 0, dropped: 0 };
+      this.#streams.set(`${programKey(p)}\u0000${source.map}`, st);
+      for (const s of this.#subs) if (s.matches(p)) st.subscribers.add(s);
+      this.#reconcile(st);
+    }
+  }
+
+  programUpdated(p: RunningProgram): void {
+    const key = programKey(p);
+    const same = [...this.#streams.entries()].filter(([k]) => k.startsWith(`${key}\u0000`));
+    if (same.length > 0 && same.every(([, st]) => st.program.progId === p.progId && st.program.mapPinDir === p.mapPinDir)) {
+      for (const [, st] of same) st.program = p;
+      return;
+    }
+    this.programStarted(p);
+  }
+
+  programStopped(p: RunningProgram): void {
+    const key = programKey(p);
+    for (const [k, st] of this.#streams) {
+      if (!k.startsWith(`${key}\u0000`)) continue;
+      // the program's maps go with it: no need (and maybe no way) to switch production off
+      if (st.producer) this.#stop(st, false);
+      this.#streams.delete(k);
+    }
+  }
+
+  /** Closes every stream (turning production off) and every subscription. */
+  close(): void {
+    for (const st of this.#streams.values()) if (st.producer) this.#stop(st, true);
+    this.#streams.clear();
+    for (const s of [...this.#subs]) s.close();
+  }
+
+  #registerMetrics(registry: Registry, host: string): void {
+    const labels = (st: Stream): Record<string, string> => ({ host, program: st.program.name, interface: st.program.iface, map: st.source.map });
+    new ScrapeMetric({ name: 'l3af_events_total', type: 'counter', help: 'Events read from a program\'s event map since its stream was opened.', collect: () => [...this.#streams.values()].map((st) => ({ labels: labels(st), value: st.events })) }).register(registry);
+    new ScrapeMetric({ name: 'l3af_events_dropped_total', type: 'counter', help: 'Events dropped from full subscriber queues (drop-oldest).', collect: () => [...this.#streams.values()].map((st) => ({ labels: labels(st), value: st.dropped })) }).register(registry);
+    new ScrapeMetric({ name: 'l3af_events_lost_total', type: 'counter', help: 'Events the producer reported lost before delivery (perf ring overflow).', collect: () => [...this.#streams.values()].map((st) => ({ labels: labels(st), value: st.producer?.lost() ?? 0 })) }).register(registry);
+    new ScrapeMetric({ name: 'l3af_event_subscribers', type: 'gauge', help: 'Subscribers listening to a program\'s event stream.', collect: () => [...this.#streams.values()].map((st) => ({ labels: labels(st), value: st.subscribers.size })) }).register(registry);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Fastify plugin: `GET /l3af/events?iface=&program=&queue=` as Server-Sent Events. Each event
+ * is `id: <seq>`, `event: <type>` and `data: <one JSON object>` (program, iface, direction, seq
+ * and the decoded record under `data`). Every `statsMs` (and when the stream ends) an
+ * `event: stats` reports this stream's counters `{delivered, dropped}`; comments keep idle
+ * connections open. Writes follow the socket's back-pressure: while the socket is full, events
+ * wait in the subscriber's bounded queue (oldest dropped and counted).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { EventHub, StreamEvent, Subscription } from './event-hub.ts';
+
+/** Options of {@link eventRoutes}. */
+export interface EventRoutesOptions {
+  readonly hub: EventHub;
+  /** Interval of the stats event (default 5000 ms). */
+  readonly statsMs?: number;
+  /** Interval of keep-alive comments (default 15000 ms). */
+  readonly heartbeatMs?: number;
+}
+
+const NAME = /^[A-Za-z0-9_.:@-]{1,64}$/;
+
+function frame(e: StreamEvent): string {
+  const { type, ...rest } = e;
+  return `id: ${e.seq}\nevent: ${type}\ndata: ${JSON.stringify(rest)}\n\n`;
+}
+
+/** Serves the hub's events as SSE. */
+export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, opts) => {
+  const statsMs = opts.statsMs ?? 5000;
+  const heartbeatMs = opts.heartbeatMs ?? 15_000;
+  app.get<{ Querystring: { iface?: string; program?: string; queue?: string } }>('/l3af/events', async (req, reply) => {
+    const { iface, program, queue } = req.query;
+    for (const [k, v] of Object.entries({ iface, program })) {
+      if (v !== undefined && !NAME.test(v)) return reply.code(400).send({ error: `query ${k}: ${JSON.stringify(v)} is not a valid name` });
+    }
+    const limit = queue === undefined ? undefined : Number(queue);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 1_000_000)) {
+      return reply.code(400).send({ error: `query queue: ${JSON.stringify(queue)} is not an integer in 1..1000000` });
+    }
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const sub: Subscription = opts.hub.subscribe({ iface, program }, limit === undefined ? {} : { queueLimit: limit });
+    let waiting = false;
+    const stats = (): string => `event: stats\ndata: ${JSON.stringify({ delivered: sub.delivered, dropped: sub.dropped, pending: sub.pending })}\n\n`;
+    const pump = (): void => {
+      while (!waiting && !sub.closed && sub.pending > 0) {
+        const chunk = sub.take(256).map(frame).join('');
+        if (!raw.write(chunk)) {
+          waiting = true;
+          raw.once('drain', () => {
+            waiting = false;
+            pump();
+          });
+        }
+      }
+    };
+    sub.onReadable = pump;
+    sub.onClose = () => {
+      clearInterval(statsTimer);
+      clearInterval(beat);
+      if (!raw.writableEnded && !raw.destroyed) raw.end(stats());
+    };
+    const statsTimer = setInterval(() => {
+      if (!waiting) raw.write(stats());
+    }, statsMs);
+    const beat = setInterval(() => {
+      if (!waiting) raw.write(': keep-alive\n\n');
+    }, heartbeatMs);
+    raw.write(`: subscribed ${JSON.stringify({ iface: iface ?? null, program: program ?? null })}\n\n`);
+    const end = (): void => sub.close();
+    raw.on('close', end);
+    req.raw.on('close', end);
+  });
+};
