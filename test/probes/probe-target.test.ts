@@ -46,7 +46,7 @@ test('planning: network programs left to the chain, explicit targets win, unknow
   assert.deepEqual(p.network, ['xdp_main', 'tc_main']);
   assert.deepEqual(p.plans.map((x) => [x.program, describeTarget(x.target, x.offset), x.pid]), [['tp', 'tracepoint/syscalls/sys_enter_getppid', -1], ['kp', 'kprobe/do_unlinkat', -1]]);
   const e = planProbes(progs, [{ kind: 'kretprobe', target: 'vfs_read', program: 'kp' }]);
-  assert.equal(describeTarget((e.plans[1] as { target: never }).target), 'kretprobe/vfs_read');
+  assert.equal(describeTarget(e.plans[1]?.target ?? { kind: "tracepoint", category: "", name: "" }), 'kretprobe/vfs_read');
   const single = planProbes([{ name: 'u', section: 'uprobe', type: 'kprobe' }], [{ kind: 'uprobe', target: '/lib/x86_64-linux-gnu/libc.so.6:getpid', pid: 42 }]);
   assert.deepEqual(uprobeOptions(single.plans[0] as never), { binary: '/lib/x86_64-linux-gnu/libc.so.6', symbol: 'getpid', retprobe: false, pid: 42 });
   assert.throws(() => planProbes([{ name: 'u', section: 'uprobe', type: 'kprobe' }]), (err: Error) => err instanceof ProbeTargetError && /program 'u' \(section 'uprobe', type kprobe\) is not a .* section and has no explicit probe/.test(err.message));
