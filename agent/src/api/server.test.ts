@@ -444,7 +444,7 @@ test('/openapi.json is OpenAPI 3.1 with every route, documented status codes and
   assert.match(doc.openapi, /^3\.1\./);
   assert.ok(doc.info.title && doc.info.version);
   assert.deepEqual(Object.keys(doc.paths).sort(), [
-    '/l3af/configs/{version}', '/l3af/configs/{version}/add', '/l3af/configs/{version}/delete',
+    '/l3af/chains/{iface}', '/l3af/configs/{version}', '/l3af/configs/{version}/add', '/l3af/configs/{version}/delete',
     '/l3af/configs/{version}/update', '/l3af/configs/{version}/{iface}',
   ]);
   for (const op of ['add', 'update', 'delete']) {
