@@ -1,0 +1,100 @@
+/**
+ * OpenTelemetry for the agent: `@opentelemetry/sdk-node` with OTLP/HTTP exporters for traces and
+ * metrics, started only when an OTLP endpoint is configured (the standard
+ * `OTEL_EXPORTER_OTLP_ENDPOINT`, or the per-signal `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
+ * `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, or {@link TelemetryOptions.endpoint}) and
+ * `OTEL_SDK_DISABLED` is not `true`. When it is not started nothing is installed: the
+ * OpenTelemetry API hands out non-recording spans and {@link withSpan} costs a function call.
+ *
+ * Metrics: the agent's prom-client registry is bridged (see {@link bridgeRegistry}), so OTLP
+ * carries the same series as /metrics.
+ */
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { metrics } from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
+import { bridgeRegistry } from './prom-bridge.ts';
+
+/** Options of {@link startTelemetry}. */
+export interface TelemetryOptions {
+  /** Environment read for OTEL_* (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Base OTLP/HTTP endpoint (e.g. http://collector:4318); overrides OTEL_EXPORTER_OTLP_ENDPOINT. */
+  readonly endpoint?: string;
+  /** service.name (default OTEL_SERVICE_NAME or `l3af-agent`). */
+  readonly serviceName?: string;
+  /** The registry whose series are exported as OTel metrics too. */
+  readonly registry?: Registry;
+  /** Metric export interval (default OTEL_METRIC_EXPORT_INTERVAL or 60000 ms). */
+  readonly metricIntervalMs?: number;
+  /** Further span processors (tests add an in-memory exporter). */
+  readonly extraSpanProcessors?: SpanProcessor[];
+}
+
+/** A started (or not started) telemetry setup. */
+export interface Telemetry {
+  readonly enabled: boolean;
+  /** Where traces and metrics go (undefined when disabled). */
+  readonly tracesUrl?: string;
+  readonly metricsUrl?: string;
+  /** Exports what is buffered now. */
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+const DISABLED: Telemetry = { enabled: false, flush: async () => undefined, shutdown: async () => undefined };
+
+function signalUrl(env: NodeJS.ProcessEnv, base: string | undefined, signal: 'traces' | 'metrics'): string | undefined {
+  const specific = env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`];
+  if (specific) return specific;
+  return base ? `${base.replace(/\/+$/, '')}/v1/${signal}` : undefined;
+}
+
+/** Whether OTLP export is configured in `env` (or by an explicit endpoint). */
+export function otlpConfigured(env: NodeJS.ProcessEnv = process.env, endpoint?: string): boolean {
+  if ((env.OTEL_SDK_DISABLED ?? '').toLowerCase() === 'true') return false;
+  return Boolean(endpoint || env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
+}
+
+/** Starts the SDK when OTLP is configured; otherwise returns a disabled handle and installs nothing. */
+export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
+  const env = opts.env ?? process.env;
+  if (!otlpConfigured(env, opts.endpoint)) return DISABLED;
+  const base = opts.endpoint ?? env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const tracesUrl = signalUrl(env, base, 'traces');
+  const metricsUrl = signalUrl(env, base, 'metrics');
+  for (const u of [tracesUrl, metricsUrl]) {
+    if (u !== undefined && !/^https?:\/\//.test(u)) throw new RangeError(`OTLP endpoint '${u}' is not an http(s) URL`);
+  }
+  const intervalMs = opts.metricIntervalMs ?? (Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 60_000);
+  const spanProcessors: SpanProcessor[] = [...(opts.extraSpanProcessors ?? [])];
+  if (tracesUrl) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl })));
+  const reader = metricsUrl
+    ? new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: metricsUrl }), exportIntervalMillis: intervalMs, exportTimeoutMillis: Math.min(30_000, intervalMs) })
+    : undefined;
+  const sdk = new NodeSDK({
+    resource: resourceFromAttributes({ 'service.name': opts.serviceName ?? env.OTEL_SERVICE_NAME ?? 'l3af-agent' }),
+    spanProcessors,
+    ...(reader ? { metricReaders: [reader] } : {}),
+    instrumentations: [],
+  });
+  sdk.start();
+  let unbridge: (() => void) | undefined;
+  if (opts.registry && reader) unbridge = bridgeRegistry(metrics.getMeter('l3af-agent'), opts.registry);
+  return {
+    enabled: true,
+    tracesUrl,
+    metricsUrl,
+    flush: async () => {
+      await Promise.all([...spanProcessors.map((p) => p.forceFlush()), reader?.forceFlush()]);
+    },
+    shutdown: async () => {
+      unbridge?.();
+      await sdk.shutdown();
+    },
+  };
+}
