@@ -20,7 +20,7 @@
  * Exit codes: 0 after a clean shutdown, 2 for bad arguments or a missing interface / pin
  * (nothing was changed), 1 for a failure while loading, pinning or linking (what was done is undone).
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -34,7 +34,8 @@ const MAX_PORTS = 64; // rl_ports_map's max_entries
 const DIRECTIONS = ['xdpingress', 'ingress'];
 
 const USAGE = `usage: ratelimiting --iface=IF --rate=N --ports=P1[,P2...] --map-name=PINNED_PREV_ARRAY
-                    [--direction=xdpingress] [--verbose=0..5] [--pin-dir=DIR] [--version=V] [--object=PATH]`;
+                    [--direction=xdpingress] [--verbose=0..5] [--pin-dir=DIR] [--version=V] [--object=PATH]
+                    [--log-dir=DIR] [--rules-file=PATH (accepted, unused)]`;
 
 /** A usage error: reported on stderr with exit code 2. */
 class UsageError extends Error {}
@@ -48,6 +49,8 @@ export interface CompanionOptions {
   readonly pinDir: string;
   readonly object: string;
   readonly verbose: number;
+  /** l3afd's `--log-dir`: log lines also go to `<logDir>/ratelimiting.log`. */
+  readonly logDir: string | undefined;
 }
 
 function parseInteger(flag: string, text: string, min: number, max: number): number {
@@ -74,6 +77,10 @@ export function parseCompanionArgs(argv: readonly string[]): CompanionOptions | 
         'pin-dir': { type: 'string' },
         version: { type: 'string' },
         object: { type: 'string' },
+        // l3afd's contract passes these to every user program: the log folder, and a rules file
+        // (ratelimiting takes no rules; the file is accepted and not read)
+        'log-dir': { type: 'string' },
+        'rules-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -104,7 +111,8 @@ export function parseCompanionArgs(argv: readonly string[]): CompanionOptions | 
   if (/[/]|^\.\.?$/.test(iface)) throw new UsageError(`--iface: '${iface}' is not an interface name`);
   const pinDir = resolve(values['pin-dir'] ?? join('/sys/fs/bpf', iface, 'ratelimiting', version));
   const object = resolve(values.object ?? DEFAULT_OBJECT);
-  return { iface, rate, ports, mapName, pinDir, object, verbose };
+  const logDir = values['log-dir']?.trim() ? resolve(values['log-dir'].trim()) : undefined;
+  return { iface, rate, ports, mapName, pinDir, object, verbose, logDir };
 }
 
 /** Checks what must exist before anything is changed; throws UsageError. */
@@ -249,8 +257,12 @@ function main(argv: string[]): void {
   }
   const verbose = options.verbose;
   // --verbose follows L3AF's levels: 0 off, 1 debug, 2 info (default), 3 warning, 4 error, 5 critical.
+  const logFile = options.logDir ? join(options.logDir, 'ratelimiting.log') : undefined;
+  if (options.logDir) mkdirSync(options.logDir, { recursive: true });
   const log = (level: number, msg: string): void => {
-    if (verbose !== 0 && level >= verbose) process.stderr.write(`ratelimiting: ${msg}\n`);
+    if (verbose === 0 || level < verbose) return;
+    process.stderr.write(`ratelimiting: ${msg}\n`);
+    if (logFile) appendFileSync(logFile, `${new Date().toISOString()} ${msg}\n`);
   };
   let companion: Companion;
   try {

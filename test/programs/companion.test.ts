@@ -5,7 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   BpfMap, BpfObject, BpfProgram, ProgArray, attachXdp, detachXdp, enableStats, u16, u32, u64, u8,
@@ -137,12 +139,16 @@ test('companion links ratelimiting after xdp_root, count_and_pass follows it, SI
   const rootPin = fs.join('xdp_root_array');
   root.map('xdp_root_array').pin(rootPin);
   const pinDir = fs.join(lab.rootIfname, 'ratelimiting', 'latest');
+  const logDir = mkdtempSync(join(tmpdir(), 'l3af-companion-log-'));
+  t.after(() => rmSync(logDir, { recursive: true, force: true }));
   attachXdp({ iface: lab.rootIfname, program: root.program('xdp_root'), mode: 'drv', expectedOld: null });
   let child: ChildProcess | undefined;
   try {
     // Both `--flag=value` and `--flag value` forms, as L3AF's payloads use either.
+    // l3afd's contract also passes --log-dir and --rules-file to every user program
     child = startCompanion([`--iface=${lab.rootIfname}`, '--rate', String(RATE), `--ports=${listener.port}`,
-      '--map-name', rootPin, '--direction=xdpingress', '--verbose=0', `--pin-dir=${pinDir}`]);
+      '--map-name', rootPin, '--direction=xdpingress', '--verbose=1', `--pin-dir=${pinDir}`,
+      `--log-dir=${logDir}`, `--rules-file=${join(logDir, 'unused.rules')}`]);
     await waitReady(child);
     const pins = readdirSync(pinDir).sort();
     assert.deepEqual(pins, ['rl_config_map', 'rl_drop_count_map', 'rl_events', 'rl_ports_map', 'rl_recv_count_map', 'rl_window_map', 'xdp_rl_ingress_next_prog']);
@@ -165,6 +171,9 @@ test('companion links ratelimiting after xdp_root, count_and_pass follows it, SI
 
     child.kill('SIGTERM');
     assert.equal(await waitExit(child), 0, 'clean exit on SIGTERM');
+    const logged = readFileSync(join(logDir, 'ratelimiting.log'), 'utf8');
+    assert.match(logged, /linked program \d+ into slot 0/, 'log lines land in --log-dir');
+    assert.match(logged, /unlinked from/);
     assert.equal(rootArray.get(0), undefined, 'slot 0 of the root array is empty again');
     assert.equal(existsSync(pinDir) ? readdirSync(pinDir).length : 0, 0, 'its pins are gone');
 
