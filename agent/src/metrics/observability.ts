@@ -1,0 +1,138 @@
+/**
+ * The agent's observability side in one object, for main: one prom-client registry with the
+ * agent metrics, map monitors, kernel run statistics, host info and event-stream counters; the
+ * /metrics listener; OpenTelemetry when configured; the EventHub. It is the engine's
+ * {@link EngineObserver} and fans every callback out to the parts.
+ */
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { AgentConfig } from '../config/index.ts';
+import type { EngineObserver, ProgramRef, RunningProgram } from '../engine/types.ts';
+import { EventHub } from '../events/event-hub.ts';
+import type { EventSource } from '../events/event-sources.ts';
+import { HostFactsCache, registerHostMetrics } from '../platform/host-facts.ts';
+import { startTelemetry, type Telemetry } from '../telemetry/otel.ts';
+import { AgentMetrics } from './agent-metrics.ts';
+import { KernelStats } from './kernel-stats.ts';
+import { MapMonitors, type MonitorSpec } from './map-monitor.ts';
+import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
+
+/** Options of {@link Observability.start}. */
+export interface ObservabilityOptions {
+  /** `[web] metrics-addr`; undefined = no listener (the registry is still filled). */
+  readonly metricsAddr?: string;
+  /** `[web] n-metric-samples`. */
+  readonly nMetricSamples?: number;
+  /** `[l3af] kernel-stats-enabled`. */
+  readonly kernelStatsEnabled?: boolean;
+  /** Map sampling interval (proposed `[l3af] map-sample-interval`, default 1 s as l3afd). */
+  readonly sampleIntervalMs?: number;
+  /** Also export l3afd's metric names (proposed `[l3af] l3afd-metric-names`). */
+  readonly l3afdCompat?: boolean;
+  /** Series per key-range spec (proposed `[l3af] map-series-limit`, default 256). */
+  readonly maxKeysPerSpec?: number;
+  readonly extraSpecs?: (p: RunningProgram) => readonly MonitorSpec[];
+  readonly eventSources?: readonly EventSource[];
+  readonly host?: string;
+  readonly logger?: Logger;
+  /** Environment for OTEL_* (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The options main derives from the configuration. */
+export function observabilityOptions(config: AgentConfig, logger?: Logger): ObservabilityOptions {
+  return {
+    metricsAddr: config.web.metricsAddr,
+    nMetricSamples: config.web.nMetricSamples,
+    kernelStatsEnabled: config.l3af.kernelStatsEnabled,
+    ...(logger ? { logger } : {}),
+  };
+}
+
+/** Everything observability, started. */
+export class Observability implements EngineObserver {
+  private constructor(
+    readonly registry: Registry,
+    readonly agent: AgentMetrics,
+    readonly maps: MapMonitors,
+    readonly kernel: KernelStats,
+    readonly events: EventHub,
+    readonly hostFacts: HostFactsCache,
+    readonly telemetry: Telemetry,
+    readonly server: MetricsServer | undefined,
+  ) {}
+
+  /** Builds the registry and its parts, starts the timers, the listener and OpenTelemetry. */
+  static async start(o: ObservabilityOptions = {}): Promise<Observability> {
+    const registry = new Registry();
+    const common = { registry, ...(o.host ? { host: o.host } : {}), ...(o.logger ? { logger: o.logger } : {}) };
+    const agent = new AgentMetrics({ ...common, l3afdCompat: o.l3afdCompat ?? false });
+    const maps = new MapMonitors({
+      ...common, l3afdCompat: o.l3afdCompat ?? false, intervalMs: o.sampleIntervalMs ?? 1000, samples: o.nMetricSamples ?? 20,
+      ...(o.maxKeysPerSpec ? { maxKeysPerSpec: o.maxKeysPerSpec } : {}), ...(o.extraSpecs ? { extraSpecs: o.extraSpecs } : {}),
+    });
+    const kernel = new KernelStats({ ...common, enable: o.kernelStatsEnabled ?? true, intervalMs: o.sampleIntervalMs ?? 1000 });
+    const events = new EventHub({ ...common, ...(o.eventSources ? { sources: o.eventSources } : {}) });
+    const hostFacts = new HostFactsCache();
+    registerHostMetrics(registry, hostFacts);
+    hostFacts.get().catch((err: unknown) => o.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'host facts unavailable'));
+    maps.start();
+    kernel.start();
+    const telemetry = startTelemetry({ registry, ...(o.env ? { env: o.env } : {}) });
+    let server: MetricsServer | undefined;
+    try {
+      if (o.metricsAddr !== undefined) server = await startMetricsServer({ registry, addr: o.metricsAddr });
+    } catch (err) {
+      maps.close();
+      kernel.close();
+      events.close();
+      await telemetry.shutdown();
+      throw err;
+    }
+    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server);
+  }
+
+  programStarted(p: RunningProgram): void {
+    this.agent.programStarted(p);
+    this.maps.programStarted(p);
+    this.kernel.programStarted(p);
+    this.events.programStarted(p);
+  }
+
+  programStopped(p: RunningProgram): void {
+    this.agent.programStopped(p);
+    this.maps.programStopped(p);
+    this.kernel.programStopped(p);
+    this.events.programStopped(p);
+  }
+
+  programUpdated(p: RunningProgram): void {
+    this.agent.programUpdated(p);
+    this.maps.programUpdated(p);
+    this.kernel.programUpdated(p);
+    this.events.programUpdated(p);
+  }
+
+  updateFailed(p: ProgramRef, reason: string): void {
+    this.agent.updateFailed(p, reason);
+  }
+
+  deployFailed(p: ProgramRef, reason: string): void {
+    this.agent.deployFailed(p, reason);
+  }
+
+  /** Attach state found by the health monitor. */
+  setRunning(p: ProgramRef, running: boolean): void {
+    this.agent.setRunning(p, running);
+  }
+
+  /** Stops timers, streams, the listener and OpenTelemetry (the data plane is not touched). */
+  async close(): Promise<void> {
+    this.maps.close();
+    this.kernel.close();
+    this.events.close();
+    this.agent.close();
+    await this.server?.close();
+    await this.telemetry.shutdown();
+  }
+}
