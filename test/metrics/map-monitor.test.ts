@@ -152,15 +152,15 @@ test('obs_maps: per-CPU sums, 1/2/8-byte keys and a 4-byte value, key ranges und
   const range = samplesOf(e, 'l3af_map_value', { map: 'obs_by_len64' }).map((s) => Number(s.labels.key)).sort((a, b) => a - b);
   assert.deepEqual(range, [25, 26, 27, 28, 29]);
   // histogram: cumulative, le = 2^(i+1)-1
-  const bucket = (le: string): number => valueOf(e, 'l3af_map_histogram_bucket', { map: 'obs_len_hist', le });
+  const bucket = (le: string): number => valueOf(e, 'l3af_map_log2_distribution_bucket', { map: 'obs_len_hist', le });
   assert.equal(bucket('31'), 12); // 20..31
   assert.equal(bucket('63'), 20); // + 32..39
   assert.equal(bucket('127'), 30); // + 10 × 64
   assert.equal(bucket('255'), 35); // + 5 × 200
   assert.equal(bucket('1023'), 38); // + 3 × 1000
   assert.equal(bucket('+Inf'), n);
-  assert.equal(valueOf(e, 'l3af_map_histogram_count', { map: 'obs_len_hist' }), n);
-  assert.equal(valueOf(e, 'l3af_map_histogram_sum', { map: 'obs_len_hist' }), lengths.reduce((a, b) => a + b, 0));
+  assert.equal(valueOf(e, 'l3af_map_log2_distribution_count', { map: 'obs_len_hist' }), n);
+  assert.equal(valueOf(e, 'l3af_map_log2_distribution_sum', { map: 'obs_len_hist' }), lengths.reduce((a, b) => a + b, 0));
   // the log line is not repeated on later samples
   mon.sampleNow();
   assert.equal(lines.filter((l) => l.map === 'obs_by_len' && l.limit === 10).length, 1);
@@ -208,5 +208,5 @@ test('promtool check metrics on the map series (fallback checker when promtool i
   const e = parseExposition(text);
   assert.deepEqual(e.errors, []);
   assert.deepEqual(e.lint, []);
-  assert.ok(samplesOf(e, 'l3af_map_histogram_bucket').length > 0);
+  assert.ok(samplesOf(e, 'l3af_map_log2_distribution_bucket').length > 0);
 });

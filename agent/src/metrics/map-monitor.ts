@@ -339,7 +339,7 @@ export class MapMonitors implements EngineObserver {
     new ScrapeMetric({ name: 'l3af_map_rate_max_per_second', type: 'gauge', help: 'Largest per-second increase of a monitored map key over the last n-metric-samples intervals (max-rate aggregator).', collect: keyed('max-rate', (st) => st.window.maxRate()) }).register(registry);
     new ScrapeMetric({ name: 'l3af_map_rate_avg_per_second', type: 'gauge', help: 'Mean per-second increase of a monitored map key over the last n-metric-samples intervals, time-weighted (avg aggregator).', collect: keyed('avg', (st) => st.window.avgRate()) }).register(registry);
     new ScrapeMetric({
-      name: 'l3af_map_histogram', type: 'histogram', help: 'Log2 histogram map: slot i counts values in [2^i, 2^(i+1)); le = 2^(i+1)-1.',
+      name: 'l3af_map_log2_distribution', type: 'histogram', help: 'Log2 histogram map: slot i counts values in [2^i, 2^(i+1)); le = 2^(i+1)-1.',
       collect: each(function* (m, g, s) {
         if (s.spec.aggregator !== 'histogram' || !s.buckets) return;
         const base = { ...programLabels(m.program, m.owner.host), map: g.name };
@@ -347,11 +347,11 @@ export class MapMonitors implements EngineObserver {
         let cum = 0n;
         for (const slot of slots) {
           cum += s.buckets.get(slot)!;
-          yield { metricName: 'l3af_map_histogram_bucket', labels: { ...base, le: String(2 ** (Number(slot) + 1) - 1) }, value: Number(cum) };
+          yield { metricName: 'l3af_map_log2_distribution_bucket', labels: { ...base, le: String(2 ** (Number(slot) + 1) - 1) }, value: Number(cum) };
         }
-        yield { metricName: 'l3af_map_histogram_bucket', labels: { ...base, le: '+Inf' }, value: Number(cum) };
-        if (s.sum !== undefined) yield { metricName: 'l3af_map_histogram_sum', labels: base, value: Number(s.sum) };
-        yield { metricName: 'l3af_map_histogram_count', labels: base, value: Number(cum) };
+        yield { metricName: 'l3af_map_log2_distribution_bucket', labels: { ...base, le: '+Inf' }, value: Number(cum) };
+        if (s.sum !== undefined) yield { metricName: 'l3af_map_log2_distribution_sum', labels: base, value: Number(s.sum) };
+        yield { metricName: 'l3af_map_log2_distribution_count', labels: base, value: Number(cum) };
       }),
     }).register(registry);
     new ScrapeMetric({
