@@ -1,0 +1,243 @@
+/**
+ * The built plugin (dist/module.js) in Debian Chromium, driven by playwright-core, against a real agent on a
+ * veth lab: Fleet (a live agent and a down one), then on the Chains page add ratelimiting, see it in the chain,
+ * change its rate, disable it, delete it — each step checked through the agent's own GET (and the rate also
+ * in the kernel map, with bpftool). A refused request and the Events page are checked too. Screenshots go to
+ * e2e/artifacts/.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { GetInterface, GetProgram } from '../src/api/types';
+import { toJsonData } from '../src/api/settings';
+import { Agent, freePort } from './agent';
+import { Lab } from './lab';
+import { externalsOf, startHarness } from './server';
+
+const PLUGIN_ID = 'l3af-chains-app';
+const ROOT = resolve(__dirname, '..');
+const ARTIFACTS = join(ROOT, 'e2e', 'artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const STEP_MS = 30_000;
+
+let lab: Lab;
+let agent: Agent;
+let browser: Browser;
+let page: Page;
+let base: string;
+let closeHarness: () => Promise<void>;
+const pageErrors: string[] = [];
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** The ratelimiting program as the agent's GET reports it (undefined when absent). */
+async function agentProgram(): Promise<GetProgram | undefined> {
+  const { status, body } = await agent.get<GetInterface>(`/l3af/configs/v1/${lab.rootIf}`);
+  assert.equal(status, 200);
+  return body.bpf_programs.xdp_ingress?.find((p) => p.name === 'ratelimiting');
+}
+
+/** rl_config_map[0] read from the kernel with bpftool (the pinned map of the running program). */
+function kernelRate(): number {
+  const pin = join(lab.bpffs, lab.rootIf, 'ratelimiting', 'latest', 'rl_config_map');
+  const out = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'lookup', 'pinned', pin, 'key', '0', '0', '0', '0'], { encoding: 'utf8' })) as {
+    value?: unknown;
+    formatted?: { value?: number };
+  };
+  if (typeof out.formatted?.value === 'number') {
+    return out.formatted.value;
+  }
+  const bytes = (out.value as string[]).map((b) => parseInt(b, 16));
+  return bytes.reduceRight((acc, b) => acc * 256 + b, 0);
+}
+
+async function open(path: string): Promise<void> {
+  await page.goto(`${base}/index.html?${path}`);
+  await page.waitForFunction(() => (window as unknown as { __pluginLoaded?: boolean }).__pluginLoaded === true || document.body.hasAttribute('data-load-error'), undefined, {
+    timeout: STEP_MS,
+  });
+  const loadError = await page.evaluate(() => document.body.getAttribute('data-load-error'));
+  assert.equal(loadError, null, `the plugin did not load: ${loadError}`);
+}
+
+/** Confirms the open ConfirmModal with its button `name`, then waits for the agent's answer in the page. */
+async function confirmAndWait(name: string): Promise<string> {
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name, exact: true }).click();
+  const result = page.getByTestId('operation-result').or(page.getByTestId('agent-error')).first();
+  await result.waitFor({ timeout: STEP_MS });
+  return result.innerText();
+}
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const mod = join(ROOT, 'dist', 'module.js');
+  const missing = externalsOf(mod).filter(
+    (d) => !['react', 'react-dom', 'react-router', 'rxjs', '@emotion/css', '@emotion/react', '@grafana/data', '@grafana/ui', '@grafana/runtime', 'i18next', 'lodash', 'react/jsx-runtime', 'module'].includes(d)
+  );
+  assert.deepEqual(missing, [], 'every external of dist/module.js is supplied by the host page');
+  lab = new Lab().up();
+  agent = await Agent.start(lab);
+  const downPort = await freePort();
+  const agents = [
+    { name: 'lab', url: agent.url },
+    { name: 'down', url: `http://127.0.0.1:${downPort}` },
+  ];
+  const harness = await startHarness({
+    pluginId: PLUGIN_ID,
+    distDir: join(ROOT, 'dist'),
+    serveDir: join(ROOT, 'e2e', '.serve'),
+    iconsDir: join(ROOT, 'node_modules', '@grafana', 'ui', 'dist', 'public', 'img', 'icons'),
+    jsonData: toJsonData(agents) as Record<string, unknown>,
+    agents: agents.map((a) => a.url),
+  });
+  base = harness.url;
+  closeHarness = () => new Promise((r) => harness.server.close(() => r()));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+
+after(async () => {
+  await browser?.close().catch(() => undefined);
+  await closeHarness?.().catch(() => undefined);
+  await agent?.stop().catch(() => undefined);
+  lab?.dispose();
+});
+
+test('Fleet: the live agent with its programs, the down agent as not reachable', { timeout: 60_000 }, async () => {
+  await open('page=fleet');
+  const lab1 = page.getByTestId('fleet-agent-lab');
+  await lab1.getByTestId('fleet-programs').waitFor({ timeout: STEP_MS });
+  assert.match(await lab1.getByTestId('fleet-programs').innerText(), /No programs on this agent/);
+  const down = page.getByTestId('fleet-agent-down');
+  await down.getByTestId('agent-error').waitFor({ timeout: STEP_MS });
+  assert.match(await down.getByTestId('agent-error').innerText(), /Agent not reachable/);
+  await shot('01-fleet');
+});
+
+test('Chains: an empty interface says so; a bad add is refused with the field path', { timeout: 60_000 }, async () => {
+  await open(`page=chains&agent=lab&iface=${lab.rootIf}`);
+  await page.getByTestId('no-programs').waitFor({ timeout: STEP_MS });
+  await shot('02-chains-empty');
+  await page.getByTestId('add-program').click();
+  await page.getByTestId('add-form').waitFor();
+  await page.getByTestId('add-version').fill('not a version!');
+  await page.getByTestId('add-submit').click();
+  const text = await confirmAndWait('Add');
+  assert.match(text, /refused/i);
+  assert.match(await page.getByTestId('agent-error-problems').innerText(), /\/0\/bpf_programs\/xdp_ingress\/0\/version/);
+  await shot('03-add-refused');
+  assert.equal(await agentProgram(), undefined, 'nothing was added');
+});
+
+test('Chains: add ratelimiting (rate 2, port 8080) through the UI; GET shows it attached with a kernel id', { timeout: 90_000 }, async () => {
+  await page.getByTestId('add-program').click();
+  await page.getByTestId('add-form').waitFor();
+  await page.getByTestId('add-rate').fill('2');
+  await page.getByTestId('add-ports').fill('8080');
+  await shot('04-add-form');
+  await page.getByTestId('add-submit').click();
+  assert.match(await page.getByTestId('confirm-body').innerText(), /rate 2 per second on ports 8080/);
+  const text = await confirmAndWait('Add');
+  assert.match(text, /ratelimiting.*added/);
+  const p = await agentProgram();
+  assert.ok(p, 'GET lists ratelimiting');
+  assert.equal(p.admin_status, 'enabled');
+  assert.equal(p.status?.attached, true);
+  assert.ok((p.status?.kernel_prog_id ?? 0) > 0);
+  const row = page.getByTestId(`row-xdp_ingress-ratelimiting`);
+  await row.waitFor({ timeout: STEP_MS });
+  await page.waitForFunction(
+    (id) => document.querySelector('[data-testid="row-xdp_ingress-ratelimiting"] [data-testid="cell-kernel-id"]')?.textContent === String(id),
+    p.status?.kernel_prog_id,
+    { timeout: STEP_MS }
+  );
+  assert.match(await row.getByTestId('cell-status').innerText(), /attached/);
+  assert.match(await row.getByTestId('cell-map-args').innerText(), /rl_config_map\{0:2\}/);
+  assert.equal(kernelRate(), 2, 'the kernel map holds rate 2');
+  await shot('05-chains-added');
+});
+
+test('Chains: change the rate to 5; GET and the kernel map show 5, same program', { timeout: 90_000 }, async () => {
+  const before = await agentProgram();
+  await page.getByTestId('edit-ratelimiting').click();
+  await page.getByTestId('edit-form').waitFor();
+  await page.getByTestId('edit-rate').fill('5');
+  await shot('06-edit-form');
+  await page.getByTestId('edit-submit').click();
+  assert.match(await page.getByTestId('confirm-body').innerText(), /rate: 2 → 5 per second/);
+  const text = await confirmAndWait('Apply');
+  assert.match(text, /ratelimiting.*updated/);
+  const p = await agentProgram();
+  const rate = p?.map_args?.find((m) => m.name === 'rl_config_map')?.args?.find((kv) => kv.key === 0)?.value;
+  assert.equal(rate, 5, 'GET: rl_config_map[0] = 5');
+  assert.deepEqual(p?.map_args?.find((m) => m.name === 'rl_ports_map')?.args, [{ key: 8080, value: 1 }], 'ports unchanged');
+  assert.equal(kernelRate(), 5, 'the kernel map holds rate 5');
+  assert.equal(p?.status?.kernel_prog_id, before?.status?.kernel_prog_id, 'map_args change kept the program (no reload)');
+  await page.waitForFunction(() => /rl_config_map\{0:5\}/.test(document.querySelector('[data-testid="row-xdp_ingress-ratelimiting"] [data-testid="cell-map-args"]')?.textContent ?? ''), undefined, {
+    timeout: STEP_MS,
+  });
+  await shot('07-chains-rate-5');
+});
+
+test('Fleet: the live agent now reports 1 of 1 programs running', { timeout: 60_000 }, async () => {
+  await open('page=fleet');
+  const card = page.getByTestId('fleet-agent-lab');
+  await page.waitForFunction(() => /1 of 1 programs running on 1 interfaces/.test(document.querySelector('[data-testid="fleet-agent-lab"] [data-testid="fleet-programs"]')?.textContent ?? ''), undefined, {
+    timeout: STEP_MS,
+  });
+  assert.equal(await card.getByTestId('fleet-failures').count(), 0, 'no failures reported');
+  await shot('07b-fleet-running');
+  await open(`page=chains&agent=lab&iface=${lab.rootIf}`);
+  await page.getByTestId('row-xdp_ingress-ratelimiting').waitFor({ timeout: STEP_MS });
+});
+
+test('Chains: disable; GET shows admin_status disabled and not attached', { timeout: 90_000 }, async () => {
+  await page.getByTestId('disable-ratelimiting').click();
+  const text = await confirmAndWait('Disable');
+  assert.match(text, /ratelimiting.*updated/);
+  const p = await agentProgram();
+  assert.equal(p?.admin_status, 'disabled');
+  assert.equal(p?.status?.attached, false);
+  await page.getByTestId('enable-ratelimiting').waitFor({ timeout: STEP_MS });
+  assert.match(await page.getByTestId('row-xdp_ingress-ratelimiting').getByTestId('cell-status').innerText(), /disabled/);
+  await shot('08-chains-disabled');
+});
+
+test('Chains: delete; GET no longer lists it and the page says the interface has no programs', { timeout: 90_000 }, async () => {
+  await page.getByTestId('delete-ratelimiting').click();
+  assert.match(await page.getByTestId('confirm-body').innerText(), /removed from the desired state/);
+  const text = await confirmAndWait('Delete');
+  assert.match(text, /ratelimiting.*removed/);
+  assert.equal(await agentProgram(), undefined, 'GET no longer lists ratelimiting');
+  await page.getByTestId('no-programs').waitFor({ timeout: STEP_MS });
+  await shot('09-chains-deleted');
+});
+
+test('Events: the page follows the agent stream, or says plainly the agent has none', { timeout: 60_000 }, async () => {
+  const probe = await fetch(`${agent.url}/l3af/events`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+  const hasEvents = probe?.status === 200;
+  await probe?.body?.cancel().catch(() => undefined);
+  await open('page=events&agent=lab');
+  await page.getByTestId('events-toggle').click();
+  if (hasEvents) {
+    await page.getByText('live', { exact: true }).waitFor({ timeout: STEP_MS });
+  } else {
+    await page.getByTestId('events-end').waitFor({ timeout: STEP_MS });
+    assert.match(await page.getByTestId('events-end').innerText(), /does not offer GET \/l3af\/events/);
+  }
+  await shot('10-events');
+});
+
+test('no uncaught errors in the page', () => {
+  assert.deepEqual(pageErrors, []);
+});
