@@ -1,0 +1,127 @@
+<#
+.SYNOPSIS
+  Installs the l3af stack on a Windows host: windows_exporter (its MSI service), Prometheus and the
+  l3af agent as Windows services, with the repository's prometheus/ configuration.
+
+.DESCRIPTION
+  NOT RUN BY THE PROJECT'S TESTS: no Windows host is available where this repository is tested. The
+  script is written against the documented interfaces (windows_exporter MSI properties, Prometheus
+  flags, NSSM commands) and is checked statically only.
+
+  * windows_exporter v$WindowsExporterVersion from its GitHub release MSI (the MSI creates the
+    "windows_exporter" service and a firewall rule); the Windows dashboard (dashboards/windows-host.json)
+    uses the metric names of this version (0.31: windows_memory_physical_*, no windows_cs_*).
+  * Prometheus v$PrometheusVersion from its release zip, run by NSSM as the service "l3af-prometheus" on
+    127.0.0.1:9090, with prometheus/ copied to $DataDir\prometheus and targets\windows\local.yml
+    pointing at the local windows_exporter.
+  * The agent (built as in deploy/Dockerfile: dist\, node_modules\, programs\repo\ under $AgentDir),
+    run by NSSM as the service "l3af-agent" with node.exe and $DataDir\l3afd.yaml. It needs
+    eBPF for Windows (ebpfapi.dll) installed.
+
+.EXAMPLE
+  powershell -ExecutionPolicy Bypass -File deploy\windows\install-l3af.ps1 -AgentDir C:\l3af -NssmPath C:\tools\nssm.exe
+#>
+[CmdletBinding()]
+param(
+  [Parameter(Mandatory = $true)] [string] $AgentDir,
+  [string] $NssmPath = 'nssm.exe',
+  [string] $NodePath = 'node.exe',
+  [string] $RepoDir = (Resolve-Path (Join-Path $PSScriptRoot '..\..')).Path,
+  [string] $InstallDir = 'C:\Program Files\l3af',
+  [string] $DataDir = 'C:\ProgramData\l3af',
+  [string] $WindowsExporterVersion = '0.31.8',
+  [string] $PrometheusVersion = '3.5.0',
+  [int] $WindowsExporterPort = 9182
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+function Assert-Admin {
+  $id = [Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()
+  if (-not $id.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)) {
+    throw 'Run this script as Administrator (it installs services).'
+  }
+}
+
+function Resolve-Tool([string] $Name, [string] $What) {
+  $cmd = Get-Command $Name -ErrorAction SilentlyContinue
+  if (-not $cmd) { throw "$What not found ($Name): install it or pass its path." }
+  return $cmd.Source
+}
+
+function Install-NssmService([string] $Nssm, [string] $Name, [string] $Exe, [string[]] $Arguments, [string] $Dir, [string] $LogDir) {
+  if (Get-Service -Name $Name -ErrorAction SilentlyContinue) {
+    & $Nssm stop $Name confirm | Out-Null
+    & $Nssm remove $Name confirm | Out-Null
+  }
+  & $Nssm install $Name $Exe @Arguments
+  if ($LASTEXITCODE -ne 0) { throw "nssm install $Name failed ($LASTEXITCODE)" }
+  & $Nssm set $Name AppDirectory $Dir | Out-Null
+  & $Nssm set $Name AppStdout (Join-Path $LogDir "$Name.log") | Out-Null
+  & $Nssm set $Name AppStderr (Join-Path $LogDir "$Name.err.log") | Out-Null
+  & $Nssm set $Name AppRotateFiles 1 | Out-Null
+  & $Nssm set $Name AppRotateBytes 10485760 | Out-Null
+  & $Nssm set $Name Start SERVICE_AUTO_START | Out-Null
+  & $Nssm start $Name | Out-Null
+}
+
+Assert-Admin
+$nssm = Resolve-Tool $NssmPath 'NSSM (the service wrapper for prometheus.exe and node.exe)'
+$node = Resolve-Tool $NodePath 'Node.js 20+'
+if (-not (Test-Path (Join-Path $env:SystemRoot 'System32\ebpfapi.dll'))) {
+  Write-Warning 'eBPF for Windows (ebpfapi.dll) is not installed: the agent will start but cannot load programs.'
+}
+$agentMain = Join-Path $AgentDir 'dist\agent\src\main.js'
+if (-not (Test-Path $agentMain)) { throw "$agentMain not found: build the agent first (npm ci; npx tsc -p tsconfig.build.json)." }
+
+$logDir = Join-Path $DataDir 'logs'
+$promData = Join-Path $DataDir 'prometheus-data'
+$promConf = Join-Path $DataDir 'prometheus'
+New-Item -ItemType Directory -Force -Path $InstallDir, $DataDir, $logDir, $promData | Out-Null
+$tmp = Join-Path $env:TEMP "l3af-install-$PID"
+New-Item -ItemType Directory -Force -Path $tmp | Out-Null
+
+# 1. windows_exporter (service "windows_exporter", port 9182, default collectors)
+$msi = Join-Path $tmp "windows_exporter-$WindowsExporterVersion-amd64.msi"
+Invoke-WebRequest -UseBasicParsing -OutFile $msi `
+  -Uri "https://github.com/prometheus-community/windows_exporter/releases/download/v$WindowsExporterVersion/windows_exporter-$WindowsExporterVersion-amd64.msi"
+$p = Start-Process msiexec.exe -Wait -PassThru -ArgumentList @('/i', "`"$msi`"", '/qn', "LISTEN_PORT=$WindowsExporterPort", 'ENABLED_COLLECTORS=[defaults]')
+if ($p.ExitCode -ne 0) { throw "windows_exporter MSI failed ($($p.ExitCode))" }
+
+# 2. Prometheus with the repository's configuration, scraping the local agent and windows_exporter
+$zip = Join-Path $tmp "prometheus-$PrometheusVersion.windows-amd64.zip"
+Invoke-WebRequest -UseBasicParsing -OutFile $zip `
+  -Uri "https://github.com/prometheus/prometheus/releases/download/v$PrometheusVersion/prometheus-$PrometheusVersion.windows-amd64.zip"
+Expand-Archive -Force -Path $zip -DestinationPath $InstallDir
+$promExe = Join-Path $InstallDir "prometheus-$PrometheusVersion.windows-amd64\prometheus.exe"
+Copy-Item -Recurse -Force (Join-Path $RepoDir 'prometheus') $DataDir
+Set-Content -Encoding ascii -Path (Join-Path $promConf 'targets\windows\local.yml') -Value @(
+  '# written by deploy/windows/install-l3af.ps1: this host''s windows_exporter',
+  "- targets: ['localhost:$WindowsExporterPort']",
+  '  labels:',
+  '    os: windows'
+)
+Install-NssmService $nssm 'l3af-prometheus' $promExe @(
+  "--config.file=$(Join-Path $promConf 'prometheus.yml')",
+  "--storage.tsdb.path=$promData",
+  '--web.listen-address=127.0.0.1:9090'
+) $promConf $logDir
+
+# 3. The agent (REST on localhost:53000, /metrics on localhost:8898)
+$agentConf = Join-Path $DataDir 'l3afd.yaml'
+if (-not (Test-Path $agentConf)) {
+  $c = Get-Content -Raw (Join-Path $RepoDir 'deploy\agent\l3afd.yaml')
+  $c = $c.Replace('/var/lib/l3af', ($DataDir -replace '\\', '/'))
+  $c = $c.Replace('file:///opt/l3af/programs/repo', ([Uri](Join-Path $AgentDir 'programs\repo')).AbsoluteUri)
+  Set-Content -Encoding utf8 -Path $agentConf -Value $c
+}
+Install-NssmService $nssm 'l3af-agent' $node @($agentMain, '--config', $agentConf) $AgentDir $logDir
+
+Remove-Item -Recurse -Force $tmp
+Write-Host 'l3af stack installed:'
+Write-Host '  Prometheus        http://127.0.0.1:9090'
+Write-Host "  windows_exporter  http://127.0.0.1:$WindowsExporterPort/metrics"
+Write-Host '  agent REST API    http://127.0.0.1:53000/l3af/configs/v1'
+Write-Host '  agent metrics     http://127.0.0.1:8898/metrics'
+Write-Host 'Import dashboards\*.json into a Grafana that reaches this Prometheus.'
