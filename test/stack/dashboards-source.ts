@@ -146,6 +146,8 @@ const S = 'host=~"$host", interface=~"$interface"';
 const RL = `${S}, program="ratelimiting"`;
 const rlMap = (map: string) => `l3af_map_value{${RL}, map="${map}", key="0"}`;
 const rlRate = (map: string) => `sum by (host, interface) (rate(${rlMap(map)}[$__rate_interval]))`;
+/** What kernel run statistics can show (measured in test/stack/live.test.ts). */
+const KERNEL_STATS_NOTE = 'bpf_prog_info run_cnt / run_time_ns, counted while kernel statistics are on. The kernel counts only the program attached to the hook: a program reached by tail call (every program chained behind a root) stays at 0.';
 const agentVars: VariableSpec[] = [
   { name: 'host', label: 'Host', metric: 'l3af_host_info', labelName: 'host' },
   { name: 'interface', label: 'Interface', metric: 'l3af_program_running{host=~"$host"}', labelName: 'interface' },
@@ -201,10 +203,9 @@ const overview: DashboardSpec = {
     {
       row: 'Kernel run time',
       panels: [
-        { title: 'Kernel run time per program', type: 'timeseries', unit: 'percentunit', description: 'CPU time the kernel spent in each program, as a share of one CPU (bpf_prog_info run_time_ns).', targets: [{ expr: `sum by (program, interface, direction) (rate(l3af_program_run_time_seconds_total{${S}}[$__rate_interval]))`, legend: '{{program}} {{interface}} {{direction}}' }] },
-        { title: 'Runs per second (1m)', type: 'timeseries', unit: 'ops', targets: [{ expr: `program:l3af_program_runs:rate1m{${S}}`, legend: '{{program}} {{interface}} {{direction}}' }] },
-        { title: 'Time per run (1m)', type: 'timeseries', unit: 's', targets: [{ expr: `program:l3af_program_run_seconds_per_run:rate1m{${S}}`, legend: '{{program}} {{interface}} {{direction}}' }] },
-        { title: 'Time per run since load', type: 'timeseries', unit: 's', targets: [{ expr: `l3af_program_run_average_seconds{${S}}`, legend: '{{program}} {{interface}} {{direction}}' }] },
+        { title: 'Kernel run time per program', type: 'timeseries', unit: 'percentunit', description: KERNEL_STATS_NOTE, targets: [{ expr: `sum by (program, interface, direction) (rate(l3af_program_run_time_seconds_total{${S}}[$__rate_interval]))`, legend: '{{program}} {{interface}} {{direction}}' }] },
+        { title: 'Runs per second (1m)', type: 'timeseries', unit: 'ops', description: KERNEL_STATS_NOTE, targets: [{ expr: `program:l3af_program_runs:rate1m{${S}}`, legend: '{{program}} {{interface}} {{direction}}' }] },
+        { title: 'Time per run since load', type: 'timeseries', unit: 's', w: 24, description: KERNEL_STATS_NOTE, targets: [{ expr: `l3af_program_run_average_seconds{${S}}`, legend: '{{program}} {{interface}} {{direction}}' }] },
       ],
     },
     {
@@ -272,7 +273,7 @@ const C = 'host=~"$host", interface=~"$interface", direction=~"$direction"';
 const chains: DashboardSpec = {
   uid: 'l3af-chains',
   title: 'l3af / Chains',
-  description: 'The programs chained on each hook (interface and direction) from the agent\'s metrics. Within a chain every program sees at most what the one before it passed, so the runs per second step down along the chain. The exact order (seq_id) is in GET /l3af/chains/{iface} and the l3af app\'s Chains page.',
+  description: 'The programs chained on each hook (interface and direction), from the agent\'s metrics. The metrics carry no position in the chain (seq_id), and the kernel does not count runs of tail-called programs, so the order itself is in GET /l3af/chains/{iface} and the l3af app\'s Chains page.',
   tags: ['l3af', 'ebpf', 'chains'],
   variables: [
     ...agentVars,
@@ -289,10 +290,8 @@ const chains: DashboardSpec = {
       ],
     },
     {
-      row: 'Traffic along the chain',
+      row: 'Changes',
       panels: [
-        { title: 'Packets reaching each program', type: 'timeseries', unit: 'pps', targets: [{ expr: `sum by (interface, direction, program) (rate(l3af_program_runs_total{${C}}[$__rate_interval]))`, legend: '{{interface}} {{direction}} {{program}}' }] },
-        { title: 'Kernel time share within the chain', type: 'timeseries', unit: 'percentunit', min: 0, max: 1, targets: [{ expr: `sum by (host, interface, direction, program) (rate(l3af_program_run_time_seconds_total{${C}}[$__rate_interval])) / ignoring (program) group_left sum by (host, interface, direction) (rate(l3af_program_run_time_seconds_total{${C}}[$__rate_interval]))`, legend: '{{interface}} {{direction}} {{program}}' }] },
         { title: 'Chain changes', type: 'timeseries', w: 24, description: 'Starts, stops and updates of the programs of each chain.', targets: [{ expr: `sum by (host, interface, direction) (increase(l3af_program_starts_total{${C}}[$__rate_interval]) + increase(l3af_program_stops_total{${C}}[$__rate_interval]) + increase(l3af_program_updates_total{${C}}[$__rate_interval]))`, legend: '{{host}} {{interface}} {{direction}}' }] },
       ],
     },
