@@ -33,6 +33,8 @@ export default defineConfig([
       'playwright/.auth/',
       '**/.idea',
       '**/.eslintcache',
+      'e2e/.serve/',
+      'e2e/artifacts/',
     ],
   },
   ...baseConfig,

@@ -71,10 +71,14 @@ export class Agent {
         '',
       ].join('\n')
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'agent', 'src', 'main.ts'), '--config', config], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'agent', 'src', 'main.ts'), '--config', config],
+      {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }
+    );
     const agent = new Agent(child, `http://127.0.0.1:${port}`);
     const onData = (d: Buffer) => agent.log.push(...d.toString('utf8').split('\n').filter(Boolean));
     child.stdout?.on('data', onData);

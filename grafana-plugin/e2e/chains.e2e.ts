@@ -45,7 +45,9 @@ async function agentProgram(): Promise<GetProgram | undefined> {
 /** rl_config_map[0] read from the kernel with bpftool (the pinned map of the running program). */
 function kernelRate(): number {
   const pin = join(lab.bpffs, lab.rootIf, 'ratelimiting', 'latest', 'rl_config_map');
-  const out = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'lookup', 'pinned', pin, 'key', '0', '0', '0', '0'], { encoding: 'utf8' })) as {
+  const out = JSON.parse(
+    execFileSync('bpftool', ['-j', 'map', 'lookup', 'pinned', pin, 'key', '0', '0', '0', '0'], { encoding: 'utf8' })
+  ) as {
     value?: unknown;
     formatted?: { value?: number };
   };
@@ -58,9 +60,15 @@ function kernelRate(): number {
 
 async function open(path: string): Promise<void> {
   await page.goto(`${base}/index.html?${path}`);
-  await page.waitForFunction(() => (window as unknown as { __pluginLoaded?: boolean }).__pluginLoaded === true || document.body.hasAttribute('data-load-error'), undefined, {
-    timeout: STEP_MS,
-  });
+  await page.waitForFunction(
+    () =>
+      (window as unknown as { __pluginLoaded?: boolean }).__pluginLoaded === true ||
+      document.body.hasAttribute('data-load-error'),
+    undefined,
+    {
+      timeout: STEP_MS,
+    }
+  );
   const loadError = await page.evaluate(() => document.body.getAttribute('data-load-error'));
   assert.equal(loadError, null, `the plugin did not load: ${loadError}`);
 }
@@ -78,7 +86,22 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const mod = join(ROOT, 'dist', 'module.js');
   const missing = externalsOf(mod).filter(
-    (d) => !['react', 'react-dom', 'react-router', 'rxjs', '@emotion/css', '@emotion/react', '@grafana/data', '@grafana/ui', '@grafana/runtime', 'i18next', 'lodash', 'react/jsx-runtime', 'module'].includes(d)
+    (d) =>
+      ![
+        'react',
+        'react-dom',
+        'react-router',
+        'rxjs',
+        '@emotion/css',
+        '@emotion/react',
+        '@grafana/data',
+        '@grafana/ui',
+        '@grafana/runtime',
+        'i18next',
+        'lodash',
+        'react/jsx-runtime',
+        'module',
+      ].includes(d)
   );
   assert.deepEqual(missing, [], 'every external of dist/module.js is supplied by the host page');
   lab = new Lab().up();
@@ -100,7 +123,15 @@ before(async () => {
   closeHarness = () => new Promise((r) => harness.server.close(() => r()));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -134,38 +165,47 @@ test('Chains: an empty interface says so; a bad add is refused with the field pa
   await page.getByTestId('add-submit').click();
   const text = await confirmAndWait('Add');
   assert.match(text, /refused/i);
-  assert.match(await page.getByTestId('agent-error-problems').innerText(), /\/0\/bpf_programs\/xdp_ingress\/0\/version/);
+  assert.match(
+    await page.getByTestId('agent-error-problems').innerText(),
+    /\/0\/bpf_programs\/xdp_ingress\/0\/version/
+  );
   await shot('03-add-refused');
   assert.equal(await agentProgram(), undefined, 'nothing was added');
 });
 
-test('Chains: add ratelimiting (rate 2, port 8080) through the UI; GET shows it attached with a kernel id', { timeout: 90_000 }, async () => {
-  await page.getByTestId('add-program').click();
-  await page.getByTestId('add-form').waitFor();
-  await page.getByTestId('add-rate').fill('2');
-  await page.getByTestId('add-ports').fill('8080');
-  await shot('04-add-form');
-  await page.getByTestId('add-submit').click();
-  assert.match(await page.getByTestId('confirm-body').innerText(), /rate 2 per second on ports 8080/);
-  const text = await confirmAndWait('Add');
-  assert.match(text, /ratelimiting.*added/);
-  const p = await agentProgram();
-  assert.ok(p, 'GET lists ratelimiting');
-  assert.equal(p.admin_status, 'enabled');
-  assert.equal(p.status?.attached, true);
-  assert.ok((p.status?.kernel_prog_id ?? 0) > 0);
-  const row = page.getByTestId(`row-xdp_ingress-ratelimiting`);
-  await row.waitFor({ timeout: STEP_MS });
-  await page.waitForFunction(
-    (id) => document.querySelector('[data-testid="row-xdp_ingress-ratelimiting"] [data-testid="cell-kernel-id"]')?.textContent === String(id),
-    p.status?.kernel_prog_id,
-    { timeout: STEP_MS }
-  );
-  assert.match(await row.getByTestId('cell-status').innerText(), /attached/);
-  assert.match(await row.getByTestId('cell-map-args').innerText(), /rl_config_map\{0:2\}/);
-  assert.equal(kernelRate(), 2, 'the kernel map holds rate 2');
-  await shot('05-chains-added');
-});
+test(
+  'Chains: add ratelimiting (rate 2, port 8080) through the UI; GET shows it attached with a kernel id',
+  { timeout: 90_000 },
+  async () => {
+    await page.getByTestId('add-program').click();
+    await page.getByTestId('add-form').waitFor();
+    await page.getByTestId('add-rate').fill('2');
+    await page.getByTestId('add-ports').fill('8080');
+    await shot('04-add-form');
+    await page.getByTestId('add-submit').click();
+    assert.match(await page.getByTestId('confirm-body').innerText(), /rate 2 per second on ports 8080/);
+    const text = await confirmAndWait('Add');
+    assert.match(text, /ratelimiting.*added/);
+    const p = await agentProgram();
+    assert.ok(p, 'GET lists ratelimiting');
+    assert.equal(p.admin_status, 'enabled');
+    assert.equal(p.status?.attached, true);
+    assert.ok((p.status?.kernel_prog_id ?? 0) > 0);
+    const row = page.getByTestId(`row-xdp_ingress-ratelimiting`);
+    await row.waitFor({ timeout: STEP_MS });
+    await page.waitForFunction(
+      (id) =>
+        document.querySelector('[data-testid="row-xdp_ingress-ratelimiting"] [data-testid="cell-kernel-id"]')
+          ?.textContent === String(id),
+      p.status?.kernel_prog_id,
+      { timeout: STEP_MS }
+    );
+    assert.match(await row.getByTestId('cell-status').innerText(), /attached/);
+    assert.match(await row.getByTestId('cell-map-args').innerText(), /rl_config_map\{0:2\}/);
+    assert.equal(kernelRate(), 2, 'the kernel map holds rate 2');
+    await shot('05-chains-added');
+  }
+);
 
 test('Chains: change the rate to 5; GET and the kernel map show 5, same program', { timeout: 90_000 }, async () => {
   const before = await agentProgram();
@@ -180,21 +220,44 @@ test('Chains: change the rate to 5; GET and the kernel map show 5, same program'
   const p = await agentProgram();
   const rate = p?.map_args?.find((m) => m.name === 'rl_config_map')?.args?.find((kv) => kv.key === 0)?.value;
   assert.equal(rate, 5, 'GET: rl_config_map[0] = 5');
-  assert.deepEqual(p?.map_args?.find((m) => m.name === 'rl_ports_map')?.args, [{ key: 8080, value: 1 }], 'ports unchanged');
+  assert.deepEqual(
+    p?.map_args?.find((m) => m.name === 'rl_ports_map')?.args,
+    [{ key: 8080, value: 1 }],
+    'ports unchanged'
+  );
   assert.equal(kernelRate(), 5, 'the kernel map holds rate 5');
-  assert.equal(p?.status?.kernel_prog_id, before?.status?.kernel_prog_id, 'map_args change kept the program (no reload)');
-  await page.waitForFunction(() => /rl_config_map\{0:5\}/.test(document.querySelector('[data-testid="row-xdp_ingress-ratelimiting"] [data-testid="cell-map-args"]')?.textContent ?? ''), undefined, {
-    timeout: STEP_MS,
-  });
+  assert.equal(
+    p?.status?.kernel_prog_id,
+    before?.status?.kernel_prog_id,
+    'map_args change kept the program (no reload)'
+  );
+  await page.waitForFunction(
+    () =>
+      /rl_config_map\{0:5\}/.test(
+        document.querySelector('[data-testid="row-xdp_ingress-ratelimiting"] [data-testid="cell-map-args"]')
+          ?.textContent ?? ''
+      ),
+    undefined,
+    {
+      timeout: STEP_MS,
+    }
+  );
   await shot('07-chains-rate-5');
 });
 
 test('Fleet: the live agent now reports 1 of 1 programs running', { timeout: 60_000 }, async () => {
   await open('page=fleet');
   const card = page.getByTestId('fleet-agent-lab');
-  await page.waitForFunction(() => /1 of 1 programs running on 1 interfaces/.test(document.querySelector('[data-testid="fleet-agent-lab"] [data-testid="fleet-programs"]')?.textContent ?? ''), undefined, {
-    timeout: STEP_MS,
-  });
+  await page.waitForFunction(
+    () =>
+      /1 of 1 programs running on 1 interfaces/.test(
+        document.querySelector('[data-testid="fleet-agent-lab"] [data-testid="fleet-programs"]')?.textContent ?? ''
+      ),
+    undefined,
+    {
+      timeout: STEP_MS,
+    }
+  );
   assert.equal(await card.getByTestId('fleet-failures').count(), 0, 'no failures reported');
   await shot('07b-fleet-running');
   await open(`page=chains&agent=lab&iface=${lab.rootIf}`);
@@ -209,19 +272,26 @@ test('Chains: disable; GET shows admin_status disabled and not attached', { time
   assert.equal(p?.admin_status, 'disabled');
   assert.equal(p?.status?.attached, false);
   await page.getByTestId('enable-ratelimiting').waitFor({ timeout: STEP_MS });
-  assert.match(await page.getByTestId('row-xdp_ingress-ratelimiting').getByTestId('cell-status').innerText(), /disabled/);
+  assert.match(
+    await page.getByTestId('row-xdp_ingress-ratelimiting').getByTestId('cell-status').innerText(),
+    /disabled/
+  );
   await shot('08-chains-disabled');
 });
 
-test('Chains: delete; GET no longer lists it and the page says the interface has no programs', { timeout: 90_000 }, async () => {
-  await page.getByTestId('delete-ratelimiting').click();
-  assert.match(await page.getByTestId('confirm-body').innerText(), /removed from the desired state/);
-  const text = await confirmAndWait('Delete');
-  assert.match(text, /ratelimiting.*removed/);
-  assert.equal(await agentProgram(), undefined, 'GET no longer lists ratelimiting');
-  await page.getByTestId('no-programs').waitFor({ timeout: STEP_MS });
-  await shot('09-chains-deleted');
-});
+test(
+  'Chains: delete; GET no longer lists it and the page says the interface has no programs',
+  { timeout: 90_000 },
+  async () => {
+    await page.getByTestId('delete-ratelimiting').click();
+    assert.match(await page.getByTestId('confirm-body').innerText(), /removed from the desired state/);
+    const text = await confirmAndWait('Delete');
+    assert.match(text, /ratelimiting.*removed/);
+    assert.equal(await agentProgram(), undefined, 'GET no longer lists ratelimiting');
+    await page.getByTestId('no-programs').waitFor({ timeout: STEP_MS });
+    await shot('09-chains-deleted');
+  }
+);
 
 test('Events: the page follows the agent stream, or says plainly the agent has none', { timeout: 60_000 }, async () => {
   const probe = await fetch(`${agent.url}/l3af/events`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);

@@ -46,9 +46,28 @@ export class Lab {
     sh('mkdir', ['-p', this.bpffs]);
     sh('mount', ['-t', 'bpf', 'bpf', this.bpffs]);
     this.#mounted = true;
-    sh('ip', ['-batch', '-'], [`netns add ${this.netns}`, `link add ${this.rootIf} type veth peer name ${this.peerIf} netns ${this.netns}`].join('\n') + '\n');
-    sh('ip', ['-batch', '-'], [`addr add ${this.rootAddress}/30 dev ${this.rootIf}`, `link set dev ${this.rootIf} up`].join('\n') + '\n');
-    sh('ip', ['-n', this.netns, '-batch', '-'], [`addr add ${this.peerAddress}/30 dev ${this.peerIf}`, 'link set dev lo up', `link set dev ${this.peerIf} up`].join('\n') + '\n');
+    sh(
+      'ip',
+      ['-batch', '-'],
+      [
+        `netns add ${this.netns}`,
+        `link add ${this.rootIf} type veth peer name ${this.peerIf} netns ${this.netns}`,
+      ].join('\n') + '\n'
+    );
+    sh(
+      'ip',
+      ['-batch', '-'],
+      [`addr add ${this.rootAddress}/30 dev ${this.rootIf}`, `link set dev ${this.rootIf} up`].join('\n') + '\n'
+    );
+    sh(
+      'ip',
+      ['-n', this.netns, '-batch', '-'],
+      [
+        `addr add ${this.peerAddress}/30 dev ${this.peerIf}`,
+        'link set dev lo up',
+        `link set dev ${this.peerIf} up`,
+      ].join('\n') + '\n'
+    );
     return this;
   }
 

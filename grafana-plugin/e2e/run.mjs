@@ -11,23 +11,37 @@ const fail = (why) => {
   console.error(`\nE2E: FAIL — ${why}`);
   process.exit(1);
 };
-if (process.getuid?.() !== 0) fail('run as root (the test creates a network namespace, a veth pair and a bpffs mount)');
-if (!existsSync(chromium)) fail(`no Chromium at ${chromium} (apt-get install -y --no-install-recommends chromium, or set CHROMIUM_PATH)`);
-if (!existsSync(join(root, '..', 'node_modules', 'tsx'))) fail('the agent needs the repository root installed: run `npm ci` in the repository root');
+if (process.getuid?.() !== 0) {
+  fail('run as root (the test creates a network namespace, a veth pair and a bpffs mount)');
+}
+if (!existsSync(chromium)) {
+  fail(`no Chromium at ${chromium} (apt-get install -y --no-install-recommends chromium, or set CHROMIUM_PATH)`);
+}
+if (!existsSync(join(root, '..', 'node_modules', 'tsx'))) {
+  fail('the agent needs the repository root installed: run `npm ci` in the repository root');
+}
 
 const step = (what, cmd, args) => {
   console.log(`\n== ${what}`);
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) fail(`${what} (exit ${r.status ?? r.signal})`);
+  if (r.status !== 0) {
+    fail(`${what} (exit ${r.status ?? r.signal})`);
+  }
 };
 if (!process.argv.includes('--no-build')) {
   step('build the plugin (npm run build)', 'npm', ['run', 'build', '--silent']);
 }
 step('build the harness host page', 'npx', ['webpack', '-c', 'e2e/harness/webpack.config.cjs']);
 console.log('\n== browser test (Chromium + real agent)');
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', 'e2e/chains.e2e.ts'], {
-  cwd: root,
-  stdio: 'inherit',
-});
-if (r.status !== 0) fail(`browser test (exit ${r.status ?? r.signal}); screenshots in e2e/artifacts/`);
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', 'e2e/chains.e2e.ts'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  }
+);
+if (r.status !== 0) {
+  fail(`browser test (exit ${r.status ?? r.signal}); screenshots in e2e/artifacts/`);
+}
 console.log('\nE2E: PASS — screenshots in grafana-plugin/e2e/artifacts/');

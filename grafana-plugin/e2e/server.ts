@@ -58,10 +58,14 @@ window.__HARNESS__=${JSON.stringify({ pluginId: o.pluginId, jsonData: o.jsonData
       }
       requests.push(`${req.method} ${url.pathname}`);
       const dest = new URL(`${m[2] ?? '/'}${url.search}`, target);
-      const up = request(dest, { method: req.method, headers: { ...req.headers, host: dest.host, cookie: '' } }, (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      });
+      const up = request(
+        dest,
+        { method: req.method, headers: { ...req.headers, host: dest.host, cookie: '' } },
+        (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+        }
+      );
       up.on('error', () => {
         if (!res.headersSent) {
           res.writeHead(502, { 'content-type': 'text/plain' }).end('Bad Gateway');

@@ -57,7 +57,17 @@ const backendSrv = {
         if (!r.ok) {
           throw fetchError(r.status, r.statusText, data, opts);
         }
-        return { data, status: r.status, ok: r.ok, statusText: r.statusText, headers: r.headers, redirected: r.redirected, type: r.type, url: r.url, config: opts };
+        return {
+          data,
+          status: r.status,
+          ok: r.ok,
+          statusText: r.statusText,
+          headers: r.headers,
+          redirected: r.redirected,
+          type: r.type,
+          url: r.url,
+          config: opts,
+        };
       })()
     ),
 };
@@ -103,7 +113,13 @@ function loadPlugin(): Promise<{ plugin: grafanaData.AppPlugin }> {
 loadPlugin()
   .then(({ plugin }) => {
     const Root = plugin.root!;
-    const meta = { id: cfg.pluginId, name: 'l3af chains', type: 'app', enabled: true, jsonData: cfg.jsonData } as unknown as grafanaData.AppPluginMeta;
+    const meta = {
+      id: cfg.pluginId,
+      name: 'l3af chains',
+      type: 'app',
+      enabled: true,
+      jsonData: cfg.jsonData,
+    } as unknown as grafanaData.AppPluginMeta;
     const q = new URLSearchParams(location.search);
     const page = q.get('page') ?? 'fleet';
     q.delete('page');
@@ -114,7 +130,10 @@ loadPlugin()
         <grafanaUI.GlobalStyles />
         <div style={{ padding: 16 }}>
           <ReactRouter.Routes>
-            <ReactRouter.Route path={`${base}/*`} element={<Root meta={meta} basename={base} query={{}} path={base} onNavChanged={() => {}} />} />
+            <ReactRouter.Route
+              path={`${base}/*`}
+              element={<Root meta={meta} basename={base} query={{}} path={base} onNavChanged={() => {}} />}
+            />
           </ReactRouter.Routes>
         </div>
       </ReactRouter.MemoryRouter>

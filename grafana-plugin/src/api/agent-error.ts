@@ -54,10 +54,16 @@ export function classify(err: unknown, agent: string): AgentError {
   const agentBody = isErrorBody(data) ? data : undefined;
   const detail = agentBody
     ? [agentBody.error, ...agentBody.problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message))].join(' — ')
-    : bodyText(data) || (typeof e.statusText === 'string' ? e.statusText : '') || (typeof e.message === 'string' ? e.message : '');
+    : bodyText(data) ||
+      (typeof e.statusText === 'string' ? e.statusText : '') ||
+      (typeof e.message === 'string' ? e.message : '');
   const problems = agentBody?.problems ?? [];
   if (status === 0 || ((status === 502 || status === 504) && !agentBody) || (status === 503 && !agentBody)) {
-    return new AgentError('unreachable', `Agent "${agent}" is not reachable${detail ? ` (${detail})` : ''}. Is it running, and is its URL right?`, status);
+    return new AgentError(
+      'unreachable',
+      `Agent "${agent}" is not reachable${detail ? ` (${detail})` : ''}. Is it running, and is its URL right?`,
+      status
+    );
   }
   if (status === 403) {
     const msg = agentBody
@@ -72,13 +78,28 @@ export function classify(err: unknown, agent: string): AgentError {
     return new AgentError('rejected', `Agent "${agent}" refused the request (${status}): ${detail}`, status, problems);
   }
   if (status === 404 || status === 501) {
-    return new AgentError('not-supported', `Agent "${agent}" does not offer this (${status}${detail ? `: ${detail}` : ''}).`, status, problems);
+    return new AgentError(
+      'not-supported',
+      `Agent "${agent}" does not offer this (${status}${detail ? `: ${detail}` : ''}).`,
+      status,
+      problems
+    );
   }
   if (status === 503) {
-    return new AgentError('not-ready', `Agent "${agent}" is starting or stopping (503); try again in a moment.`, status, problems);
+    return new AgentError(
+      'not-ready',
+      `Agent "${agent}" is starting or stopping (503); try again in a moment.`,
+      status,
+      problems
+    );
   }
   if (status >= 500) {
     return new AgentError('agent-fault', `Agent "${agent}" failed (${status}): ${detail}`, status, problems);
   }
-  return new AgentError('unexpected', `Agent "${agent}": unexpected answer ${status}${detail ? `: ${detail}` : ''}`, status, problems);
+  return new AgentError(
+    'unexpected',
+    `Agent "${agent}": unexpected answer ${status}${detail ? `: ${detail}` : ''}`,
+    status,
+    problems
+  );
 }

@@ -40,7 +40,12 @@ export class ChangeError extends Error {}
  * The update body that applies `change` to program `name` of `direction` on interface `doc`; every other
  * program of the interface is sent as it is.
  */
-export function updateBody(doc: GetInterface, direction: Direction, name: string, change: ProgramChange): AddUpdateBody {
+export function updateBody(
+  doc: GetInterface,
+  direction: Direction,
+  name: string,
+  change: ProgramChange
+): AddUpdateBody {
   const lists: Partial<Record<Direction, BpfProgram[] | null>> = {};
   for (const d of DIRECTIONS) {
     const list = doc.bpf_programs[d];
@@ -140,7 +145,9 @@ export function parseMapArgs(text: string): MapArg[] | null {
     return null;
   }
   if (!Array.isArray(v)) {
-    throw new ChangeError('map_args must be a list like [{"name": "rl_config_map", "args": [{"key": 0, "value": 2}]}] or null');
+    throw new ChangeError(
+      'map_args must be a list like [{"name": "rl_config_map", "args": [{"key": 0, "value": 2}]}] or null'
+    );
   }
   v.forEach((m: unknown, i) => {
     const o = m as { name?: unknown; args?: unknown };

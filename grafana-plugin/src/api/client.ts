@@ -48,7 +48,12 @@ export class AgentClient {
     } catch (err) {
       const e = err as { status?: unknown; data?: unknown };
       // 422: the agent processed the request and some program failed; the body carries the results.
-      if (e?.status === 422 && typeof e.data === 'object' && e.data !== null && Array.isArray((e.data as OperationResult).results)) {
+      if (
+        e?.status === 422 &&
+        typeof e.data === 'object' &&
+        e.data !== null &&
+        Array.isArray((e.data as OperationResult).results)
+      ) {
         return { status: 422, data: e.data as T };
       }
       throw classify(err, this.agent.name);

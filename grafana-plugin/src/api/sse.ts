@@ -80,9 +80,15 @@ export async function readEventStream(
   const doFetch = opts.fetchImpl ?? window.fetch.bind(window);
   let res: Response;
   try {
-    res = await doFetch(url, { headers: { Accept: 'text/event-stream' }, signal: opts.signal, credentials: 'same-origin' });
+    res = await doFetch(url, {
+      headers: { Accept: 'text/event-stream' },
+      signal: opts.signal,
+      credentials: 'same-origin',
+    });
   } catch (err) {
-    return opts.signal?.aborted ? { status: 0, reason: 'aborted' } : { status: 0, reason: 'error', message: String(err) };
+    return opts.signal?.aborted
+      ? { status: 0, reason: 'aborted' }
+      : { status: 0, reason: 'error', message: String(err) };
   }
   opts.onOpen?.(res.status);
   if (!res.ok || !res.body) {
@@ -103,7 +109,9 @@ export async function readEventStream(
       }
     }
   } catch (err) {
-    return opts.signal?.aborted ? { status: res.status, reason: 'aborted' } : { status: res.status, reason: 'error', message: String(err) };
+    return opts.signal?.aborted
+      ? { status: res.status, reason: 'aborted' }
+      : { status: res.status, reason: 'error', message: String(err) };
   }
   return { status: res.status, reason: 'closed' };
 }

@@ -15,10 +15,22 @@ export function NoAgents() {
   );
 }
 
-export function AgentPicker({ agents, value, onChange }: { agents: AgentRef[]; value?: string; onChange: (name: string) => void }) {
+export function AgentPicker({
+  agents,
+  value,
+  onChange,
+}: {
+  agents: AgentRef[];
+  value?: string;
+  onChange: (name: string) => void;
+}) {
   return (
     <div data-testid="agent-picker">
-      <RadioButtonGroup options={agents.map((a) => ({ label: a.name, value: a.name }))} value={value} onChange={onChange} />
+      <RadioButtonGroup
+        options={agents.map((a) => ({ label: a.name, value: a.name }))}
+        value={value}
+        onChange={onChange}
+      />
     </div>
   );
 }

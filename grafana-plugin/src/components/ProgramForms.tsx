@@ -4,14 +4,7 @@
  */
 import React, { useMemo, useState } from 'react';
 import { Alert, Button, Field, Input, Modal, RadioButtonGroup, Stack, TextArea } from '@grafana/ui';
-import {
-  ChangeError,
-  mapArgValue,
-  parseArgs,
-  parseMapArgs,
-  withMapArg,
-  withMapKeys,
-} from '../api/chain-ops';
+import { ChangeError, mapArgValue, parseArgs, parseMapArgs, withMapArg, withMapKeys } from '../api/chain-ops';
 import { RL_CONFIG_MAP, RL_PORTS_MAP, TEMPLATES, type ProgramTemplate } from '../api/catalogue';
 import type { BpfProgram, ChainDirection, GetProgram, MapArg, ProgramArgs, RepositoryPackage } from '../api/types';
 
@@ -41,7 +34,8 @@ export function parseRate(text: string): number {
   return n;
 }
 
-const isRatelimiting = (p: { name: string; artifact?: string }) => p.name === 'ratelimiting' || p.artifact === 'l3af_ratelimiting.tar.gz';
+const isRatelimiting = (p: { name: string; artifact?: string }) =>
+  p.name === 'ratelimiting' || p.artifact === 'l3af_ratelimiting.tar.gz';
 
 /** What the edit form produces. */
 export interface ArgsEdit {
@@ -113,15 +107,36 @@ export function EditProgramModal({
               <Input data-testid="edit-rate" value={rate} onChange={(e) => setRate(e.currentTarget.value)} width={20} />
             </Field>
             <Field label="Ports" description="rl_ports_map keys, comma separated">
-              <Input data-testid="edit-ports" value={ports} onChange={(e) => setPorts(e.currentTarget.value)} width={30} />
+              <Input
+                data-testid="edit-ports"
+                value={ports}
+                onChange={(e) => setPorts(e.currentTarget.value)}
+                width={30}
+              />
             </Field>
           </Stack>
         )}
         <Field label="start_args" description='JSON object of --name=value arguments, or null (e.g. {"verbose": true})'>
-          <Input data-testid="edit-start-args" value={startArgs} onChange={(e) => setStartArgs(e.currentTarget.value)} />
+          <Input
+            data-testid="edit-start-args"
+            value={startArgs}
+            onChange={(e) => setStartArgs(e.currentTarget.value)}
+          />
         </Field>
-        <Field label="map_args" description={rl ? 'Edited by the fields above for rate and ports; other maps here' : 'JSON list of {name, args: [{key, value}]}'}>
-          <TextArea data-testid="edit-map-args" rows={6} value={mapArgs} onChange={(e) => setMapArgs(e.currentTarget.value)} />
+        <Field
+          label="map_args"
+          description={
+            rl
+              ? 'Edited by the fields above for rate and ports; other maps here'
+              : 'JSON list of {name, args: [{key, value}]}'
+          }
+        >
+          <TextArea
+            data-testid="edit-map-args"
+            rows={6}
+            value={mapArgs}
+            onChange={(e) => setMapArgs(e.currentTarget.value)}
+          />
         </Field>
         {error && (
           <Alert title="Cannot apply" severity="error" data-testid="form-error">
@@ -268,7 +283,12 @@ export function AddProgramModal({
         </Field>
         <Stack direction="row" gap={2}>
           <Field label="Version">
-            <Input data-testid="add-version" value={version} onChange={(e) => setVersion(e.currentTarget.value)} width={20} />
+            <Input
+              data-testid="add-version"
+              value={version}
+              onChange={(e) => setVersion(e.currentTarget.value)}
+              width={20}
+            />
           </Field>
           <Field label="seq_id" description="Position in the chain">
             <Input data-testid="add-seq" value={seq} onChange={(e) => setSeq(e.currentTarget.value)} width={10} />
@@ -280,12 +300,22 @@ export function AddProgramModal({
               <Input data-testid="add-rate" value={rate} onChange={(e) => setRate(e.currentTarget.value)} width={20} />
             </Field>
             <Field label="Ports" description="comma separated">
-              <Input data-testid="add-ports" value={ports} onChange={(e) => setPorts(e.currentTarget.value)} width={30} />
+              <Input
+                data-testid="add-ports"
+                value={ports}
+                onChange={(e) => setPorts(e.currentTarget.value)}
+                width={30}
+              />
             </Field>
           </Stack>
         ) : (
           <Field label="map_args" description="JSON list of {name, args: [{key, value}]}, or null">
-            <TextArea data-testid="add-map-args" rows={4} value={mapArgs} onChange={(e) => setMapArgs(e.currentTarget.value)} />
+            <TextArea
+              data-testid="add-map-args"
+              rows={4}
+              value={mapArgs}
+              onChange={(e) => setMapArgs(e.currentTarget.value)}
+            />
           </Field>
         )}
         {error && (

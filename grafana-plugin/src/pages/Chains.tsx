@@ -7,7 +7,18 @@
 import React, { useCallback, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { PluginPage } from '@grafana/runtime';
-import { Alert, Badge, Button, ConfirmModal, Field, Input, LoadingPlaceholder, RadioButtonGroup, Spinner, Stack } from '@grafana/ui';
+import {
+  Alert,
+  Badge,
+  Button,
+  ConfirmModal,
+  Field,
+  Input,
+  LoadingPlaceholder,
+  RadioButtonGroup,
+  Spinner,
+  Stack,
+} from '@grafana/ui';
 import { AgentClient, type Applied } from '../api/client';
 import { AgentError } from '../api/agent-error';
 import { addBody, deleteBody, nextSeqId, ordered, updateBody, type ProgramChange } from '../api/chain-ops';
@@ -100,7 +111,11 @@ function ChainTable({
               <td data-testid="cell-kernel-id">{p.status?.kernel_prog_id || '—'}</td>
               <td>{p.status?.restarts ?? 0}</td>
               <td data-testid="cell-map-args">
-                <code>{(p.map_args ?? []).map((m) => `${m.name}{${(m.args ?? []).map((kv) => `${kv.key}:${kv.value}`).join(',')}}`).join(' ')}</code>
+                <code>
+                  {(p.map_args ?? [])
+                    .map((m) => `${m.name}{${(m.args ?? []).map((kv) => `${kv.key}:${kv.value}`).join(',')}}`)
+                    .join(' ')}
+                </code>
               </td>
               <td>
                 <Stack direction="row" gap={0.5}>
@@ -111,7 +126,15 @@ function ChainTable({
                     aria-label={`Move ${p.name} up`}
                     data-testid={`up-${p.name}`}
                     disabled={busy || i === 0}
-                    onClick={() => onChange(p, { kind: 'move', by: -1 }, `Move ${p.name} up`, [`${p.name} swaps places with ${programs[i - 1]?.name}`], 'Move')}
+                    onClick={() =>
+                      onChange(
+                        p,
+                        { kind: 'move', by: -1 },
+                        `Move ${p.name} up`,
+                        [`${p.name} swaps places with ${programs[i - 1]?.name}`],
+                        'Move'
+                      )
+                    }
                   />
                   <Button
                     size="sm"
@@ -120,7 +143,15 @@ function ChainTable({
                     aria-label={`Move ${p.name} down`}
                     data-testid={`down-${p.name}`}
                     disabled={busy || i === programs.length - 1}
-                    onClick={() => onChange(p, { kind: 'move', by: 1 }, `Move ${p.name} down`, [`${p.name} swaps places with ${programs[i + 1]?.name}`], 'Move')}
+                    onClick={() =>
+                      onChange(
+                        p,
+                        { kind: 'move', by: 1 },
+                        `Move ${p.name} down`,
+                        [`${p.name} swaps places with ${programs[i + 1]?.name}`],
+                        'Move'
+                      )
+                    }
                   />
                   <Button
                     size="sm"
@@ -132,17 +163,35 @@ function ChainTable({
                         p,
                         { kind: 'admin_status', value: enabled ? 'disabled' : 'enabled' },
                         `${enabled ? 'Disable' : 'Enable'} ${p.name}`,
-                        [enabled ? `${p.name} is unloaded from the chain and kept in the desired state.` : `${p.name} is loaded and linked again.`],
+                        [
+                          enabled
+                            ? `${p.name} is unloaded from the chain and kept in the desired state.`
+                            : `${p.name} is loaded and linked again.`,
+                        ],
                         enabled ? 'Disable' : 'Enable'
                       )
                     }
                   >
                     {enabled ? 'Disable' : 'Enable'}
                   </Button>
-                  <Button size="sm" variant="secondary" icon="pen" data-testid={`edit-${p.name}`} disabled={busy} onClick={() => onEdit(p)}>
+                  <Button
+                    size="sm"
+                    variant="secondary"
+                    icon="pen"
+                    data-testid={`edit-${p.name}`}
+                    disabled={busy}
+                    onClick={() => onEdit(p)}
+                  >
                     Edit
                   </Button>
-                  <Button size="sm" variant="destructive" icon="trash-alt" data-testid={`delete-${p.name}`} disabled={busy} onClick={() => onDelete(p)}>
+                  <Button
+                    size="sm"
+                    variant="destructive"
+                    icon="trash-alt"
+                    data-testid={`delete-${p.name}`}
+                    disabled={busy}
+                    onClick={() => onDelete(p)}
+                  >
                     Delete
                   </Button>
                 </Stack>
@@ -160,7 +209,10 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
   const client = new AgentClient(agent);
   const doc = useAsync(() => client.config(iface), [agent.name, agent.url, iface]);
   const kernel = useAsync<InterfaceChains | undefined>(
-    () => client.chains(iface).catch((e) => (e instanceof AgentError && e.kind === 'not-supported' ? undefined : Promise.reject(e))),
+    () =>
+      client
+        .chains(iface)
+        .catch((e) => (e instanceof AgentError && e.kind === 'not-supported' ? undefined : Promise.reject(e))),
     [agent.name, agent.url, iface]
   );
   const packages = useAsync(() => client.packages(), [agent.name, agent.url]);
@@ -202,9 +254,17 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
   for (const c of kernel.value?.chains ?? []) {
     kernelByDir.set(c.direction, new Map(c.programs.map((e) => [e.name, e])));
   }
-  const change = (direction: Direction) => (p: GetProgram, ch: ProgramChange, title: string, lines: string[], confirmText: string) =>
-    setPending({ title, lines: [...lines, `Sends: update of ${d.iface} on ${agent.name}`], confirmText, run: () => client.update(updateBody(d, direction, p.name, ch)) });
-  const lists = [...CHAIN_DIRECTIONS, 'probes' as const].filter((dir) => dir !== 'probes' || (d.bpf_programs.probes ?? []).length > 0);
+  const change =
+    (direction: Direction) => (p: GetProgram, ch: ProgramChange, title: string, lines: string[], confirmText: string) =>
+      setPending({
+        title,
+        lines: [...lines, `Sends: update of ${d.iface} on ${agent.name}`],
+        confirmText,
+        run: () => client.update(updateBody(d, direction, p.name, ch)),
+      });
+  const lists = [...CHAIN_DIRECTIONS, 'probes' as const].filter(
+    (dir) => dir !== 'probes' || (d.bpf_programs.probes ?? []).length > 0
+  );
   const total = lists.reduce((n, dir) => n + (d.bpf_programs[dir] ?? []).length, 0);
 
   return (
@@ -242,7 +302,9 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
               {dir}
               {kernel.value && dir !== 'probes' && (
                 <small style={{ marginLeft: 8 }}>
-                  {k ? `kernel: root ${kernel.value.chains.find((c) => c.direction === dir)?.root.kernel_prog_id} (${kernel.value.chains.find((c) => c.direction === dir)?.attach_mode})` : 'kernel: no chain'}
+                  {k
+                    ? `kernel: root ${kernel.value.chains.find((c) => c.direction === dir)?.root.kernel_prog_id} (${kernel.value.chains.find((c) => c.direction === dir)?.attach_mode})`
+                    : 'kernel: no chain'}
                 </small>
               )}
             </h4>
@@ -256,7 +318,9 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
               onDelete={(p) =>
                 setPending({
                   title: `Delete ${p.name}`,
-                  lines: [`${p.name} ${p.version} is unloaded from ${dir} of ${d.iface} and removed from the desired state of ${agent.name}.`],
+                  lines: [
+                    `${p.name} ${p.version} is unloaded from ${dir} of ${d.iface} and removed from the desired state of ${agent.name}.`,
+                  ],
                   confirmText: 'Delete',
                   run: () => client.delete(deleteBody(d.host_name, d.iface, dir, p.name)),
                 })
@@ -277,7 +341,10 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
               lines: [...edit.summary, `Sends: update of ${d.iface} on ${agent.name}`],
               confirmText: 'Apply',
               run: async () => {
-                const withStart = updateBody(d, direction, program.name, { kind: 'start_args', value: edit.start_args });
+                const withStart = updateBody(d, direction, program.name, {
+                  kind: 'start_args',
+                  value: edit.start_args,
+                });
                 const el = withStart[0]!;
                 const list = el.bpf_programs?.[direction] ?? [];
                 const i = list.findIndex((x) => x.name === program.name);
@@ -366,11 +433,22 @@ export default function Chains() {
               <LoadingPlaceholder text={`Asking ${agent.name}…`} />
             ) : (
               <>
-                <Field label="Interface" description={withPrograms.length === 0 ? `${agent.name} runs no programs yet; pick an interface to add one.` : undefined}>
+                <Field
+                  label="Interface"
+                  description={
+                    withPrograms.length === 0
+                      ? `${agent.name} runs no programs yet; pick an interface to add one.`
+                      : undefined
+                  }
+                >
                   <Stack direction="row" gap={1}>
                     {ifaces.length > 0 && (
                       <div data-testid="iface-picker">
-                        <RadioButtonGroup options={ifaces.map((n) => ({ label: withPrograms.includes(n) ? `${n} ●` : n, value: n }))} value={iface} onChange={(v) => set('iface', v)} />
+                        <RadioButtonGroup
+                          options={ifaces.map((n) => ({ label: withPrograms.includes(n) ? `${n} ●` : n, value: n }))}
+                          value={iface}
+                          onChange={(v) => set('iface', v)}
+                        />
                       </div>
                     )}
                     <Input
@@ -381,7 +459,12 @@ export default function Chains() {
                       onChange={(e) => setOther(e.currentTarget.value)}
                       onKeyDown={(e) => e.key === 'Enter' && other.trim() && set('iface', other.trim())}
                     />
-                    <Button variant="secondary" data-testid="iface-other-go" disabled={!other.trim()} onClick={() => set('iface', other.trim())}>
+                    <Button
+                      variant="secondary"
+                      data-testid="iface-other-go"
+                      disabled={!other.trim()}
+                      onClick={() => set('iface', other.trim())}
+                    >
                       Open
                     </Button>
                   </Stack>
@@ -390,7 +473,9 @@ export default function Chains() {
                   <InterfaceView agent={agent} iface={iface} onChanged={all.reload} />
                 ) : (
                   <Alert title="Pick an interface" severity="info" data-testid="pick-iface">
-                    {withPrograms.length === 0 ? `${agent.name} runs no programs.` : `Interfaces with programs: ${withPrograms.join(', ')}.`}
+                    {withPrograms.length === 0
+                      ? `${agent.name} runs no programs.`
+                      : `Interfaces with programs: ${withPrograms.join(', ')}.`}
                   </Alert>
                 )}
               </>

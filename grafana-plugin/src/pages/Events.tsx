@@ -31,7 +31,10 @@ export function describeEvent(e: SseEvent): string {
   return e.data;
 }
 
-function endMessage(end: StreamEnd, agent: string): { severity: 'error' | 'warning' | 'info'; title: string; text: string } {
+function endMessage(
+  end: StreamEnd,
+  agent: string
+): { severity: 'error' | 'warning' | 'info'; title: string; text: string } {
   if (end.status === 404) {
     return { severity: 'warning', title: 'No event stream', text: `${agent} does not offer GET /l3af/events.` };
   }
@@ -39,7 +42,11 @@ function endMessage(end: StreamEnd, agent: string): { severity: 'error' | 'warni
     return { severity: 'error', title: 'Permission refused (403)', text: end.message ?? '' };
   }
   if (end.status === 502 || end.status === 504 || end.status === 0) {
-    return { severity: 'error', title: 'Agent not reachable', text: `${agent} did not answer${end.message ? `: ${end.message}` : ''}.` };
+    return {
+      severity: 'error',
+      title: 'Agent not reachable',
+      text: `${agent} did not answer${end.message ? `: ${end.message}` : ''}.`,
+    };
   }
   if (end.reason === 'closed') {
     return { severity: 'info', title: 'Stream ended', text: `${agent} closed the stream.` };
@@ -113,14 +120,23 @@ export default function Events() {
           </Field>
           <Stack direction="row" gap={1}>
             <Field label="Interface (optional)">
-              <Input value={iface} width={20} disabled={live} onChange={(e) => setIface(e.currentTarget.value)} data-testid="events-iface" />
+              <Input
+                value={iface}
+                width={20}
+                disabled={live}
+                onChange={(e) => setIface(e.currentTarget.value)}
+                data-testid="events-iface"
+              />
             </Field>
             <Field label="Program (optional)">
               <Input value={program} width={20} disabled={live} onChange={(e) => setProgram(e.currentTarget.value)} />
             </Field>
           </Stack>
           <Stack direction="row" gap={1} alignItems="center">
-            <Button data-testid="events-toggle" icon={live ? 'pause' : 'play'} onClick={() => {
+            <Button
+              data-testid="events-toggle"
+              icon={live ? 'pause' : 'play'}
+              onClick={() => {
                 if (live) {
                   abort.current?.abort();
                   setLive(false);
@@ -129,13 +145,16 @@ export default function Events() {
                   setOpen(false);
                   setLive(true);
                 }
-              }}>
+              }}
+            >
               {live ? 'Stop' : 'Start'}
             </Button>
             <Button variant="secondary" onClick={() => setEvents([])}>
               Clear
             </Button>
-            {live && <Badge text={open ? 'live' : 'connecting…'} color={open ? 'green' : 'blue'} data-testid="events-live" />}
+            {live && (
+              <Badge text={open ? 'live' : 'connecting…'} color={open ? 'green' : 'blue'} data-testid="events-live" />
+            )}
             {stats && <span data-testid="events-stats">{stats}</span>}
           </Stack>
           {msg && (
@@ -144,7 +163,11 @@ export default function Events() {
             </Alert>
           )}
           {events.length === 0 ? (
-            <div data-testid="events-empty">{live ? 'Waiting for events… (ratelimiting reports drops only while rl_config_map[2] > 0)' : 'Press Start to follow the stream.'}</div>
+            <div data-testid="events-empty">
+              {live
+                ? 'Waiting for events… (ratelimiting reports drops only while rl_config_map[2] > 0)'
+                : 'Press Start to follow the stream.'}
+            </div>
           ) : (
             <table className="filter-table" data-testid="events-table">
               <thead>

@@ -26,7 +26,9 @@ export interface PlacedProgram {
 /** Every program of a GET answer with its interface and direction. */
 export function programsOf(docs: GetInterface[]): PlacedProgram[] {
   return docs.flatMap((d) =>
-    DIRECTIONS.flatMap((dir) => (d.bpf_programs[dir] ?? []).map((program) => ({ iface: d.iface, direction: dir, program })))
+    DIRECTIONS.flatMap((dir) =>
+      (d.bpf_programs[dir] ?? []).map((program) => ({ iface: d.iface, direction: dir, program }))
+    )
   );
 }
 
@@ -64,8 +66,8 @@ function HostLine({ host, error }: { host?: HostFacts; error?: unknown }) {
     const nics = host.interfaces.filter((i) => !i.internal).length;
     return (
       <div data-testid="fleet-host">
-        {host.hostname} · {host.os.distro} {host.os.release} ({host.os.arch}) · kernel {host.kernel} · {nics} interfaces · BTF{' '}
-        {host.bpf.btf ? 'yes' : 'no'} · JIT {host.bpf.jitEnabled ? 'on' : 'off'}
+        {host.hostname} · {host.os.distro} {host.os.release} ({host.os.arch}) · kernel {host.kernel} · {nics} interfaces
+        · BTF {host.bpf.btf ? 'yes' : 'no'} · JIT {host.bpf.jitEnabled ? 'on' : 'off'}
       </div>
     );
   }
@@ -84,12 +86,18 @@ function AgentCard({ agent }: { agent: AgentRef }) {
   return (
     <Card data-testid={`fleet-agent-${agent.name}`}>
       <Card.Heading>{agent.name}</Card.Heading>
-      <Card.Meta>{[agent.url, agent.datasourceUid ? `via data source ${agent.datasourceUid}` : 'via the plugin proxy']}</Card.Meta>
+      <Card.Meta>
+        {[agent.url, agent.datasourceUid ? `via data source ${agent.datasourceUid}` : 'via the plugin proxy']}
+      </Card.Meta>
       <Card.Tags>
         {loading ? (
           <Badge text="checking…" color="blue" />
         ) : down ? (
-          <Badge text={down.kind === 'forbidden' ? 'refused' : down.kind === 'unreachable' ? 'down' : 'error'} color="red" icon="exclamation-triangle" />
+          <Badge
+            text={down.kind === 'forbidden' ? 'refused' : down.kind === 'unreachable' ? 'down' : 'error'}
+            color="red"
+            icon="exclamation-triangle"
+          />
         ) : (
           <Badge text="reachable" color="green" icon="check" />
         )}

@@ -12,8 +12,9 @@ export default function Ratelimiting() {
     <PluginPage>
       <div data-testid="page-ratelimiting">
         <Alert title="Where these numbers come from" severity="info">
-          Prometheus scraping each agent&apos;s metrics endpoint: rl_recv_count_map (candidates), rl_drop_count_map (drops) and
-          rl_config_map[0] (the configured rate, when the program monitors it) of every ratelimiting program.
+          Prometheus scraping each agent&apos;s metrics endpoint: rl_recv_count_map (candidates), rl_drop_count_map
+          (drops) and rl_config_map[0] (the configured rate, when the program monitors it) of every ratelimiting
+          program.
         </Alert>
         <scene.Component model={scene} />
       </div>

@@ -23,7 +23,12 @@ const DS = { type: 'prometheus', uid: '${ds}' };
 
 /** Builds the scene; `prometheusUid` preselects a data source (else Grafana's default Prometheus). */
 export function ratelimitingScene(prometheusUid?: string): EmbeddedScene {
-  const ds = new DataSourceVariable({ name: 'ds', label: 'Prometheus', pluginId: 'prometheus', ...(prometheusUid ? { value: prometheusUid } : {}) });
+  const ds = new DataSourceVariable({
+    name: 'ds',
+    label: 'Prometheus',
+    pluginId: 'prometheus',
+    ...(prometheusUid ? { value: prometheusUid } : {}),
+  });
   const host = new QueryVariable({
     name: 'host',
     label: 'Host',
@@ -49,17 +54,33 @@ export function ratelimitingScene(prometheusUid?: string): EmbeddedScene {
     queries: [
       { refId: 'candidates', expr: RATELIMITING_QUERIES.candidates, legendFormat: 'candidates {{host}} {{interface}}' },
       { refId: 'dropped', expr: RATELIMITING_QUERIES.dropped, legendFormat: 'dropped {{host}} {{interface}}' },
-      { refId: 'configured', expr: RATELIMITING_QUERIES.configured, legendFormat: 'configured rate {{host}} {{interface}}' },
+      {
+        refId: 'configured',
+        expr: RATELIMITING_QUERIES.configured,
+        legendFormat: 'configured rate {{host}} {{interface}}',
+      },
     ],
   });
   const configured = new SceneQueryRunner({
     datasource: DS,
-    queries: [{ refId: 'configured', expr: RATELIMITING_QUERIES.configured, legendFormat: '{{host}} {{interface}}', instant: true }],
+    queries: [
+      {
+        refId: 'configured',
+        expr: RATELIMITING_QUERIES.configured,
+        legendFormat: '{{host}} {{interface}}',
+        instant: true,
+      },
+    ],
   });
   return new EmbeddedScene({
     $timeRange: new SceneTimeRange({ from: 'now-15m', to: 'now' }),
     $variables: new SceneVariableSet({ variables: [ds, host, iface] }),
-    controls: [new VariableValueSelectors({}), new SceneControlsSpacer(), new SceneTimePicker({}), new SceneRefreshPicker({ intervals: ['5s', '10s', '30s', '1m'], refresh: '10s' })],
+    controls: [
+      new VariableValueSelectors({}),
+      new SceneControlsSpacer(),
+      new SceneTimePicker({}),
+      new SceneRefreshPicker({ intervals: ['5s', '10s', '30s', '1m'], refresh: '10s' }),
+    ],
     body: new SceneFlexLayout({
       direction: 'column',
       children: [
@@ -73,7 +94,11 @@ export function ratelimitingScene(prometheusUid?: string): EmbeddedScene {
         }),
         new SceneFlexItem({
           minHeight: 160,
-          body: PanelBuilders.stat().setTitle('Configured rate (connections per second)').setData(configured).setUnit('cps').build(),
+          body: PanelBuilders.stat()
+            .setTitle('Configured rate (connections per second)')
+            .setData(configured)
+            .setUnit('cps')
+            .build(),
         }),
       ],
     }),

@@ -14,7 +14,9 @@ export interface AppConfigProps extends PluginConfigPageProps<AppPluginMeta<AppJ
 
 /** Saves the plugin settings through Grafana's API. */
 export async function saveSettings(pluginId: string, data: Partial<PluginMeta<AppJsonData>>): Promise<void> {
-  await lastValueFrom(getBackendSrv().fetch({ url: `/api/plugins/${pluginId}/settings`, method: 'POST', data, showErrorAlert: false }));
+  await lastValueFrom(
+    getBackendSrv().fetch({ url: `/api/plugins/${pluginId}/settings`, method: 'POST', data, showErrorAlert: false })
+  );
 }
 
 const AppConfig = ({ plugin }: AppConfigProps) => {
@@ -37,7 +39,11 @@ const AppConfig = ({ plugin }: AppConfigProps) => {
     if (found.length > 0) {
       return;
     }
-    const cleaned = agents.map((a) => ({ name: a.name.trim(), url: a.url.trim(), ...(a.datasourceUid?.trim() ? { datasourceUid: a.datasourceUid.trim() } : {}) }));
+    const cleaned = agents.map((a) => ({
+      name: a.name.trim(),
+      url: a.url.trim(),
+      ...(a.datasourceUid?.trim() ? { datasourceUid: a.datasourceUid.trim() } : {}),
+    }));
     try {
       await saveSettings(plugin.meta.id, {
         enabled: enabled ?? true,
@@ -55,27 +61,49 @@ const AppConfig = ({ plugin }: AppConfigProps) => {
     <div data-testid="app-config">
       <FieldSet label="Agents">
         <p>
-          Each agent is reached through Grafana&apos;s plugin proxy (route agentN of this plugin), so the URL is what the Grafana
-          server can reach, e.g. http://10.0.0.5:53000. Viewers may read; changing chains needs the Editor role.
+          Each agent is reached through Grafana&apos;s plugin proxy (route agentN of this plugin), so the URL is what
+          the Grafana server can reach, e.g. http://10.0.0.5:53000. Viewers may read; changing chains needs the Editor
+          role.
         </p>
         <p>
-          mTLS: Grafana&apos;s app-plugin proxy cannot present a client certificate. For an agent that requires one, create a
-          Grafana data source (any type whose proxy forwards to a URL, e.g. an HTTP/JSON API data source) with the agent&apos;s URL and
-          &quot;TLS Client Auth&quot; (certificate and key are kept encrypted in that data source&apos;s secureJsonData), and enter its uid here.
+          mTLS: Grafana&apos;s app-plugin proxy cannot present a client certificate. For an agent that requires one,
+          create a Grafana data source (any type whose proxy forwards to a URL, e.g. an HTTP/JSON API data source) with
+          the agent&apos;s URL and &quot;TLS Client Auth&quot; (certificate and key are kept encrypted in that data
+          source&apos;s secureJsonData), and enter its uid here.
         </p>
         {agents.map((a, i) => (
           <Stack key={i} direction="row" gap={1} alignItems="flex-end">
             <Field label="Name">
-              <Input data-testid={`agent-name-${i}`} value={a.name} width={20} onChange={(e) => edit(i, { name: e.currentTarget.value })} />
+              <Input
+                data-testid={`agent-name-${i}`}
+                value={a.name}
+                width={20}
+                onChange={(e) => edit(i, { name: e.currentTarget.value })}
+              />
             </Field>
             <Field label="URL">
-              <Input data-testid={`agent-url-${i}`} value={a.url} width={40} placeholder="http://10.0.0.5:53000" onChange={(e) => edit(i, { url: e.currentTarget.value })} />
+              <Input
+                data-testid={`agent-url-${i}`}
+                value={a.url}
+                width={40}
+                placeholder="http://10.0.0.5:53000"
+                onChange={(e) => edit(i, { url: e.currentTarget.value })}
+              />
             </Field>
             <Field label="Data source uid (mTLS, optional)">
-              <Input value={a.datasourceUid ?? ''} width={24} onChange={(e) => edit(i, { datasourceUid: e.currentTarget.value })} />
+              <Input
+                value={a.datasourceUid ?? ''}
+                width={24}
+                onChange={(e) => edit(i, { datasourceUid: e.currentTarget.value })}
+              />
             </Field>
             <Field label="">
-              <Button variant="destructive" icon="trash-alt" aria-label={`Remove agent ${i + 1}`} onClick={() => setAgents((l) => l.filter((_, j) => j !== i))} />
+              <Button
+                variant="destructive"
+                icon="trash-alt"
+                aria-label={`Remove agent ${i + 1}`}
+                onClick={() => setAgents((l) => l.filter((_, j) => j !== i))}
+              />
             </Field>
           </Stack>
         ))}
@@ -104,7 +132,13 @@ const AppConfig = ({ plugin }: AppConfigProps) => {
         </Alert>
       )}
       {saveError && <Alert title={saveError} severity="error" />}
-      {saved && <Alert title="Saved. Reload the page for the app to use the new agents." severity="success" data-testid="config-saved" />}
+      {saved && (
+        <Alert
+          title="Saved. Reload the page for the app to use the new agents."
+          severity="success"
+          data-testid="config-saved"
+        />
+      )}
       <Button data-testid="config-save" onClick={() => void onSave()}>
         Save
       </Button>
