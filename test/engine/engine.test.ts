@@ -45,7 +45,7 @@ test('add, update, delete, re-add, a failing program, restart by adoption, stop 
   const host = hostName();
   const config = testConfig(fs.path, state.path);
   const store = new ConfigStore(config.l3afConfigStore.filename);
-  const extraRepo = countAndPassRepo(state.path, ['cap-b', 'bad-object', 'bad-map']);
+  const extraRepo = countAndPassRepo(state.path, ['cap-b', 'bad-object', 'bad-map', 'probe']);
   const first = engineWithChains(config);
   const e1 = first.engine;
   let e2: ReturnType<typeof engineWithChains> | undefined;
@@ -124,15 +124,15 @@ test('add, update, delete, re-add, a failing program, restart by adoption, stop 
           countAndPass('bad-map', 4, { ebpf_package_repo_url: extraRepo, map_args: [{ name: 'no_such_map', args: [{ key: 1, value: 1 }] }] }),
           countAndPass('user-prog', 5, { object_file: '', cmd_start: 'ratelimiting' }),
         ],
-        probes: [countAndPass('probe', 0, { prog_type: 'tracepoint' })],
+        probes: [countAndPass('probe', 0, { prog_type: 'tracepoint', ebpf_package_repo_url: extraRepo })],
       },
     }]);
     assert.deepEqual(outcomes(r.results), ['bad-object:failed', 'bad-map:failed', 'user-prog:failed', 'probe:failed']);
     const reasons = r.results.map((x) => x.reason ?? '');
     assert.match(reasons[0] ?? '', /nope\.bpf\.o/);
     assert.match(reasons[1] ?? '', /no_such_map.*does not have/);
-    assert.match(reasons[2] ?? '', /user programs arrive with issue 5/);
-    assert.match(reasons[3] ?? '', /issue 5/);
+    assert.match(reasons[2] ?? '', /NOT_FOUND.*user-prog/, 'a self-linking user program whose package is missing');
+    assert.match(reasons[3] ?? '', /has no probe program/, 'an XDP object is not a probe');
     assert.deepEqual(first.chains().describe(iface, 'xdp_ingress'), d3, 'the chain is exactly as it was');
     assert.deepEqual(e1.get(), before, 'GET unchanged');
     assert.deepEqual(pinsUnder(fs.path).filter((p) => p.includes('bad-')), [], 'the failed loads left no pins');

@@ -15,7 +15,13 @@
  * back alone and reported `failed` with the reason; the others go on. The store holds what
  * actually holds.
  */
-import { resolve, sep } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { unpin } from '../bpf/index.ts';
+import { Supervisor, userDirection, type UserProgramSpec, type UserProgramStatus } from '../supervisor/index.ts';
+import { ProbeManager } from '../probes/index.ts';
 import {
   CHAIN_DIRECTIONS, ChainError, ChainManager, versionSegment,
   type AdoptedRef, type ChainDescription, type ChainDirection, type ProgramSpec, type RootSpecs,
@@ -31,6 +37,10 @@ import type { AgentConfig } from '../config/index.ts';
 import { ConfigStore } from '../store/index.ts';
 import { applyMapArgs, mapsInDir } from './map-args.ts';
 import { PROBES_REASON, bySeq, changedFields, nativeProblem, needsReload } from './program-diff.ts';
+import {
+  clearSlotIf, hasUserProgram, isSelfLinking, needsUserRestart, slotId, userKey, waitForSelfLink,
+} from './user-programs.ts';
+import { UserRoots, hookProgramId } from './user-roots.ts';
 import type {
   Engine, EngineObserver, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RunningProgram,
 } from './types.ts';
@@ -71,7 +81,25 @@ export interface EngineDeps {
    * Observer exceptions are logged and never fail an operation.
    */
   readonly observer?: EngineObserver;
+  /**
+   * Supervisor of user programs (default: one with its state file and logs under
+   * `<[l3af] state-dir>/user-programs`; the default also removes a crashed self-linking
+   * program's stale pins before it is restarted).
+   */
+  readonly supervisor?: Supervisor;
+  /** Probe manager (default: pins under `BpfMapDefaultPath`, state file under the state dir). */
+  readonly probes?: ProbeManager;
+  /**
+   * Environment of user programs, added to the agent's (default: L3AF_HOME = this checkout when
+   * the agent's environment has none; the packaged ratelimiting launcher needs it).
+   */
+  readonly userProgramEnv?: Readonly<Record<string, string>>;
+  /** How long a self-linking user program has to pin its next array and take its slot (default 10000 ms, as l3afd). */
+  readonly selfLinkTimeoutMs?: number;
 }
+
+/** The checkout this module runs from (agent/src/engine → three levels up). */
+const CHECKOUT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** What {@link createEngine} returns: the engine, and its chains as the kernel sees them. */
 export interface ChainInspector {
@@ -152,6 +180,13 @@ class DesiredStateEngine implements Engine, ChainInspector {
   #chain: ChainManager | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+  #supervisor: Supervisor | undefined;
+  #probeManager: ProbeManager | undefined;
+  #userRoots: UserRoots | undefined;
+  /** The global probes list: name → the payload entry and the interface it came with. */
+  readonly #probesWanted = new Map<string, { iface: string; p: NormalizedBpfProgram }>();
+  readonly #probeErrors = new Map<string, string>();
+  #health: NodeJS.Timeout | null = null;
 
   constructor(config: AgentConfig, deps: EngineDeps) {
     this.#config = config;
@@ -281,13 +316,278 @@ class DesiredStateEngine implements Engine, ChainInspector {
     };
   }
 
+  // ---------------------------------------------------------------- user programs
+
+  #sup(): Supervisor {
+    if (!this.#supervisor) throw new EngineError('the engine is not started (call start() first)');
+    return this.#supervisor;
+  }
+
+  #roots(): UserRoots {
+    if (!this.#userRoots) throw new EngineError('the engine is not started (call start() first)');
+    return this.#userRoots;
+  }
+
+  #userDir(): string {
+    return join(this.#config.l3af.stateDir, 'user-programs');
+  }
+
+  #userLogDir(): string {
+    return this.#config.l3afd.bpfLogDir !== '' ? this.#config.l3afd.bpfLogDir : join(this.#userDir(), 'logs');
+  }
+
+  #userEnv(): Record<string, string> {
+    if (this.#deps.userProgramEnv) return { ...this.#deps.userProgramEnv };
+    return process.env.L3AF_HOME ? {} : { L3AF_HOME: CHECKOUT };
+  }
+
+  async #packageDir(p: NormalizedBpfProgram): Promise<string> {
+    const pkg = await (this.#artifacts as PackageSource).fetch({
+      name: p.name, version: p.version, artifact: p.artifact, ...(p.ebpf_package_repo_url !== '' ? { repoUrl: p.ebpf_package_repo_url } : {}),
+    });
+    return pkg.dir;
+  }
+
+  #userSpec(iface: string, d: ChainDirection, p: NormalizedBpfProgram, packageDir: string, prevMapPin?: string): UserProgramSpec {
+    return {
+      key: userKey(iface, d, p.name),
+      program: p,
+      context: { iface, direction: userDirection(d), packageDir, logDir: this.#userLogDir(), ...(prevMapPin === undefined ? {} : { prevMapPin }) },
+      env: this.#userEnv(),
+    };
+  }
+
+  /**
+   * The predecessor array of a chain's self-linking tail: the next array of the chain's last
+   * agent-loaded program, or of the agent-held root; undefined when neither exists.
+   */
+  #tailPrevPin(iface: string, d: ChainDirection): string | undefined {
+    const cm = this.#running();
+    const last = cm.programs(iface, d).at(-1);
+    if (last) return cm.layout.mapPath(iface, d, last.name, last.version, last.nextMapName);
+    return this.#userRoots?.get(iface, d) ? this.#userRoots.nextMapPin(iface, d) : undefined;
+  }
+
+  /** Where a self-linking program pins its maps (l3afd's map path: `<pin root>/<iface>/<name>/<version>`). */
+  #selfLinkDir(iface: string, d: ChainDirection, p: { name: string; version: string }): string {
+    return this.#running().layout.mapDir(iface, d, p.name, p.version);
+  }
+
+  /** Starts the user program of a native program (already linked in). */
+  async #startUser(iface: string, d: ChainDirection, p: NormalizedBpfProgram): Promise<void> {
+    const spec = this.#userSpec(iface, d, p, await this.#packageDir(p));
+    await this.#sup().start(spec);
+  }
+
+  /**
+   * Starts a self-linking user program as the tail of its chain: after the chain's last program,
+   * or after an agent-held root when the chain has none; waits until it pinned its next array
+   * and took the predecessor's slot. On failure it is stopped and nothing of it stays.
+   */
+  async #startSelfLinking(iface: string, d: ChainDirection, p: NormalizedBpfProgram): Promise<void> {
+    const cm = this.#running();
+    const sup = this.#sup();
+    const key = userKey(iface, d, p.name);
+    const dir = await this.#packageDir(p);
+    const heldRootBefore = this.#roots().get(iface, d) !== undefined;
+    if (cm.programs(iface, d).length === 0) this.#roots().ensure(iface, d);
+    const prevPin = this.#tailPrevPin(iface, d) as string;
+    const before = slotId(prevPin);
+    try {
+      await sup.start(this.#userSpec(iface, d, p, dir, prevPin));
+      await waitForSelfLink({
+        prevPin, before, timeoutMs: this.#deps.selfLinkTimeoutMs ?? 10_000,
+        ownNextPin: p.map_name !== '' ? join(this.#selfLinkDir(iface, d, p), p.map_name) : undefined,
+        alive: () => sup.snapshot(key)?.running ?? false,
+      });
+    } catch (err) {
+      await this.#stopUser(iface, d, p).catch(() => undefined);
+      if (!heldRootBefore && cm.programs(iface, d).length === 0) this.#roots().release(iface, d);
+      throw err;
+    }
+  }
+
+  /**
+   * Stops a program's user program. For a self-linking one, also empties the predecessor slot
+   * when it still holds a program (a crashed instance does not unlink itself) and removes the
+   * pins it left.
+   */
+  async #stopUser(iface: string, d: ChainDirection, p: NormalizedBpfProgram): Promise<void> {
+    const key = userKey(iface, d, p.name);
+    const prevPin = isSelfLinking(p) ? this.#tailPrevPin(iface, d) : undefined;
+    await this.#sup().stop(key);
+    if (!isSelfLinking(p)) return;
+    if (prevPin !== undefined) {
+      const id = slotId(prevPin);
+      const cmIds = new Set(this.#running().programs(iface, d).map((el) => el.id));
+      if (id !== undefined && !cmIds.has(id)) clearSlotIf(prevPin, id);
+    }
+    this.#removeSelfLinkPins(iface, d, p);
+  }
+
+  #removeSelfLinkPins(iface: string, d: ChainDirection, p: { name: string; version: string }): void {
+    const dir = this.#selfLinkDir(iface, d, p);
+    let files: string[] = [];
+    try {
+      files = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const f of files) {
+      try {
+        unpin(join(dir, f));
+      } catch (err) {
+        this.#log.warn({ iface, direction: d, name: p.name, pin: join(dir, f), err: messageOf(err) }, 'removing a stale pin failed');
+      }
+    }
+  }
+
+  /** Supervisor hook: a self-linking program's stale pins (a crashed instance's) go before it starts. */
+  #beforeSpawn(spec: UserProgramSpec): void {
+    const [iface, d, name] = spec.key.split('/') as [string, ChainDirection, string];
+    if (spec.program.object_file !== '' || !this.#chain) return;
+    this.#removeSelfLinkPins(iface, d, { name, version: spec.program.version });
+  }
+
   // ---------------------------------------------------------------- one chain
+
+  /**
+   * Brings one chain from `current` towards `target` (see {@link #applyNative}), with its
+   * self-linking user program (cmd_start without object_file, l3afd's v1 path). That program links
+   * itself after its predecessor, so it must be the chain's tail (highest seq_id of the enabled
+   * programs; one per chain): the agent cannot link a program after one it did not load. When the
+   * programs before it change, it is stopped first (it unlinks itself) and started again after
+   * the new last program (or after an agent-held root when the chain has no other program).
+   */
+  async #applyChain(iface: string, direction: ChainDirection, current: readonly NormalizedBpfProgram[], target: readonly NormalizedBpfProgram[], results: Results, ipv4: string): Promise<NormalizedBpfProgram[]> {
+    const curSelf = current.filter(isSelfLinking);
+    const tgtSelf = target.filter(isSelfLinking);
+    if (curSelf.length === 0 && tgtSelf.length === 0) return this.#applyNative(iface, direction, current, target, results, ipv4);
+    const sup = this.#sup();
+    const chaining = this.#config.l3afd.bpfChainingEnabled;
+    const keyOf = (name: string): string => userKey(iface, direction, name);
+    const supervised = (name: string): boolean => sup.snapshot(keyOf(name)) !== undefined;
+    const refused = new Map<string, string>();
+    const fail = (name: string, reason: string): void => {
+      results.set(name, 'failed', reason);
+      if (current.some((c) => c.name === name)) this.#rt(iface, direction, name).lastError = reason;
+      this.#log.warn({ iface, direction, name, reason }, 'program change failed');
+    };
+
+    // the tail to run: one enabled self-linking program (the supervised one first), after every native program
+    const running = curSelf.find((p) => p.admin_status === 'enabled' && supervised(p.name));
+    const enabledSelf = tgtSelf.filter((p) => p.admin_status === 'enabled');
+    let want = enabledSelf.find((p) => p.name === running?.name) ?? bySeq(enabledSelf)[0];
+    for (const p of enabledSelf) {
+      if (p !== want) refused.set(p.name, `only one self-linking user program (cmd_start without object_file) per chain: '${want?.name ?? ''}' is the tail of ${iface} ${direction}`);
+    }
+    let nativeTgt = target.filter((p) => !isSelfLinking(p));
+    const nativeCur = current.filter((p) => !isSelfLinking(p));
+    if (want) {
+      const w = want;
+      const after = nativeTgt.filter((p) => p.admin_status === 'enabled' && p.seq_id >= w.seq_id);
+      const wantSettled = running?.name === w.name && changedFields(running, w).length === 0;
+      if (after.length > 0 && !wantSettled) {
+        refused.set(w.name, `a self-linking user program (cmd_start without object_file) must be the last program of its chain (highest seq_id): the agent cannot link '${after.map((p) => p.name).join("', '")}' after a program it did not load`);
+        want = undefined;
+      } else {
+        for (const p of after) refused.set(p.name, `cannot follow the self-linking user program '${w.name}' (seq_id ${w.seq_id}): the agent cannot link a program after one it did not load; give it a lower seq_id`);
+        nativeTgt = nativeTgt.flatMap((p) => (refused.has(p.name) ? nativeCur.filter((c) => c.name === p.name) : [p]));
+      }
+    }
+    const nativeChanges = !isDeepStrictEqual(nativeCur, nativeTgt)
+      || nativeTgt.some((p) => p.admin_status === 'enabled' && !nativeProblem(p, chaining) && !this.#inChain(iface, direction, p.name));
+    const tailChanged = running !== undefined && (want === undefined || running.name !== want.name || needsUserRestart(changedFields(running, want)));
+    const restarted = running !== undefined && (nativeChanges || tailChanged);
+    if (running && restarted) {
+      try {
+        await this.#stopUser(iface, direction, running);
+      } catch (err) {
+        this.#log.warn({ iface, direction, name: running.name, err: messageOf(err) }, 'stopping the self-linking user program failed');
+      }
+    }
+    // the ChainManager attaches its own root with the first program it loads into this chain
+    const nativeLoads = nativeTgt.some((p) => p.admin_status === 'enabled' && !nativeProblem(p, chaining));
+    if (nativeChanges && nativeLoads && this.#userRoots?.get(iface, direction) && this.#running().programs(iface, direction).length === 0) {
+      this.#userRoots.release(iface, direction);
+    }
+
+    const out = await this.#applyNative(iface, direction, nativeCur, nativeTgt, results, ipv4);
+    for (const [name, reason] of refused) {
+      if (isSelfLinking(target.find((p) => p.name === name) as NormalizedBpfProgram)) continue;
+      fail(name, reason);
+    }
+
+    for (const c of curSelf) {
+      if (target.some((t) => t.name === c.name)) continue;
+      try {
+        if (supervised(c.name)) await this.#stopUser(iface, direction, c);
+        this.#runtime.delete(`${iface}/${direction}/${c.name}`);
+        results.set(c.name, 'removed');
+      } catch (err) {
+        out.push(c);
+        fail(c.name, `stopping it failed: ${messageOf(err)}`);
+      }
+    }
+    for (const t of tgtSelf) {
+      const c = curSelf.find((x) => x.name === t.name);
+      const changed = c ? changedFields(c, t) : [];
+      const reason = refused.get(t.name);
+      if (reason !== undefined) {
+        if (c) out.push(c);
+        if (c && changed.length === 0 && !sup.snapshot(keyOf(t.name))?.running) results.set(t.name, 'unchanged', `not running: ${reason}`);
+        else fail(t.name, reason);
+        continue;
+      }
+      if (t.admin_status !== 'enabled') {
+        try {
+          if (supervised(t.name)) await this.#stopUser(iface, direction, t);
+          out.push(t);
+          this.#rt(iface, direction, t.name).lastError = null;
+          if (!c) results.set(t.name, 'added', 'admin_status disabled: stored, not started');
+          else results.set(t.name, changed.length === 0 ? 'unchanged' : 'updated', changed.length === 0 ? undefined : 'admin_status disabled: stopped, kept in the desired state');
+        } catch (err) {
+          if (c) out.push(c);
+          fail(t.name, `stopping it failed: ${messageOf(err)}`);
+        }
+        continue;
+      }
+      if (c && !restarted && running?.name === t.name && sup.snapshot(keyOf(t.name))?.running) {
+        try {
+          if (changed.includes('update_args')) await sup.update(keyOf(t.name), t);
+          out.push(t);
+          results.set(t.name, changed.length === 0 ? 'unchanged' : 'updated', changed.length === 0 ? undefined : `changed: ${changed.join(', ')}`);
+        } catch (err) {
+          out.push(c);
+          fail(t.name, `cmd_update failed: ${messageOf(err)}`);
+        }
+        continue;
+      }
+      try {
+        await this.#startSelfLinking(iface, direction, t);
+        out.push(t);
+        this.#rt(iface, direction, t.name).lastError = null;
+        if (!c) results.set(t.name, 'added');
+        else if (changed.length > 0) results.set(t.name, 'updated', `changed: ${changed.join(', ')}`);
+        else results.set(t.name, running?.name === t.name ? 'unchanged' : 'updated', running?.name === t.name ? 'restarted after the programs before it changed' : 'started again (it was not running)');
+      } catch (err) {
+        fail(t.name, messageOf(err));
+        if (c) {
+          out.push(c);
+          // the previous version ran before this change: bring it back
+          if (running?.name === c.name && changed.length > 0) await this.#startSelfLinking(iface, direction, c).catch((e: unknown) => this.#log.error({ iface, direction, name: c.name, err: messageOf(e) }, 'restarting the previous version failed'));
+        }
+      }
+    }
+    if (this.#userRoots?.get(iface, direction) && !tgtSelf.some((p) => sup.snapshot(keyOf(p.name))?.running)) this.#userRoots.release(iface, direction);
+    return bySeq(out);
+  }
 
   /**
    * Brings one chain from `current` (what holds) towards `target`; returns what holds afterwards
    * and a result per program that was touched or named.
    */
-  async #applyChain(iface: string, direction: ChainDirection, current: readonly NormalizedBpfProgram[], target: readonly NormalizedBpfProgram[], results: Results, ipv4: string): Promise<NormalizedBpfProgram[]> {
+  async #applyNative(iface: string, direction: ChainDirection, current: readonly NormalizedBpfProgram[], target: readonly NormalizedBpfProgram[], results: Results, ipv4: string): Promise<NormalizedBpfProgram[]> {
     const cm = this.#running();
     const applied = new Map(current.map((p) => [p.name, p]));
     const targetNames = new Set(target.map((p) => p.name));
@@ -312,6 +612,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       if (targetNames.has(c.name)) continue;
       try {
         const rp = this.#runningProgram(iface, direction, c, ipv4);
+        if (hasUserProgram(c)) await this.#stopUser(iface, direction, c);
         if (this.#inChain(iface, direction, c.name)) await cm.remove(iface, direction, c.name);
         stopped(rp);
         applied.delete(c.name);
@@ -337,6 +638,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
         try {
           const rp = live && c ? this.#runningProgram(iface, direction, c, ipv4) : undefined;
+          if (c && hasUserProgram(c)) await this.#stopUser(iface, direction, c);
           if (live) await cm.remove(iface, direction, t.name);
           stopped(rp);
           applied.set(t.name, t);
@@ -368,14 +670,26 @@ class DesiredStateEngine implements Engine, ChainInspector {
         continue;
       }
       const undo: Array<() => Promise<void>> = [];
+      // l3afd's order: the user program stops before its kernel program changes and starts after
+      const userRestart = (hasUserProgram(c) || hasUserProgram(t)) && (needsReload(changed) || needsUserRestart(changed));
       try {
+        if (userRestart && hasUserProgram(c)) {
+          await this.#stopUser(iface, direction, c);
+          undo.push(async () => this.#startUser(iface, direction, c));
+        }
         if (needsReload(changed)) {
           undo.push(await this.#replace(iface, direction, c, t));
         } else if (changed.includes('map_args')) {
           this.#writeMapArgs(iface, direction, t);
           undo.push(async () => this.#writeMapArgs(iface, direction, c));
         }
+        if (userRestart && hasUserProgram(t)) {
+          await this.#startUser(iface, direction, t);
+        } else if (hasUserProgram(t) && changed.includes('update_args')) {
+          await this.#sup().update(userKey(iface, direction, t.name), t);
+        }
       } catch (err) {
+        for (const u of undo.reverse()) await u().catch((e: unknown) => this.#log.error({ iface, direction, name: t.name, err: messageOf(e) }, 'rollback failed'));
         fail(t.name, messageOf(err));
         continue;
       }
@@ -415,6 +729,15 @@ class DesiredStateEngine implements Engine, ChainInspector {
       const name = l.to.name;
       try {
         await this.#insert(iface, direction, l.to, this.#position(iface, direction, l.to.seq_id, seqOf, name));
+        if (hasUserProgram(l.to)) {
+          // l3afd's order: the kernel program is live first, then its user program starts
+          try {
+            await this.#startUser(iface, direction, l.to);
+          } catch (err) {
+            await cm.remove(iface, direction, name).catch((e: unknown) => this.#log.error({ iface, direction, name, err: messageOf(e) }, 'unloading after a failed user program start failed'));
+            throw err;
+          }
+        }
         applied.set(name, l.to);
         this.#rt(iface, direction, name).lastError = null;
         if (l.prev) results.set(name, 'updated', l.reason);
@@ -434,7 +757,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   #setIface(iface: string, st: IfaceState): void {
-    if (CHAIN_DIRECTIONS.every((d) => st.lists[d].length === 0)) this.#state.delete(iface);
+    const probes = [...this.#probesWanted.values()].some((w) => w.iface === iface);
+    if (CHAIN_DIRECTIONS.every((d) => st.lists[d].length === 0) && !probes) this.#state.delete(iface);
     else this.#state.set(iface, st);
   }
 
@@ -457,13 +781,82 @@ class DesiredStateEngine implements Engine, ChainInspector {
         xdp_ingress: st.lists.xdp_ingress.length > 0 ? st.lists.xdp_ingress.map((p) => structuredClone(p)) : null,
         tc_ingress: st.lists.tc_ingress.length > 0 ? st.lists.tc_ingress.map((p) => structuredClone(p)) : null,
         tc_egress: st.lists.tc_egress.length > 0 ? st.lists.tc_egress.map((p) => structuredClone(p)) : null,
-        probes: null,
+        probes: this.#probesOf(iface),
       },
     }));
   }
 
-  #probes(list: readonly BpfProgram[] | null | undefined, iface: string, out: ProgramResult[]): void {
-    for (const p of list ?? []) out.push({ iface, direction: 'probes', name: p.name, outcome: 'failed', reason: PROBES_REASON });
+  /** The probes kept with `iface` (the interface their payload named), or null. */
+  #probesOf(iface: string): NormalizedBpfProgram[] | null {
+    const list = [...this.#probesWanted.values()].filter((w) => w.iface === iface).map((w) => structuredClone(w.p));
+    return list.length > 0 ? list : null;
+  }
+
+  #probeMgr(): ProbeManager {
+    if (!this.#probeManager) throw new EngineError('the engine is not started (call start() first)');
+    return this.#probeManager;
+  }
+
+  /** Fetches a probe's package and attaches (or keeps) its set; the result for the payload. */
+  async #applyProbe(p: NormalizedBpfProgram, iface: string): Promise<ProgramResult> {
+    const result = (outcome: ProgramResult['outcome'], reason?: string): ProgramResult => ({ iface, direction: 'probes', name: p.name, outcome, ...(reason === undefined ? {} : { reason }) });
+    const had = this.#probesWanted.get(p.name);
+    try {
+      if (p.admin_status !== 'enabled') {
+        this.#probeMgr().remove(p.name);
+        this.#probesWanted.set(p.name, { iface, p });
+        this.#probeErrors.delete(p.name);
+        return had ? result(isDeepStrictEqual(had.p, p) ? 'unchanged' : 'updated', 'admin_status disabled: detached, kept in the desired state') : result('added', 'admin_status disabled: stored, not attached');
+      }
+      if (p.object_file === '') throw new EngineError(PROBES_REASON);
+      const dir = await this.#packageDir(p);
+      const r = this.#probeMgr().apply({ name: p.name, version: p.version, objectPath: objectIn(dir, p.object_file) });
+      if (r.outcome === 'failed') throw new EngineError(r.reason ?? 'attaching the probes failed');
+      this.#probesWanted.set(p.name, { iface: had?.iface ?? iface, p });
+      this.#probeErrors.delete(p.name);
+      if (r.outcome === 'unchanged' && had && !isDeepStrictEqual(had.p, p)) return result('updated', `changed: ${changedFields(had.p, p).join(', ')} (the attached probes stay as they are)`);
+      return result(r.outcome === 'removed' ? 'updated' : r.outcome, r.reason);
+    } catch (err) {
+      if (had) this.#probeErrors.set(p.name, messageOf(err));
+      this.#log.warn({ name: p.name, err: messageOf(err) }, 'probe change failed');
+      return result('failed', messageOf(err));
+    }
+  }
+
+  /**
+   * The payload's probes: global, not per interface (kept with the interface their payload named).
+   * `add` leaves a probe already present as it is; `update` re-applies it (unchanged when the same
+   * object and targets are attached). Probes an update omits stay (they are removed by delete).
+   */
+  async #probes(list: readonly BpfProgram[] | null | undefined, iface: string, out: ProgramResult[], mode: 'add' | 'update'): Promise<void> {
+    for (const raw of list ?? []) {
+      const p = normalizeProgram(raw);
+      if (mode === 'add' && this.#probesWanted.has(p.name)) {
+        out.push({ iface, direction: 'probes', name: p.name, outcome: 'unchanged', reason: 'already present (add does not change programs; use update)' });
+        continue;
+      }
+      out.push(await this.#applyProbe(p, iface));
+    }
+  }
+
+  /** At start: adopts the probe links a previous agent pinned, attaches stored probes that are missing, drops unwanted sets. */
+  async #startProbes(): Promise<void> {
+    const pm = this.#probeMgr();
+    try {
+      pm.adopt();
+    } catch (err) {
+      this.#log.warn({ err: messageOf(err) }, 'adopting pinned probes failed');
+    }
+    for (const s of pm.list()) {
+      if (!this.#probesWanted.has(s.name)) {
+        pm.remove(s.name);
+        this.#log.info({ name: s.name }, 'removed pinned probes the desired state does not hold');
+      }
+    }
+    for (const { iface, p } of [...this.#probesWanted.values()]) {
+      const r = await this.#applyProbe(p, iface);
+      if (r.outcome === 'failed') this.#probeErrors.set(p.name, r.reason ?? 'failed');
+    }
   }
 
   add(body: AddUpdateBody): Promise<OperationResult> {
@@ -501,7 +894,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
             if (r) out.push(r);
           }
         }
-        this.#probes(e.bpf_programs?.probes, e.iface, out);
+        await this.#probes(e.bpf_programs?.probes, e.iface, out, 'add');
         this.#setIface(e.iface, next);
       }
       await this.#persist();
@@ -526,7 +919,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
           const order = [...st.lists[d].map((p) => p.name).filter((n) => !target.some((p) => p.name === n)), ...target.map((p) => p.name)];
           out.push(...results.ordered(order));
         }
-        this.#probes(e.bpf_programs?.probes, e.iface, out);
+        await this.#probes(e.bpf_programs?.probes, e.iface, out, 'update');
         this.#setIface(e.iface, next);
       }
       await this.#persist();
@@ -551,7 +944,22 @@ class DesiredStateEngine implements Engine, ChainInspector {
           next.lists[d] = await this.#applyChain(e.iface, d, current, current.filter((p) => !names.includes(p.name)), results, st.ipv4_address);
           for (const n of names) out.push(results.get(n) ?? { iface: e.iface, direction: d, name: n, outcome: 'unchanged', reason: 'not present' });
         }
-        for (const n of e.bpf_programs?.probes ?? []) out.push({ iface: e.iface, direction: 'probes', name: n, outcome: 'unchanged', reason: 'not present' });
+        for (const n of e.bpf_programs?.probes ?? []) {
+          if (!this.#probesWanted.has(n)) {
+            out.push({ iface: e.iface, direction: 'probes', name: n, outcome: 'unchanged', reason: 'not present' });
+            continue;
+          }
+          try {
+            this.#probeMgr().remove(n);
+            const from = this.#probesWanted.get(n)?.iface;
+            this.#probesWanted.delete(n);
+            this.#probeErrors.delete(n);
+            if (from !== undefined && from !== e.iface) this.#setIface(from, this.#ifaceState(from));
+            out.push({ iface: e.iface, direction: 'probes', name: n, outcome: 'removed' });
+          } catch (err) {
+            out.push({ iface: e.iface, direction: 'probes', name: n, outcome: 'failed', reason: `detaching it failed: ${messageOf(err)}` });
+          }
+        }
         this.#setIface(e.iface, next);
       }
       await this.#persist();
@@ -564,6 +972,11 @@ class DesiredStateEngine implements Engine, ChainInspector {
   get(iface?: string): NormalizedL3afBpfPrograms[] {
     const els = this.#elements().filter((e) => iface === undefined || e.iface === iface);
     for (const e of els) {
+      for (const p of (e.bpf_programs.probes ?? []) as ProgramWithStatus[]) {
+        const set = this.#phase === 'running' ? this.#probeManager?.status(p.name) : undefined;
+        const attached = set !== undefined && set.links.length > 0;
+        p.status = { attached, kernel_prog_id: set?.links[0]?.progId ?? 0, last_error: this.#probeErrors.get(p.name) ?? null, restarts: 0, running: attached };
+      }
       for (const d of CHAIN_DIRECTIONS) {
         const list = e.bpf_programs[d];
         if (!list) continue;
@@ -576,16 +989,39 @@ class DesiredStateEngine implements Engine, ChainInspector {
         for (const p of list as ProgramWithStatus[]) {
           const el = desc?.programs.find((x) => x.name === p.name);
           const rt = this.#runtime.get(`${e.iface}/${d}/${p.name}`);
-          p.status = {
-            attached: el !== undefined && el.linked && desc?.root.linked === true,
-            kernel_prog_id: el?.id ?? 0,
-            last_error: rt?.lastError ?? null,
-            restarts: rt?.restarts ?? 0,
-          };
+          let attached = el !== undefined && el.linked && desc?.root.linked === true;
+          let progId = el?.id ?? 0;
+          if (isSelfLinking(p) && p.admin_status === 'enabled' && this.#phase === 'running') ({ attached, progId } = this.#selfLinkState(e.iface, d, desc));
+          const base: ProgramStatus = { attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0 };
+          p.status = hasUserProgram(p) ? this.#withUser(base, this.#supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
         }
       }
     }
     return els;
+  }
+
+  /** What the kernel shows of a self-linking tail: its predecessor's slot, the hook running the root. */
+  #selfLinkState(iface: string, d: ChainDirection, desc: ChainDescription | undefined): { attached: boolean; progId: number } {
+    const prevPin = this.#tailPrevPin(iface, d);
+    const id = prevPin === undefined ? undefined : slotId(prevPin);
+    if (id === undefined) return { attached: false, progId: 0 };
+    const last = desc?.programs.at(-1);
+    const rootOk = desc ? desc.root.linked && (last === undefined || last.linked) : hookProgramId(iface, d) === this.#userRoots?.get(iface, d)?.id;
+    return { attached: rootOk, progId: id };
+  }
+
+  #withUser(base: ProgramStatus, u: UserProgramStatus | undefined): ProgramStatus {
+    const view = {
+      state: u?.state ?? 'not started', running: u?.running ?? false, pid: u?.pid ?? null, restarts: u?.restarts ?? 0,
+      last_exit_code: u?.lastExit?.code ?? null, last_exit_signal: u?.lastExit?.signal ?? null, limits: u?.limits?.method ?? 'none', adopted: u?.adopted ?? false,
+    };
+    return {
+      ...base,
+      last_error: base.last_error ?? (u?.state === 'running' ? null : u?.lastError ?? null),
+      restarts: base.restarts + view.restarts,
+      running: base.attached && view.running,
+      user_program: view,
+    };
   }
 
   running(): RunningProgram[] {
@@ -637,6 +1073,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
       } catch (err) {
         this.#phase = 'stopped';
         this.#chain?.close();
+        this.#supervisor?.close();
+        this.#userRoots?.close();
+        this.#probeManager?.close();
         if (this.#ownArtifacts) await this.#artifacts?.close?.();
         throw err;
       }
@@ -655,12 +1094,27 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const roots = await this.#rootSpecs();
     const cm = this.#deps.chainManager ? this.#deps.chainManager(roots) : new ChainManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, roots });
     this.#chain = cm;
+    const userDir = this.#userDir();
+    this.#supervisor = this.#deps.supervisor ?? new Supervisor({
+      stateFile: join(userDir, 'supervisor.json'), logDir: join(userDir, 'logs'), logger: this.#log,
+      beforeSpawn: (spec) => this.#beforeSpawn(spec),
+    });
+    this.#probeManager = this.#deps.probes ?? new ProbeManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, stateFile: join(this.#config.l3af.stateDir, 'probes.json') });
+    this.#userRoots = new UserRoots(this.#config.l3afd.bpfMapDefaultPath, roots);
     for (const e of stored) {
       const lists = emptyLists();
       for (const d of CHAIN_DIRECTIONS) lists[d] = bySeq(e.bpf_programs[d] ?? []);
-      if (e.bpf_programs.probes?.length) this.#log.warn({ iface: e.iface, probes: e.bpf_programs.probes.map((p) => p.name) }, `stored probes ignored: ${PROBES_REASON}`);
+      for (const p of e.bpf_programs.probes ?? []) this.#probesWanted.set(p.name, { iface: e.iface, p });
       this.#setIface(e.iface, { host_name: e.host_name, ipv4_address: e.ipv4_address, lists });
     }
+    // user programs a previous agent left: adopted when the stored state still wants them as they are
+    const recovery = await this.#supervisor.recover((spec) => {
+      const [iface, d, name] = spec.key.split('/') as [string, ChainDirection, string];
+      const p = this.#state.get(iface)?.lists[d]?.find((x) => x.name === name);
+      return p && p.admin_status === 'enabled' && isDeepStrictEqual(spec.program, p) ? 'adopt' : 'stop';
+    });
+    if (recovery.adopted.length + recovery.stopped.length > 0) this.#log.info({ adopted: recovery.adopted, stopped: recovery.stopped }, 'user programs recovered');
+    this.#userRoots.adopt();
 
     // object files of the stored programs, so adopted ones can be rebuilt (moves, replace with maps)
     const objects = new Map<string, string>();
@@ -690,7 +1144,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const report = await cm.adopt({ objectPathFor });
     for (const p of report.problems) this.#log.warn({ problem: p }, 'adopt');
     for (const c of report.chains) this.#log.info({ iface: c.iface, direction: c.direction, programs: c.programs.map((p) => `${p.name}#${p.id}`) }, 'chain adopted');
+    const selfLinked = (iface: string, name: string): boolean => CHAIN_DIRECTIONS.some((d) => this.#state.get(iface)?.lists[d].some((p) => p.name === name && isSelfLinking(p)));
     for (const o of report.orphans) {
+      if (selfLinked(o.iface, o.name)) continue; // the pins of a self-linking user program (not loaded by the agent)
       try {
         cm.removeOrphan(o);
         this.#log.info({ iface: o.iface, name: o.name, version: o.versionSegment, reason: o.reason }, 'orphaned pins removed');
@@ -710,6 +1166,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
         if (st.lists[d].length > 0) await this.#reconcile(iface, d, st.lists[d], specs);
       }
     }
+    await this.#startUserPrograms();
+    await this.#startProbes();
+    this.#startHealth();
     // the observer learns what runs after adopt + repair, and what could not be started
     for (const [iface, st] of this.#state) {
       for (const d of CHAIN_DIRECTIONS) {
@@ -724,6 +1183,58 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
       }
     }
+  }
+
+  /** At start: starts the user programs of the stored state that no previous agent left running. */
+  async #startUserPrograms(): Promise<void> {
+    const sup = this.#sup();
+    const chaining = this.#config.l3afd.bpfChainingEnabled;
+    for (const [iface, st] of this.#state) {
+      for (const d of CHAIN_DIRECTIONS) {
+        const enabled = bySeq(st.lists[d].filter((p) => p.admin_status === 'enabled'));
+        for (const p of enabled) {
+          if (!hasUserProgram(p) || sup.snapshot(userKey(iface, d, p.name))?.running) continue;
+          try {
+            if (isSelfLinking(p)) {
+              if (p !== enabled.at(-1)) throw new EngineError('a self-linking user program (cmd_start without object_file) must be the last program of its chain (highest seq_id)');
+              await this.#startSelfLinking(iface, d, p);
+            } else if (!nativeProblem(p, chaining) && this.#inChain(iface, d, p.name)) {
+              await this.#startUser(iface, d, p);
+            } else {
+              continue;
+            }
+            this.#rt(iface, d, p.name).restarts++;
+          } catch (err) {
+            this.#rt(iface, d, p.name).lastError = `starting the user program failed: ${messageOf(err)}`;
+            this.#log.warn({ iface, direction: d, name: p.name, err: messageOf(err) }, 'starting a stored user program failed');
+          }
+        }
+      }
+    }
+    // agent-held roots nobody needs any more
+    for (const { iface, direction } of this.#roots().chains()) {
+      const needed = this.#state.get(iface)?.lists[direction].some((p) => isSelfLinking(p) && sup.snapshot(userKey(iface, direction, p.name))?.running);
+      if (!needed || this.#running().programs(iface, direction).length > 0) this.#roots().release(iface, direction);
+    }
+  }
+
+  /** Runs cmd_status of every supervised program with one, every `[web] ebpf-poll-interval`. */
+  #startHealth(): void {
+    const sup = this.#supervisor;
+    if (!sup || this.#health) return;
+    this.#health = setInterval(() => {
+      for (const u of sup.list()) {
+        if (u.state === 'running' && this.#userHasStatusCmd(u.key)) {
+          sup.status(u.key).catch((err: unknown) => this.#log.warn({ key: u.key, err: messageOf(err) }, 'cmd_status failed'));
+        }
+      }
+    }, this.#config.web.ebpfPollIntervalMs);
+    this.#health.unref();
+  }
+
+  #userHasStatusCmd(key: string): boolean {
+    const [iface, d, name] = key.split('/') as [string, ChainDirection, string];
+    return this.#state.get(iface)?.lists[d]?.find((p) => p.name === name)?.cmd_status !== '' ;
   }
 
   /** Makes the adopted chain match the stored list: removes extras, repairs versions, orders, loads what is missing. */
@@ -794,9 +1305,29 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return this.#serial(async () => {
       if (this.#phase === 'stopped') return;
       const unload = opts.unload ?? this.#config.l3af.unloadOnStop;
-      this.#phase = 'stopped';
+      if (this.#health) clearInterval(this.#health);
+      this.#health = null;
       const cm = this.#chain;
       let first: unknown;
+      if (unload) {
+        // user programs first (self-linking ones unlink themselves), then probes, then the chains
+        await this.#supervisor?.stopAll().catch((err: unknown) => {
+          first ??= err;
+          this.#log.error({ err: messageOf(err) }, 'stopping user programs failed');
+        });
+        for (const [iface, st] of this.#state) {
+          for (const d of CHAIN_DIRECTIONS) for (const p of st.lists[d]) if (isSelfLinking(p) && this.#chain) this.#removeSelfLinkPins(iface, d, p);
+        }
+        for (const { iface, direction } of this.#userRoots?.chains() ?? []) {
+          try {
+            this.#userRoots?.release(iface, direction);
+          } catch (err) {
+            first ??= err;
+          }
+        }
+        for (const name of this.#probesWanted.keys()) this.#probeManager?.remove(name);
+      }
+      this.#phase = 'stopped';
       if (cm && unload) {
         for (const { iface, direction } of cm.chains()) {
           for (const el of [...cm.programs(iface, direction)].reverse()) {
@@ -814,6 +1345,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
       }
       cm?.close();
+      this.#supervisor?.close();
+      this.#userRoots?.close();
+      this.#probeManager?.close();
       if (this.#ownArtifacts) await this.#artifacts?.close?.();
       if (first !== undefined) throw first;
     });

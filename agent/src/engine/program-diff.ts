@@ -21,18 +21,18 @@ export function needsReload(fields: readonly string[]): boolean {
   return fields.some((f) => (RELOAD_FIELDS as readonly string[]).includes(f));
 }
 
-/** Reason given for programs that only a user program (cmd_start) would run. */
-export const USER_PROGRAM_REASON = 'user programs arrive with issue 5';
-/** Reason given for probes. */
-export const PROBES_REASON = 'probes are not supported yet (they arrive with issue 5)';
+/** Reason kept for programs that run only a user program (cmd_start without object_file). */
+export const USER_PROGRAM_REASON = 'a self-linking user program (cmd_start without object_file) is started by the supervisor, not loaded by the agent';
+/** Reason given for a probe entry without an object file. */
+export const PROBES_REASON = 'object_file is required for a probe: the ELF object whose kprobe/kretprobe/tracepoint/uprobe/uretprobe programs are attached';
 
 /**
  * Why `p` cannot be loaded on the native path (object_file + entry_function_name, chained
- * through map_name), or undefined when it can.
+ * through map_name), or undefined when it can. A program with both object_file and cmd_start
+ * is native (the agent loads it) and its user program is started after it is linked in.
  */
 export function nativeProblem(p: NormalizedBpfProgram, chainingEnabled: boolean): string | undefined {
-  if (p.cmd_start !== '' && p.object_file === '') return `${USER_PROGRAM_REASON} (cmd_start '${p.cmd_start}' without object_file)`;
-  if (p.cmd_start !== '') return `${USER_PROGRAM_REASON}: this program names both object_file and cmd_start '${p.cmd_start}', and its user program cannot run yet`;
+  if (p.cmd_start !== '' && p.object_file === '') return `${USER_PROGRAM_REASON} (cmd_start '${p.cmd_start}')`;
   if (p.object_file === '') return 'object_file is required: the native load path needs the ELF object of the package';
   if (p.entry_function_name === '') return 'entry_function_name is required: the ELF program to chain';
   if (p.map_name === '') return 'map_name is required: the program\'s own next-program PROG_ARRAY, through which the chain continues';

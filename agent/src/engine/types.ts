@@ -34,7 +34,29 @@ export interface ProgramStatus {
   /** Kernel program id, 0 when not loaded. */
   readonly kernel_prog_id: number;
   readonly last_error: string | null;
+  /** Loads again by the agent, plus restarts of its user program. */
   readonly restarts: number;
+  /** Programs with cmd_start only: attached AND the user program running (l3afd's BPFRunning). */
+  readonly running?: boolean;
+  /** Programs with cmd_start only: their supervised user program. */
+  readonly user_program?: UserProgramView;
+}
+
+/** A user program as GET shows it. */
+export interface UserProgramView {
+  /** starting, running, backoff, stopping, stopped, failed, completed; 'not started' when it is not supervised. */
+  readonly state: string;
+  readonly running: boolean;
+  readonly pid: number | null;
+  /** Restarts by the supervisor after crashes. */
+  readonly restarts: number;
+  /** Exit code of its last end (null: killed by a signal, or never ended). */
+  readonly last_exit_code: number | null;
+  readonly last_exit_signal: string | null;
+  /** How cpu / memory are enforced: cgroup, rlimit or none. */
+  readonly limits: string;
+  /** Adopted from a previous agent. */
+  readonly adopted: boolean;
 }
 
 export interface Engine {

@@ -86,6 +86,11 @@ export interface SupervisorOptions {
   readonly limits?: Limits | LimitsOptions;
   readonly logger?: SupervisorLogger;
   readonly onEvent?: (e: SupervisorEvent) => void;
+  /**
+   * Called right before every spawn of cmd_start (first start and each restart); a throw fails
+   * that start. The engine removes a crashed self-linking program's stale pins here.
+   */
+  readonly beforeSpawn?: (spec: UserProgramSpec) => void;
 }
 
 /** Life of one program. */
@@ -291,6 +296,7 @@ export class Supervisor {
     const { program: p, context: ctx } = inst.spec;
     const command = resolveCommand(ctx.packageDir, p.cmd_start, 'cmd_start');
     const args = startArgv(ctx, p);
+    this.#opts.beforeSpawn?.(inst.spec);
     writeRulesFile(ctx, p);
     const plan = this.#limits.plan(inst.spec.key, p);
     this.#limits.prepare(plan);
