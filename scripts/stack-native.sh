@@ -61,11 +61,12 @@ wait_http() { # name url seconds
 echo "stack-native: building the eBPF packages (make -C programs package)"
 (cd "$ROOT" && npm run build:programs --silent && make -s -C programs package) >"$STACK_DIR/build.log" 2>&1 \
   || die "building the eBPF packages failed (see $STACK_DIR/build.log)"
-(cd "$ROOT" && exec node --import tsx agent/src/main.ts --config "$AGENT_CFG") >"$STACK_DIR/agent.log" 2>&1 &
+# each in its own session: Ctrl-C reaches this script only, which then stops them in order
+(cd "$ROOT" && exec setsid node --import tsx agent/src/main.ts --config "$AGENT_CFG") >"$STACK_DIR/agent.log" 2>&1 &
 PIDS+=($!)
-prometheus-node-exporter --web.listen-address=127.0.0.1:9100 >"$STACK_DIR/node_exporter.log" 2>&1 &
+setsid prometheus-node-exporter --web.listen-address=127.0.0.1:9100 >"$STACK_DIR/node_exporter.log" 2>&1 &
 PIDS+=($!)
-prometheus --config.file="$ROOT/prometheus/prometheus.yml" --storage.tsdb.path="$STACK_DIR/prometheus-data" \
+setsid prometheus --config.file="$ROOT/prometheus/prometheus.yml" --storage.tsdb.path="$STACK_DIR/prometheus-data" \
   --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle >"$STACK_DIR/prometheus.log" 2>&1 &
 PIDS+=($!)
 
