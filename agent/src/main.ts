@@ -28,8 +28,22 @@ import { SanRuleError, TlsConfigError, TlsMaterial, authorizeHook, roleRules, ty
 import { InstanceConflictError, InstanceLock } from './instance/index.ts';
 import { HandoverRefused, HANDOVER_ENV, reportToPredecessor, resolveBuild, startBuild, startedByHandover } from './instance/handover.ts';
 import type { Server } from 'node:http';
+import { Gauge, type Registry } from 'prom-client';
+import { Observability, observabilityOptions } from './metrics/observability.ts';
 
 const EXIT_FAILURE = 1;
+
+/** `l3af_tls_certificate_expiry_seconds`: time left on the REST server certificate (read at scrape). */
+function registerCertificateExpiry(registry: Registry, tls: TlsMaterial): void {
+  new Gauge({
+    name: 'l3af_tls_certificate_expiry_seconds',
+    help: 'Seconds until the REST API server certificate expires (negative when expired)',
+    registers: [registry],
+    collect() {
+      this.set(tls.certificateExpiry().daysLeft * 86_400);
+    },
+  });
+}
 const EXIT_CONFIG = 2;
 
 /** Writes a line to stderr (before the logger exists). */
@@ -158,8 +172,25 @@ async function main(argv: string[]): Promise<void> {
     await die(EXIT_FAILURE, `cannot mount a bpffs at ${config.l3afd.bpfMapDefaultPath}`);
   }
 
+  // Metrics (`[web] metrics-addr`), map monitors, kernel run statistics, host facts, live events
+  // and OpenTelemetry: one observer the engine tells about every program it starts or stops.
+  const startObservability = async (): Promise<Observability> => {
+    const o = await Observability.start(observabilityOptions(config, logger.child({ component: 'observability' })));
+    if (tls) registerCertificateExpiry(o.registry, tls);
+    return o;
+  };
+  let obs: Observability;
+  try {
+    obs = await startObservability();
+  } catch (err) {
+    logger.fatal({ err, metricsAddr: config.web.metricsAddr }, 'observability could not start');
+    await die(EXIT_FAILURE, `cannot serve metrics on ${config.web.metricsAddr}: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
+  }
+  logger.info({ metricsAddr: config.web.metricsAddr }, 'metrics listening');
+
   // The routes hold this delegate; a failed hand-over swaps in a fresh engine behind it.
-  const newEngine = (): Engine => createEngine(config, { logger: logger.child({ component: 'engine' }) });
+  const newEngine = (): Engine => createEngine(config, { logger: logger.child({ component: 'engine' }), observer: obs });
   let current: Engine = newEngine();
   const engine = new Proxy({} as Engine, {
     get: (_target, prop) => {
@@ -198,6 +229,7 @@ async function main(argv: string[]): Promise<void> {
       logger.info({ version: body.version, build: entry.dir }, 'hand-over: closing the listener and stopping the engine (the data plane stays)');
       await stopListening(app.server);
       await current.stop();
+      await obs.close(); // the new build serves metrics on the same address
       lock?.release();
       try {
         const pid = await startBuild(entry, { configPath, timeoutMs: config.gracefulRestart.timeToRestartS * 1000, logger });
@@ -214,6 +246,7 @@ async function main(argv: string[]): Promise<void> {
         const reason = err instanceof Error ? err.message : String(err);
         logger.error({ err: reason }, 'hand-over failed: this agent takes over again');
         lock?.acquire();
+        obs = await startObservability();
         current = newEngine();
         await current.start();
         await listenAgain(app.server, host, addr.port);
@@ -226,6 +259,7 @@ async function main(argv: string[]): Promise<void> {
 
   const app = await buildServer({
     engine, config, logger, restart,
+    observability: { hostFacts: obs.hostFacts, events: obs.events },
     ...(tls && rules ? { https: tls.serverOptions(), authorize: authorizeHook(rules) } : {}),
   });
   // After a hand-over the predecessor's listening socket closes just before this one starts: retry briefly.
@@ -286,6 +320,7 @@ async function main(argv: string[]): Promise<void> {
         logger.error({ err }, 'stopping the engine failed');
         code = EXIT_FAILURE;
       }
+      await obs.close().catch((err: unknown) => logger.error({ err }, 'closing observability failed'));
       clearTimeout(timer);
       tls?.close();
       lock?.release();

@@ -74,6 +74,7 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
   using state = new StateDir();
   const iface = lab.rootIfname;
   const port = await freePort();
+  const metricsPort = await freePort();
   const configFile = join(state.path, 'agent.yaml');
   writeFileSync(configFile, [
     'l3afd:',
@@ -92,9 +93,13 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
     `  filename: ${join(state.path, 'l3af-config.json')}`,
     'mtls:',
     '  enabled: false',
+    'web:',
+    `  metrics-addr: 127.0.0.1:${metricsPort}`,
     'l3af:',
     `  state-dir: ${state.path}`,
     '  log-level: debug',
+    '  map-sample-interval: 200ms',
+    '  l3afd-metric-names: true',
     '  colour-of-the-bikeshed: blue',
     '',
   ].join('\n'));
@@ -109,7 +114,7 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
     assert.equal(filesystemOf(bpffs.path), 'bpf', 'the agent mounted a bpffs at BpfMapDefaultPath');
     const warned = agent.lines.filter((l) => l.level === 40 && String(l.msg).includes('colour-of-the-bikeshed'));
     assert.equal(warned.length, 1, 'an unknown key is one warning line');
-    assert.ok(agent.lines.some((l) => l.level === 20 && /web\.metrics-addr not set: default/.test(String(l.msg))), 'absent optional keys: notes at debug');
+    assert.ok(agent.lines.some((l) => l.level === 20 && /web\.n-metric-samples not set: default/.test(String(l.msg))), 'absent optional keys: notes at debug');
     assert.ok(!agent.lines.some((l) => l.level === 40 && /not set: default/.test(String(l.msg))), 'no warning flood for absent optional keys');
 
     // A bad request first: refused with its field path, nothing attached.
@@ -142,6 +147,23 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
 
     const rootId = queryXdp(iface).progId;
     assert.ok(rootId > 0, 'the XDP root is attached');
+
+    // observability wired in: /metrics on [web] metrics-addr, host facts, the package listing
+    const labels = `program="ratelimiting",direction="xdp_ingress",interface="${iface}"`;
+    let metrics = '';
+    const deadline = Date.now() + 10_000;
+    while (!metrics.includes('l3afd_BPFMonitorMap{') && Date.now() < deadline) {
+      metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(metrics, new RegExp(`l3af_program_running\\{[^}]*${labels}[^}]*\\} 1`), 'running gauge for the added program');
+    assert.match(metrics, new RegExp(`l3af_program_starts_total\\{[^}]*${labels}[^}]*\\} 1`));
+    assert.match(metrics, /l3af_map_value\{[^}]*map="rl_drop_count_map"[^}]*\} 0/, 'monitor_maps scalar sampled from the kernel map');
+    assert.match(metrics, /l3afd_BPFMonitorMap\{[^}]*map_name="rl_drop_count_map_0_scalar"/, "l3afd's names when l3afd-metric-names is on");
+    const hostFacts = (await (await fetch(`http://127.0.0.1:${port}/l3af/host`)).json()) as { hostname: string };
+    assert.equal(hostFacts.hostname, hostName());
+    const pkgs = (await (await fetch(`http://127.0.0.1:${port}/l3af/packages`)).json()) as { packages: { name: string }[] };
+    assert.ok(pkgs.packages.some((p) => p.name === 'ratelimiting'), 'the repository listing offers ratelimiting');
 
     child.kill('SIGTERM');
     const exit = await agent.exited;

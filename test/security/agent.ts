@@ -78,6 +78,8 @@ export interface AgentConfigOptions {
   mtls?: string[];
   /** Lines under `l3af:`. */
   l3af?: string[];
+  /** `[web] metrics-addr` port on 127.0.0.1 (default 0: any free port, so agents never collide). */
+  metricsPort?: number;
 }
 
 /** Writes the agent's YAML config into the state dir and returns its path. */
@@ -98,6 +100,8 @@ export function agentConfig(o: AgentConfigOptions): string {
     'l3af-config-store:',
     `  filename: ${join(o.stateDir, 'l3af-config.json')}`,
     ...(o.mtls ?? ['mtls:', '  enabled: false']),
+    'web:',
+    `  metrics-addr: 127.0.0.1:${o.metricsPort ?? 0}`,
     'l3af:',
     `  state-dir: ${o.stateDir}`,
     '  log-level: debug',

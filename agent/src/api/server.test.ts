@@ -445,7 +445,7 @@ test('/openapi.json is OpenAPI 3.1 with every route, documented status codes and
   assert.ok(doc.info.title && doc.info.version);
   assert.deepEqual(Object.keys(doc.paths).sort(), [
     '/l3af/chains/{iface}', '/l3af/configs/{version}', '/l3af/configs/{version}/add', '/l3af/configs/{version}/delete',
-    '/l3af/configs/{version}/update', '/l3af/configs/{version}/{iface}',
+    '/l3af/configs/{version}/update', '/l3af/configs/{version}/{iface}', '/l3af/packages',
   ]);
   for (const op of ['add', 'update', 'delete']) {
     const post = doc.paths[`/l3af/configs/{version}/${op}`]?.post;

@@ -20,6 +20,11 @@ import { chainsRoutes } from './chains-routes.ts';
 import { configsRoutes } from './configs-routes.ts';
 import { errorAnswer } from './errors.ts';
 import { realHost, type HostFacts } from './host-checks.ts';
+import { packagesRoutes } from './packages-routes.ts';
+import { tracingPlugin } from '../telemetry/tracing.ts';
+import { hostRoutes, type HostFactsCache } from '../platform/host-facts.ts';
+import { eventRoutes } from '../events/sse-routes.ts';
+import type { EventHub } from '../events/event-hub.ts';
 import { registerOpenApi } from './openapi.ts';
 import { restartRoutes, type RestartController } from './restart-route.ts';
 
@@ -39,6 +44,11 @@ export interface ServerOptions {
   authorize?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Enables `PUT /l3af/configs/{version}/restart` and `GET /l3af/agent`. */
   restart?: RestartController;
+  /**
+   * Observability routes and request tracing: `GET /l3af/host` (host facts), `GET /l3af/events`
+   * (live events, SSE), one span per request.
+   */
+  observability?: { readonly hostFacts: HostFactsCache; readonly events: EventHub; readonly tracing?: boolean };
 }
 
 /** Server timeouts (l3afd had none): whole request, headers, idle keep-alive. */
@@ -67,6 +77,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   }) as unknown as FastifyInstance;
 
   app.server.headersTimeout = SERVER_TIMEOUTS.headersTimeoutMs;
+  if (opts.observability?.tracing !== false && opts.observability) await app.register(tracingPlugin);
   if (opts.authorize) app.addHook('onRequest', opts.authorize);
 
   // JSON only: text/plain would otherwise be parsed as a string and fail later as a type error.
@@ -97,5 +108,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(configsRoutes, { prefix: '/l3af/configs', engine, host: opts.host ?? realHost });
   await app.register(chainsRoutes, { prefix: '/l3af/chains', engine });
   if (opts.restart) await app.register(restartRoutes, { controller: opts.restart });
+  await app.register(packagesRoutes, { config });
+  if (opts.observability) {
+    await app.register(hostRoutes, { cache: opts.observability.hostFacts });
+    await app.register(eventRoutes, { hub: opts.observability.events });
+  }
   return app;
 }

@@ -4,3 +4,4 @@ export { ArtifactStore, artifactStoreOptions, parseChecksumFile, type ArtifactRe
 export { downloadToFile, fetchSmallText, networkError, type ArtifactLogger, type DownloadOptions, type DownloadProgress, type Downloaded } from './download.ts';
 export { archiveFormat, extractTarGz, extractZip, sanitizeModes, type ArchiveFormat } from './extract.ts';
 export { ArchiveChecker, safeEntryPath, type EntryInfo, type EntryKind, type ExtractLimits } from './entry-check.ts';
+export { CatalogError, listPackages, type CatalogEntry } from './catalog.ts';

@@ -45,6 +45,8 @@ export function observabilityOptions(config: AgentConfig, logger?: Logger): Obse
     metricsAddr: config.web.metricsAddr,
     nMetricSamples: config.web.nMetricSamples,
     kernelStatsEnabled: config.l3af.kernelStatsEnabled,
+    l3afdCompat: config.l3af.l3afdMetricNames,
+    sampleIntervalMs: config.l3af.mapSampleIntervalMs,
     ...(logger ? { logger } : {}),
   };
 }
