@@ -975,7 +975,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
       for (const p of (e.bpf_programs.probes ?? []) as ProgramWithStatus[]) {
         const set = this.#phase === 'running' ? this.#probeManager?.status(p.name) : undefined;
         const attached = set !== undefined && set.links.length > 0;
-        p.status = { attached, kernel_prog_id: set?.links[0]?.progId ?? 0, last_error: this.#probeErrors.get(p.name) ?? null, restarts: 0, running: attached };
+        // the first program by name (link order differs between an attach and an adoption)
+        const first = [...(set?.links ?? [])].sort((a, b) => a.program.localeCompare(b.program))[0];
+        p.status = { attached, kernel_prog_id: first?.progId ?? 0, last_error: this.#probeErrors.get(p.name) ?? null, restarts: 0, running: attached };
       }
       for (const d of CHAIN_DIRECTIONS) {
         const list = e.bpf_programs[d];
