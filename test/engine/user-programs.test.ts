@@ -64,7 +64,7 @@ test('seed ratelimiting user program: self-linked after the root, restarted afte
   await writePackage(repoDir, platformName(), PACKAGES.find((p) => p.name === 'ratelimiting') as (typeof PACKAGES)[number]);
   const config = testConfig(fs.path, state.path);
   let cm: ChainManager | undefined;
-  const engine = createEngine(config, {
+  let engine = createEngine(config, {
     chainManager: (roots) => (cm = new ChainManager({ pinRoot: fs.path, roots })),
     userProgramEnv: { L3AF_HOME: ROOT },
     selfLinkTimeoutMs: 30_000,
@@ -126,10 +126,22 @@ test('seed ratelimiting user program: self-linked after the root, restarted afte
     const pid2 = s.user_program?.pid as number;
     console.log(`# add → linked: ${addMs} ms; kill -9 → relinked by the restarted companion: ${relinkMs} ms`);
 
+    // agent restart: a second engine adopts the running companion (same pid, same program in the slot) and the root
+    await engine.stop();
+    assert.ok(alive(pid2), 'stop() leaves the user program running');
+    engine = createEngine(config, { chainManager: (roots) => (cm = new ChainManager({ pinRoot: fs.path, roots })), userProgramEnv: { L3AF_HOME: ROOT } });
+    await engine.start();
+    s = xdpOf(engine.get())[0]?.status;
+    assert.equal(s?.running, true);
+    assert.equal(s?.user_program?.adopted, true);
+    assert.equal(s?.user_program?.pid, pid2, 'adopted, not started again');
+    assert.equal(s?.kernel_prog_id, secondId);
+    assert.equal(queryXdp(iface).progId, hook, 'the same root runs');
+
     // delete: stopped, unlinked, root detached, pins gone
     r = await engine.delete([{ host_name: hostName(), iface, bpf_programs: { xdp_ingress: ['ratelimiting'] } }]);
     assert.deepEqual(outcomes(r.results), ['ratelimiting:removed']);
-    await until(() => !alive(pid2), 5000, 'the companion to exit');
+    await until(() => !alive(pid2), 15_000, 'the adopted companion to exit');
     assert.equal(queryXdp(iface).progId, 0, 'the agent-held root is detached');
     assert.deepEqual(pinsUnder(fs.path), [], 'no pin left');
     assert.deepEqual(engine.get(), []);
