@@ -8,6 +8,8 @@
  * mTLS (`[mtls] enabled`, or `environment = PROD` on a non-loopback address): https with the
  * certificates of `[mtls] cert-dir`, client certificates verified against the configured CA only,
  * roles from the SAN rules; SIGHUP (and a change in cert-dir) reloads the certificates.
+ * `[l3af] metrics-tls` (tls | mtls) serves /metrics over https with the same certificates (and,
+ * for mtls, client certificates signed by the same CA), reloaded with them.
  * Single instance: the PID file and a lock in `[l3af] state-dir` (agent/src/instance), removed on
  * a clean stop. `PUT /l3af/configs/{version}/restart` hands over to another installed build.
  *
@@ -134,19 +136,22 @@ async function main(argv: string[]): Promise<void> {
 
   let tls: TlsMaterial | undefined;
   let rules: RoleRules | undefined;
-  if (tlsRequired(config, host)) {
+  const restTls = tlsRequired(config, host);
+  const metricsTls = config.l3af.metricsTls;
+  if (restTls || metricsTls !== 'off') {
     try {
-      rules = roleRules(config);
+      if (restTls) rules = roleRules(config);
       tls = new TlsMaterial(config, { logger: logger.child({ component: 'tls' }) });
     } catch (err) {
       if (err instanceof TlsConfigError || err instanceof SanRuleError) {
         say(`l3af: ${err.message}`);
-        logger.fatal({ err: err.message }, 'mTLS cannot be set up');
+        logger.fatal({ err: err.message }, restTls ? 'mTLS cannot be set up' : '[l3af] metrics-tls: TLS cannot be set up');
         await die(EXIT_CONFIG, err.message);
       }
       throw err;
     }
-  } else if (!isLoopbackHost(host)) {
+  }
+  if (!restTls && !isLoopbackHost(host)) {
     logger.warn({ restapiAddr: config.l3afConfigs.restapiAddr }, 'the REST API is served WITHOUT TLS on a non-loopback address ([mtls] enabled = false)');
   }
 
@@ -175,7 +180,10 @@ async function main(argv: string[]): Promise<void> {
   // Metrics (`[web] metrics-addr`), map monitors, kernel run statistics, host facts, live events
   // and OpenTelemetry: one observer the engine tells about every program it starts or stops.
   const startObservability = async (): Promise<Observability> => {
-    const o = await Observability.start(observabilityOptions(config, logger.child({ component: 'observability' })));
+    const o = await Observability.start({
+      ...observabilityOptions(config, logger.child({ component: 'observability' })),
+      ...(tls && metricsTls !== 'off' ? { metricsTls: { options: tls.metricsOptions(metricsTls === 'mtls'), reloader: tls } } : {}),
+    });
     if (tls) registerCertificateExpiry(o.registry, tls);
     return o;
   };
@@ -187,7 +195,7 @@ async function main(argv: string[]): Promise<void> {
     await die(EXIT_FAILURE, `cannot serve metrics on ${config.web.metricsAddr}: ${err instanceof Error ? err.message : String(err)}`);
     throw err;
   }
-  logger.info({ metricsAddr: config.web.metricsAddr }, 'metrics listening');
+  logger.info({ metricsAddr: config.web.metricsAddr, url: obs.server?.url, tls: metricsTls }, 'metrics listening');
 
   // The routes hold this delegate; a failed hand-over swaps in a fresh engine behind it.
   const newEngine = (): Engine => createEngine(config, { logger: logger.child({ component: 'engine' }), observer: obs });
@@ -212,7 +220,7 @@ async function main(argv: string[]): Promise<void> {
     info: () => ({
       pid: process.pid, version: API_VERSION, startedAt, cwd: process.cwd(), config: configPath ?? null,
       handedOverFrom: process.env[HANDOVER_ENV] === undefined ? null : Number(process.env[HANDOVER_ENV]),
-      tls: tls !== undefined, certificateExpiry: tls?.certificateExpiry() ?? null,
+      tls: restTls, certificateExpiry: tls?.certificateExpiry() ?? null,
     }),
     handover: async (body: RestartConfig) => {
       const me = hostName();
@@ -267,7 +275,7 @@ async function main(argv: string[]): Promise<void> {
   for (;;) {
     try {
       const url = await app.listen({ host, port: addr.port });
-      logger.info({ url, config: configPath ?? '(embedded default)', tls: tls !== undefined, pid: process.pid }, 'REST API listening');
+      logger.info({ url, config: configPath ?? '(embedded default)', tls: restTls, pid: process.pid }, 'REST API listening');
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && Date.now() < listenDeadline) {
@@ -279,7 +287,7 @@ async function main(argv: string[]): Promise<void> {
       await die(EXIT_FAILURE, `cannot listen on ${config.l3afConfigs.restapiAddr}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  if (tls) {
+  if (tls && restTls) {
     tls.watch(app.server as unknown as SecureContextTarget);
     const expiry = tls.certificateExpiry();
     logger.info({ notAfter: expiry.notAfter.toISOString(), daysLeft: Math.floor(expiry.daysLeft), minVersion: config.mtls.minTlsVersion }, 'mTLS on: client certificates required');

@@ -163,6 +163,9 @@ export const GracefulRestartGroup = group(Type.Object({
 /** Log levels of the agent (pino's). */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
+/** Modes of `[l3af] metrics-tls`. */
+export const METRICS_TLS_MODES = ['off', 'tls', 'mtls'] as const;
+
 /** `[l3af]`: settings of this agent that l3afd does not have. */
 export const L3afGroup = group(Type.Object({
   stateDir: path('state-dir', '/var/lib/l3af', 'Agent state directory (lock, runtime state)'),
@@ -180,6 +183,12 @@ export const L3afGroup = group(Type.Object({
   mtlsReaderSanMatchRules: list('mtls-reader-san-match-rules', 'Client DNS SANs allowed read-only access (GET)'),
   l3afdMetricNames: bool('l3afd-metric-names', false, "Also export l3afd's metric names and labels (l3afd_BPFStartCount, l3afd_BPFMonitorMap, ...) for existing dashboards"),
   mapSampleIntervalMs: duration('map-sample-interval', 1000, 'How often monitor_maps and kernel run statistics are sampled', 50),
+  metricsTls: field(Type.Enum([...METRICS_TLS_MODES], {
+    default: 'off',
+    description: 'TLS on [web] metrics-addr: off = plain http; tls = https with the REST server certificate and key of [mtls] cert-dir '
+      + '(no client certificate asked); mtls = https and a client certificate signed by [mtls] cacert-filename is required. '
+      + 'Honours [mtls] min-tls-version; certificates reload with the REST ones (SIGHUP, a change in cert-dir)',
+  }), { key: 'metrics-tls', kind: 'enum' }),
 }, { additionalProperties: false }), { sections: ['l3af'] });
 
 /** The whole configuration. */

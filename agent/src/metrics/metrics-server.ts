@@ -1,10 +1,25 @@
 /**
  * The Prometheus listener on `[web] metrics-addr` (default localhost:8898): `GET /metrics` with
- * the registry's exposition and content type; its own node:http server, apart from the REST API.
+ * the registry's exposition and content type; its own node:http server, apart from the REST API,
+ * or an https one when given {@link MetricsTls} (`[l3af] metrics-tls`).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
+import type { SecureContextTarget } from '../security/index.ts';
+
+/** TLS of the metrics listener. */
+export interface MetricsTls {
+  /** Server options (e.g. `TlsMaterial.metricsOptions()`). */
+  readonly options: TlsOptions;
+  /** Keeps the listener's certificates current (a TlsMaterial): watched while it listens. */
+  readonly reloader?: {
+    watch(target: SecureContextTarget): void;
+    unwatch(target: SecureContextTarget): void;
+  };
+}
 
 /** Options of {@link startMetricsServer}. */
 export interface MetricsServerOptions {
@@ -13,6 +28,8 @@ export interface MetricsServerOptions {
   readonly addr: string;
   /** Path served (default /metrics). */
   readonly path?: string;
+  /** Serve https (undefined: plain http). */
+  readonly tls?: MetricsTls;
 }
 
 /** A listening metrics server. */
@@ -39,7 +56,7 @@ export function parseListenAddr(addr: string): { host: string | undefined; port:
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const { host, port } = parseListenAddr(opts.addr);
   const path = opts.path ?? '/metrics';
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== path) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -55,7 +72,9 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
     }, (err: unknown) => {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`scrape failed: ${err instanceof Error ? err.message : String(err)}\n`);
     });
-  });
+  };
+  const tls = opts.tls;
+  const server: Server = tls === undefined ? createServer(handler) : createHttpsServer(tls.options, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -65,9 +84,12 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
   });
   const address = server.address() as AddressInfo;
   const h = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const target = server as unknown as SecureContextTarget;
+  tls?.reloader?.watch(target);
   return {
-    server, address, url: `http://${h}:${address.port}${path}`,
+    server, address, url: `${tls === undefined ? 'http' : 'https'}://${h}:${address.port}${path}`,
     close: () => new Promise<void>((resolve) => {
+      tls?.reloader?.unwatch(target);
       server.closeAllConnections();
       server.close(() => resolve());
     }),

@@ -15,12 +15,14 @@ import { startTelemetry, type Telemetry } from '../telemetry/otel.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { KernelStats } from './kernel-stats.ts';
 import { MapMonitors, type MonitorSpec } from './map-monitor.ts';
-import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
+import { startMetricsServer, type MetricsServer, type MetricsTls } from './metrics-server.ts';
 
 /** Options of {@link Observability.start}. */
 export interface ObservabilityOptions {
   /** `[web] metrics-addr`; undefined = no listener (the registry is still filled). */
   readonly metricsAddr?: string;
+  /** https on the listener (`[l3af] metrics-tls`); undefined = plain http. */
+  readonly metricsTls?: MetricsTls;
   /** `[web] n-metric-samples`. */
   readonly nMetricSamples?: number;
   /** `[l3af] kernel-stats-enabled`. */
@@ -83,7 +85,7 @@ export class Observability implements EngineObserver {
     const telemetry = startTelemetry({ registry, ...(o.env ? { env: o.env } : {}) });
     let server: MetricsServer | undefined;
     try {
-      if (o.metricsAddr !== undefined) server = await startMetricsServer({ registry, addr: o.metricsAddr });
+      if (o.metricsAddr !== undefined) server = await startMetricsServer({ registry, addr: o.metricsAddr, ...(o.metricsTls ? { tls: o.metricsTls } : {}) });
     } catch (err) {
       maps.close();
       kernel.close();
