@@ -13,6 +13,8 @@ test('open, load, look up by name, close frees the programs', async (t) => {
     using obj = BpfObject.open(testObject('kl_basic'));
     assert.ok(obj.programNames.includes('xdp_root'));
     assert.ok(obj.mapNames.includes('kl_counters'));
+    assert.equal(obj.programSections.get('tp_getppid'), 'tracepoint/syscalls/sys_enter_getppid', 'sections are known before load');
+    assert.equal(obj.programSections.get('xdp_root'), 'xdp');
     assert.throws(() => obj.program('xdp_root'), /load the object first/);
     obj.load();
     const root = obj.program('xdp_root');

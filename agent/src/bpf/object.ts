@@ -97,6 +97,11 @@ export class BpfObject implements Disposable {
     return [...this.#mapHandles.keys()];
   }
 
+  /** Each program's ELF section by program name, known before loading (e.g. to skip or keep probes). */
+  get programSections(): ReadonlyMap<string, string> {
+    return new Map(this.#programEntries.map((p) => [p.name, p.section]));
+  }
+
   #requireOpen(): Ptr {
     if (!this.#handle) throw new BpfError({ op: 'bpf_object', subject: { object: this.path }, errno: 9, hint: 'object is closed' });
     return this.#handle;
