@@ -6,7 +6,7 @@ import type { NormalizedBpfProgram, BpfProgram } from './program.ts';
 import { DIRECTIONS, type BpfPrograms, type L3afBpfPrograms, type NormalizedBpfPrograms, type NormalizedL3afBpfPrograms } from './payloads.ts';
 
 /** l3afd's zero values for the optional `BPFProgram` fields. */
-export const PROGRAM_DEFAULTS: Omit<NormalizedBpfProgram, 'name' | 'artifact' | 'version' | 'admin_status'> = {
+export const PROGRAM_DEFAULTS: Omit<NormalizedBpfProgram, 'name' | 'artifact' | 'version' | 'admin_status' | 'event_maps'> = {
   id: 0,
   seq_id: 0,
   map_name: '',
@@ -41,8 +41,10 @@ function copyArgs<T extends object>(v: T | null | undefined): T | null {
 }
 
 /**
- * Returns a new program with every l3afd key present in l3afd's order. The input must already
- * be schema-valid; it is not modified. `map_args[].args: null` is kept (l3afd emits it too).
+ * Returns a new program with every l3afd key present in l3afd's order, then `event_maps` when
+ * the input sets it (absent/null = the default, left out so l3afd's shape is unchanged). The
+ * input must already be schema-valid; it is not modified. `map_args[].args: null` is kept
+ * (l3afd emits it too).
  */
 export function normalizeProgram(p: BpfProgram): NormalizedBpfProgram {
   const d = PROGRAM_DEFAULTS;
@@ -78,6 +80,8 @@ export function normalizeProgram(p: BpfProgram): NormalizedBpfProgram {
     ebpf_package_repo_url: p.ebpf_package_repo_url ?? d.ebpf_package_repo_url,
     object_file: p.object_file ?? d.object_file,
     entry_function_name: p.entry_function_name ?? d.entry_function_name,
+    // l3af extension: absent and null both mean "the program's default" and are not emitted
+    ...(p.event_maps === undefined || p.event_maps === null ? {} : { event_maps: structuredClone(p.event_maps) }),
   };
 }
 

@@ -51,6 +51,26 @@ export const MonitorMap = Type.Object(
 );
 export type MonitorMap = Static<typeof MonitorMap>;
 
+/** Decoders of an event map's records (`event_maps[].format`). */
+export const EventFormat = Type.Enum(['raw', 'btf', 'ratelimiting'], {
+  description: 'raw = `{raw: <hex>, size}`; btf = the fields of a BTF struct of the loaded object (`struct`, or the map\'s BTF value type); ratelimiting = the drop-event decoder of the ratelimiting package.',
+});
+export type EventFormat = Static<typeof EventFormat>;
+
+/**
+ * `event_maps` element (an l3af extension, not in l3afd): a ring buffer or perf event array of
+ * the program streamed at `GET /l3af/events`.
+ */
+export const EventMap = Type.Object(
+  {
+    name: Type.String({ pattern: P.MAP_NAME, description: 'Ring buffer or perf event array map inside the loaded ELF object.' }),
+    format: Type.Optional(EventFormat),
+    struct: Type.Optional(Type.String({ pattern: P.C_IDENTIFIER_OR_EMPTY, description: 'BTF struct of the object that each record is (implies format btf; empty = none).' })),
+  },
+  { additionalProperties: false },
+);
+export type EventMap = Static<typeof EventMap>;
+
 /** `admin_status` values. */
 export const AdminStatus = Type.Enum(['enabled', 'disabled'], {
   description: 'enabled: run the program; disabled: stop and remove it (update) or skip it (add).',
@@ -112,8 +132,21 @@ const programFields = {
   entry_function_name: Type.String({ pattern: P.C_IDENTIFIER_OR_EMPTY, description: 'ELF program (function) to attach or chain.' }),
 };
 
-/** The keys of `BPFProgram`, in l3afd's order. */
-export const PROGRAM_KEYS = Object.keys(programFields) as (keyof typeof programFields)[];
+/**
+ * Fields l3af adds to `BPFProgram`. They are optional in every shape and emitted by GET only
+ * when set, so l3afd payloads and l3afd's GET output stay exactly as they were.
+ */
+const extensionFields = {
+  event_maps: Type.Union([Type.Array(EventMap, { maxItems: 16 }), Type.Null()], {
+    description: 'l3af extension: event maps streamed as Server-Sent Events at GET /l3af/events; absent or null = the program\'s default (ratelimiting: rl_events), [] = none.',
+  }),
+};
+
+/** The keys of `BPFProgram` as l3afd has them, in l3afd's order. */
+export const L3AFD_PROGRAM_KEYS = Object.keys(programFields) as (keyof typeof programFields)[];
+
+/** Every key of a program: l3afd's, then l3af's extensions (what a change is compared on). */
+export const PROGRAM_KEYS = [...L3AFD_PROGRAM_KEYS, ...Object.keys(extensionFields) as (keyof typeof extensionFields)[]];
 
 /** Fields a request must carry (everything else has an l3afd default). */
 export const REQUIRED_PROGRAM_KEYS = ['name', 'artifact', 'version', 'admin_status'] as const;
@@ -131,6 +164,7 @@ export const BpfProgram = Type.Object({
   status_args: O(F.status_args), update_args: O(F.update_args), map_args: O(F.map_args),
   config_args: O(F.config_args), monitor_maps: O(F.monitor_maps), ebpf_package_repo_url: O(F.ebpf_package_repo_url),
   object_file: O(F.object_file), entry_function_name: O(F.entry_function_name),
+  event_maps: O(extensionFields.event_maps),
 }, {
   additionalProperties: false,
   description: 'One eBPF package (l3afd BPFProgram).',
@@ -138,10 +172,10 @@ export const BpfProgram = Type.Object({
 export type BpfProgram = Static<typeof BpfProgram>;
 
 /**
- * A `BPFProgram` with every key present (l3afd's GET shape): what {@link normalizeProgram}
- * returns and what GET serialises.
+ * A `BPFProgram` with every l3afd key present (l3afd's GET shape) and the l3af extensions when
+ * set: what {@link normalizeProgram} returns and what GET serialises.
  */
-export const NormalizedBpfProgram = Type.Object(programFields, {
+export const NormalizedBpfProgram = Type.Object({ ...programFields, event_maps: O(extensionFields.event_maps) }, {
   additionalProperties: false,
   description: 'One eBPF package with every field present, as GET returns it.',
 });

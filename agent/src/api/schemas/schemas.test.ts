@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import {
   AddUpdateBody, BpfProgram, DeleteBody, RestartConfig, NormalizedL3afBpfPrograms, NormalizedBpfProgram,
-  PROGRAM_KEYS, checkAddUpdateSemantics, checkDeleteSemantics, formatSchemaErrors, normalizeProgram,
+  L3AFD_PROGRAM_KEYS, PROGRAM_KEYS, checkAddUpdateSemantics, checkDeleteSemantics, formatSchemaErrors, normalizeProgram,
   normalizeL3afBpfPrograms, type FieldError, type SchemaErrorLike,
 } from './index.ts';
 
@@ -98,8 +98,9 @@ test('normalizeProgram fills l3afd defaults in l3afd key order and round-trips t
   const minimal = { name: 'xdp-counter', artifact: 'xdp_counter.zip', version: '1.2.0', admin_status: 'enabled' as const };
   assert.deepEqual(validate('program', minimal), []);
   const n = normalizeProgram(minimal);
-  assert.deepEqual(Object.keys(n), PROGRAM_KEYS);
+  assert.deepEqual(Object.keys(n), L3AFD_PROGRAM_KEYS, 'no l3af extension key when the payload sets none');
   assert.deepEqual(Object.keys(n), Object.keys(ratelimiting), 'same key order as the l3afd example');
+  assert.deepEqual(PROGRAM_KEYS, [...L3AFD_PROGRAM_KEYS, 'event_maps'], 'changes are compared on the extensions too');
   assert.equal(n.seq_id, 0);
   assert.equal(n.cmd_start, '');
   assert.equal(n.user_program_daemon, false);
@@ -127,6 +128,23 @@ test('normalizeL3afBpfPrograms returns the GET shape: all four lists, null when 
   assert.deepEqual(validate('addUpdate', [out]), []);
   assert.deepEqual(normalizeL3afBpfPrograms({ host_name: 'h', iface: 'x', bpf_programs: null }).bpf_programs,
     { xdp_ingress: null, tc_ingress: null, tc_egress: null, probes: null });
+});
+
+test('event_maps (l3af extension): optional, echoed when set, absent and null both left out', () => {
+  const eventMaps = [{ name: 'rl_events' }, { name: 'obs_events', format: 'btf', struct: 'obs_event' }, { name: 'raw_ring', format: 'raw' }];
+  assert.deepEqual(validate('addUpdate', withProgram({ event_maps: eventMaps })), []);
+  assert.deepEqual(validate('addUpdate', withProgram({ event_maps: null })), []);
+  assert.deepEqual(validate('addUpdate', withProgram({ event_maps: [] })), []);
+  assert.deepEqual(validate('addUpdate', withProgram({ event_maps: [{ name: 'rl_events', format: 'ratelimiting' }] })), []);
+  const set = normalizeProgram({ ...(ratelimiting as BpfProgram), event_maps: eventMaps as BpfProgram['event_maps'] });
+  assert.deepEqual(set.event_maps, eventMaps, 'echoed as given');
+  assert.notEqual(set.event_maps, eventMaps, 'copied');
+  assert.equal(Object.keys(set).at(-1), 'event_maps', 'after the l3afd keys');
+  assert.deepEqual(validate('normalizedProgram', set), []);
+  assert.deepEqual(Object.keys(normalizeProgram({ ...(ratelimiting as BpfProgram), event_maps: null })), L3AFD_PROGRAM_KEYS, 'null = the default, not emitted');
+  assert.deepEqual(normalizeProgram({ ...(ratelimiting as BpfProgram), event_maps: [] }).event_maps, [], '[] (no streams) is kept');
+  // GET output with event_maps fed back as an update body is accepted.
+  assert.deepEqual(validate('addUpdate', [element({ xdp_ingress: [set] })]), []);
 });
 
 test('delete and restart bodies in l3afd shape are accepted', () => {
@@ -161,6 +179,11 @@ const badCases: { title: string; kind: keyof typeof validators; body: unknown; p
   { title: 'missing admin_status', kind: 'addUpdate', body: withProgram({ admin_status: undefined }), path: `${X}/admin_status` },
   { title: 'unknown aggregator', kind: 'addUpdate', body: withProgram({ monitor_maps: [{ name: 'm', key: 0, aggregator: 'sum' }] }), path: `${X}/monitor_maps/0/aggregator`, message: /scalar, max-rate, avg/ },
   { title: 'negative monitor key', kind: 'addUpdate', body: withProgram({ monitor_maps: [{ name: 'm', key: -2, aggregator: 'avg' }] }), path: `${X}/monitor_maps/0/key` },
+  { title: 'unknown event format', kind: 'addUpdate', body: withProgram({ event_maps: [{ name: 'rl_events', format: 'json' }] }), path: `${X}/event_maps/0/format`, message: /raw, btf, ratelimiting/ },
+  { title: 'event map without a name', kind: 'addUpdate', body: withProgram({ event_maps: [{ format: 'raw' }] }), path: `${X}/event_maps/0/name`, message: /required/ },
+  { title: 'event struct not an identifier', kind: 'addUpdate', body: withProgram({ event_maps: [{ name: 'e', struct: 'struct obs' }] }), path: `${X}/event_maps/0/struct`, message: /C identifier/ },
+  { title: 'event_maps as an object', kind: 'addUpdate', body: withProgram({ event_maps: { name: 'rl_events' } }), path: `${X}/event_maps`, message: /array or null/ },
+  { title: 'unknown event map field', kind: 'addUpdate', body: withProgram({ event_maps: [{ name: 'e', decode: 'btf' }] }), path: `${X}/event_maps/0/decode`, message: /not a known field/ },
   { title: 'legacy map_args object form', kind: 'addUpdate', body: withProgram({ map_args: { rl_ports_map: '8080,8081' } }), path: `${X}/map_args`, message: /array or null/ },
   { title: 'map_args key as a string', kind: 'addUpdate', body: withProgram({ map_args: [{ name: 'rl_ports_map', args: [{ key: '8080', value: 1 }] }] }), path: `${X}/map_args/0/args/0/key` },
   { title: 'map_args fractional value', kind: 'addUpdate', body: withProgram({ map_args: [{ name: 'rl_ports_map', args: [{ key: 1, value: 0.5 }] }] }), path: `${X}/map_args/0/args/0/value` },
