@@ -238,7 +238,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     }
     return {
       iface, direction, name: p.name, version: p.version, ipv4, progId,
-      mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [],
+      mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null,
     };
   }
 

@@ -4,7 +4,7 @@
  * the engine changes the kernel and the stored state and says, per program, what happened.
  */
 import type {
-  AddUpdateBody, DeleteBody, MonitorMap, NormalizedL3afBpfPrograms,
+  AddUpdateBody, DeleteBody, EventMap, MonitorMap, NormalizedL3afBpfPrograms,
 } from '../api/schemas/index.ts';
 
 /** The four program lists of a payload. */
@@ -93,6 +93,8 @@ export interface RunningProgram {
   readonly mapPinDir: string;
   /** The payload's monitor_maps (name, key, aggregator). */
   readonly monitorMaps: readonly MonitorMap[];
+  /** The payload's event_maps (l3af extension); absent or null = the program's default event sources. */
+  readonly eventMaps?: readonly EventMap[] | null;
 }
 
 /** Identity of a program that failed before (or while) it ran. */
