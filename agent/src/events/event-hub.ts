@@ -2,17 +2,21 @@
  * Live event streams of running programs. For each running program with a registered
  * {@link EventSource}, the hub opens the producer (the pinned ring buffer) and turns event
  * production on in the kernel only while at least one subscriber's filter matches it; when the
- * last one leaves, production is turned off and the producer closed. Each record is decoded once
+ * last one leaves, production is turned off and the producer closed. Which maps a program streams
+ * and how they are decoded follow its payload's `event_maps` (see {@link sourcesFor}); the
+ * decoder is built once when a stream opens (from BTF for format btf). Each record is decoded once
  * and fanned out to every matching subscriber through a bounded queue per subscriber: when a
  * queue is full the oldest event is dropped and counted.
  */
 import { hostname } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EngineObserver, RunningProgram } from '../engine/types.ts';
 import { ScrapeMetric } from '../metrics/scrape-metric.ts';
 import { programKey } from '../metrics/labels.ts';
-import { defaultEventSources, pinnedBufferProducer, type EventProducer, type EventSource, type ProducerFactory } from './event-sources.ts';
+import { rawRecord } from './btf-decoder.ts';
+import { defaultEventSources, pinnedBufferProducer, sourcesFor, type EventProducer, type EventSource, type ProducerFactory } from './event-sources.ts';
 
 /** One delivered event. */
 export interface StreamEvent {
@@ -55,7 +59,17 @@ export class Subscription {
   /** Called once when the subscription closes (by its owner or by the hub shutting down). */
   onClose: (() => void) | undefined;
 
-  constructor(readonly filter: EventFilter, readonly limit: number, private readonly unsubscribe: (s: Subscription) => void) {}
+  constructor(
+    readonly filter: EventFilter,
+    readonly limit: number,
+    private readonly unsubscribe: (s: Subscription) => void,
+    private readonly lostOf: (s: Subscription) => number = () => 0,
+  ) {}
+
+  /** Records of the streams it listens to that were lost before delivery since it joined them (ring full, perf overflow). */
+  get lost(): number {
+    return this.lostOf(this);
+  }
 
   /** @internal */
   push(e: StreamEvent): void {
@@ -95,6 +109,13 @@ interface Stream {
   program: RunningProgram;
   readonly source: EventSource;
   producer?: EventProducer;
+  decode: (record: Buffer) => object;
+  /** Why records go out raw although a decoder was asked for. */
+  problem?: string;
+  /** kernelLost() when the producer opened. */
+  lostBase: number;
+  /** Each subscriber's lost() when it joined. */
+  readonly joined: Map<Subscription, number>;
   readonly subscribers: Set<Subscription>;
   seq: number;
   events: number;
@@ -123,27 +144,52 @@ export class EventHub implements EngineObserver {
   subscribe(filter: EventFilter = {}, opts: { queueLimit?: number } = {}): Subscription {
     const limit = opts.queueLimit ?? this.#queueLimit;
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`queue limit must be a positive integer, got ${limit}`);
-    const sub = new Subscription(filter, limit, (s) => this.#unsubscribe(s));
+    const sub = new Subscription(filter, limit, (s) => this.#unsubscribe(s), (s) => this.#lostFor(s));
     this.#subs.add(sub);
     for (const st of this.#streams.values()) {
-      if (sub.matches(st.program)) {
-        st.subscribers.add(sub);
-        this.#reconcile(st);
-      }
+      if (sub.matches(st.program)) this.#join(st, sub);
     }
     return sub;
   }
 
+  #join(st: Stream, sub: Subscription): void {
+    st.subscribers.add(sub);
+    this.#reconcile(st);
+    st.joined.set(sub, this.#lost(st));
+  }
+
+  /** Records a stream's producer or kernel program lost since the producer opened. */
+  #lost(st: Stream): number {
+    if (!st.producer) return 0;
+    let kernel = 0;
+    try {
+      kernel = st.source.kernelLost ? st.source.kernelLost(st.program) - st.lostBase : 0;
+    } catch {
+      kernel = 0; // the program's maps are going away
+    }
+    return st.producer.lost() + kernel;
+  }
+
+  #lostFor(sub: Subscription): number {
+    let n = 0;
+    for (const st of this.#streams.values()) {
+      if (st.subscribers.has(sub)) n += Math.max(0, this.#lost(st) - (st.joined.get(sub) ?? 0));
+    }
+    return n;
+  }
+
   /** Streams (program + source) that exist now and how many listen to each. */
-  streams(): Array<{ program: string; iface: string; eventType: string; subscribers: number; active: boolean; events: number }> {
+  streams(): Array<{ program: string; iface: string; map: string; eventType: string; subscribers: number; active: boolean; events: number; lost: number; problem?: string }> {
     return [...this.#streams.values()].map((s) => ({
-      program: s.program.name, iface: s.program.iface, eventType: s.source.eventType, subscribers: s.subscribers.size, active: s.producer !== undefined, events: s.events,
+      program: s.program.name, iface: s.program.iface, map: s.source.map, eventType: s.source.eventType, subscribers: s.subscribers.size,
+      active: s.producer !== undefined, events: s.events, lost: this.#lost(s), ...(s.problem === undefined ? {} : { problem: s.problem }),
     }));
   }
 
   #unsubscribe(sub: Subscription): void {
     this.#subs.delete(sub);
     for (const st of this.#streams.values()) {
+      st.joined.delete(sub);
       if (st.subscribers.delete(sub)) this.#reconcile(st);
     }
   }
@@ -152,7 +198,20 @@ export class EventHub implements EngineObserver {
   #reconcile(st: Stream): void {
     const wanted = st.subscribers.size > 0;
     if (wanted && !st.producer) {
+      st.problem = undefined;
       try {
+        st.decode = st.source.decoderFor ? st.source.decoderFor(st.program) : st.source.decode ?? rawRecord;
+      } catch (err) {
+        st.decode = rawRecord;
+        st.problem = err instanceof Error ? err.message : String(err);
+        this.#logger?.warn({ program: st.program.name, iface: st.program.iface, map: st.source.map, err: st.problem }, 'event records are sent raw');
+      }
+      try {
+        try {
+          st.lostBase = st.source.kernelLost?.(st.program) ?? 0;
+        } catch {
+          st.lostBase = 0;
+        }
         st.producer = this.#producer(st.program, st.source, (records) => this.#deliver(st, records));
         st.source.activate?.(st.program, true);
         this.#logger?.info({ program: st.program.name, iface: st.program.iface, map: st.source.map }, 'event stream on');
@@ -184,10 +243,10 @@ export class EventHub implements EngineObserver {
     for (const r of records) {
       let data: object;
       try {
-        data = st.source.decode ? st.source.decode(r) : { raw: r.toString('hex') };
+        data = st.decode(r);
       } catch (err) {
         st.decodeErrors++;
-        data = { raw: r.toString('hex'), error: err instanceof Error ? err.message : String(err) };
+        data = { ...rawRecord(r), error: err instanceof Error ? err.message : String(err) };
       }
       st.seq++;
       st.events++;
@@ -203,32 +262,44 @@ export class EventHub implements EngineObserver {
   }
 
   programStarted(p: RunningProgram): void {
-    this.programStopped(p);
-    for (const source of this.#sources) {
-      if (source.program !== p.name) continue;
-      const st: Stream = { program: p, source, subscribers: new Set(), seq: 0, events: 0, decodeErrors: 0, dropped: 0 };
+    this.#remove(p, false);
+    let sources: EventSource[];
+    try {
+      sources = sourcesFor(p, this.#sources);
+    } catch (err) {
+      this.#logger?.warn({ program: p.name, iface: p.iface, err: err instanceof Error ? err.message : String(err) }, 'no event streams');
+      return;
+    }
+    for (const source of sources) {
+      const st: Stream = { program: p, source, subscribers: new Set(), seq: 0, events: 0, decodeErrors: 0, dropped: 0, decode: rawRecord, lostBase: 0, joined: new Map() };
       this.#streams.set(`${programKey(p)}\u0000${source.map}`, st);
-      for (const s of this.#subs) if (s.matches(p)) st.subscribers.add(s);
-      this.#reconcile(st);
+      for (const s of this.#subs) if (s.matches(p)) this.#join(st, s);
     }
   }
 
   programUpdated(p: RunningProgram): void {
     const key = programKey(p);
-    const same = [...this.#streams.entries()].filter(([k]) => k.startsWith(`${key}\u0000`));
-    if (same.length > 0 && same.every(([, st]) => st.program.progId === p.progId && st.program.mapPinDir === p.mapPinDir)) {
-      for (const [, st] of same) st.program = p;
+    const same = [...this.#streams.entries()].filter(([k]) => k.startsWith(`${key}\u0000`)).map(([, st]) => st);
+    const kept = (st: Stream): boolean => st.program.progId === p.progId && st.program.mapPinDir === p.mapPinDir;
+    if (same.length > 0 && same.every(kept) && same.every((st) => isDeepStrictEqual(st.program.eventMaps ?? null, p.eventMaps ?? null))) {
+      for (const st of same) st.program = p;
       return;
     }
+    // the same kernel program with other event maps: switch the old streams' production off first
+    if (same.length > 0 && same.every(kept)) this.#remove(p, true);
     this.programStarted(p);
   }
 
   programStopped(p: RunningProgram): void {
+    // the program's maps go with it: no need (and maybe no way) to switch production off
+    this.#remove(p, false);
+  }
+
+  #remove(p: RunningProgram, deactivate: boolean): void {
     const key = programKey(p);
     for (const [k, st] of this.#streams) {
       if (!k.startsWith(`${key}\u0000`)) continue;
-      // the program's maps go with it: no need (and maybe no way) to switch production off
-      if (st.producer) this.#stop(st, false);
+      if (st.producer) this.#stop(st, deactivate);
       this.#streams.delete(k);
     }
   }
@@ -244,7 +315,7 @@ export class EventHub implements EngineObserver {
     const labels = (st: Stream): Record<string, string> => ({ host, program: st.program.name, interface: st.program.iface, map: st.source.map });
     new ScrapeMetric({ name: 'l3af_events_total', type: 'counter', help: 'Events read from a program\'s event map since its stream was opened.', collect: () => [...this.#streams.values()].map((st) => ({ labels: labels(st), value: st.events })) }).register(registry);
     new ScrapeMetric({ name: 'l3af_events_dropped_total', type: 'counter', help: 'Events dropped from full subscriber queues (drop-oldest).', collect: () => [...this.#streams.values()].map((st) => ({ labels: labels(st), value: st.dropped })) }).register(registry);
-    new ScrapeMetric({ name: 'l3af_events_lost_total', type: 'counter', help: 'Events the producer reported lost before delivery (perf ring overflow).', collect: () => [...this.#streams.values()].map((st) => ({ labels: labels(st), value: st.producer?.lost() ?? 0 })) }).register(registry);
+    new ScrapeMetric({ name: 'l3af_events_lost_total', type: 'counter', help: 'Events lost before delivery since the stream was opened (perf ring overflow, or counted by the program when its ring buffer was full).', collect: () => [...this.#streams.values()].map((st) => ({ labels: labels(st), value: this.#lost(st) })) }).register(registry);
     new ScrapeMetric({ name: 'l3af_event_subscribers', type: 'gauge', help: 'Subscribers listening to a program\'s event stream.', collect: () => [...this.#streams.values()].map((st) => ({ labels: labels(st), value: st.subscribers.size })) }).register(registry);
   }
 }

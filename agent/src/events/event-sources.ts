@@ -6,7 +6,9 @@
 import { join } from 'node:path';
 import { BpfMap, PerfBufferReader, RingBufferReader } from '../bpf/index.ts';
 import type { RunningProgram } from '../engine/types.ts';
-import { decodeRatelimitingDrop, setRatelimitingEvents } from './ratelimiting-events.ts';
+import type { EventMap } from '../api/schemas/index.ts';
+import { BtfTypes, btfDecoder, rawRecord } from './btf-decoder.ts';
+import { decodeRatelimitingDrop, ratelimitingEventsLost, setRatelimitingEvents } from './ratelimiting-events.ts';
 
 /** A program's event stream. */
 export interface EventSource {
@@ -16,10 +18,17 @@ export interface EventSource {
   readonly map: string;
   /** SSE event name. */
   readonly eventType: string;
-  /** Record → JSON object; raw records are sent as `{ raw: <hex> }` when absent. */
+  /** Record → JSON object; raw records are sent as `{ raw: <hex>, size }` when absent. */
   readonly decode?: (record: Buffer) => object;
+  /**
+   * Builds the decoder for one program when its stream opens (e.g. from the program's BTF);
+   * preferred over `decode`. When it throws, records are sent raw and the reason is logged.
+   */
+  readonly decoderFor?: (program: RunningProgram) => (record: Buffer) => object;
   /** Makes the kernel program produce events (on) or stop (off); called when listeners come and go. */
   readonly activate?: (program: RunningProgram, on: boolean) => void;
+  /** Records the kernel program counted as lost (e.g. its ring buffer was full), a running total. */
+  readonly kernelLost?: (program: RunningProgram) => number;
 }
 
 /** Something that delivers a program's raw records in batches until closed. */
@@ -40,7 +49,58 @@ export function ratelimitingDrops(perWindow = 512): EventSource {
     eventType: 'ratelimiting.drop',
     decode: decodeRatelimitingDrop,
     activate: (p, on) => setRatelimitingEvents(p.mapPinDir, on ? perWindow : 0),
+    kernelLost: (p) => ratelimitingEventsLost(p.mapPinDir),
   };
+}
+
+/**
+ * A decoder from the program's BTF: the named struct, or else the map's declared BTF value
+ * type. Without either, `strict` refuses; otherwise records are sent raw.
+ */
+function btfFor(map: string, struct: string | undefined, strict: boolean): (p: RunningProgram) => (record: Buffer) => object {
+  return (p) => {
+    const types = BtfTypes.ofProgram(p.progId);
+    const t = struct ? types.struct(struct) : types.mapValueType(map);
+    if (t) return btfDecoder(types, t);
+    if (strict) throw new RangeError(`${map} declares no BTF value type (ring buffers and perf event arrays carry none): name the record's struct in event_maps[].struct`);
+    return rawRecord;
+  };
+}
+
+/**
+ * The event sources of one program: its payload's `event_maps` when set (each with the decoder
+ * its format names; the registry's production switch and decoder still apply to a map the
+ * registry knows), else the registry's sources for its name. Without a format: a `struct`
+ * means BTF, a map the registry knows keeps its decoder, any other map is decoded from its BTF
+ * value type when it declares one and sent raw otherwise.
+ */
+export function sourcesFor(p: RunningProgram, registry: readonly EventSource[]): EventSource[] {
+  const defaults = registry.filter((s) => s.program === p.name);
+  if (p.eventMaps === undefined || p.eventMaps === null) return defaults;
+  const out: EventSource[] = [];
+  for (const em of p.eventMaps) {
+    if (out.some((s) => s.map === em.name)) continue; // the first entry for a map wins
+    out.push(sourceOf(p.name, em, defaults.find((s) => s.map === em.name)));
+  }
+  return out;
+}
+
+function sourceOf(program: string, em: EventMap, base: EventSource | undefined): EventSource {
+  const struct = em.struct === undefined || em.struct === '' ? undefined : em.struct;
+  const format = em.format ?? (struct ? 'btf' : undefined);
+  const common = {
+    program, map: em.name, eventType: base?.eventType ?? `${program}.${em.name}`,
+    ...(base?.activate ? { activate: base.activate } : {}), ...(base?.kernelLost ? { kernelLost: base.kernelLost } : {}),
+  };
+  if (struct && format !== 'btf') {
+    return { ...common, decoderFor: () => { throw new RangeError(`event_maps ${em.name}: struct ${struct} applies to format btf, not ${format}`); } };
+  }
+  switch (format) {
+    case 'raw': return { ...common, decode: rawRecord };
+    case 'ratelimiting': return { ...common, decode: decodeRatelimitingDrop };
+    case 'btf': return { ...common, decoderFor: btfFor(em.name, struct, true) };
+    default: return base?.decode || base?.decoderFor ? { ...common, ...(base.decode ? { decode: base.decode } : {}), ...(base.decoderFor ? { decoderFor: base.decoderFor } : {}) } : { ...common, decoderFor: btfFor(em.name, undefined, false) };
+  }
 }
 
 /** The sources the agent starts with. */

@@ -75,3 +75,12 @@ export function setRatelimitingEvents(mapPinDir: string, perWindow: number): voi
   value.writeBigUInt64LE(BigInt(perWindow));
   map.update(key, value);
 }
+
+/** `rl_window_map[3]`: drop events the program could not write because rl_events was full. */
+export function ratelimitingEventsLost(mapPinDir: string): number {
+  using map = BpfMap.openPinned(join(mapPinDir, 'rl_window_map'));
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(3);
+  const v = map.lookup(key);
+  return v ? Number(v.readBigUInt64LE(0)) : 0;
+}

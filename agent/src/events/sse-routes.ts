@@ -2,7 +2,9 @@
  * Fastify plugin: `GET /l3af/events?iface=&program=&queue=` as Server-Sent Events. Each event
  * is `id: <seq>`, `event: <type>` and `data: <one JSON object>` (program, iface, direction, seq
  * and the decoded record under `data`). Every `statsMs` (and when the stream ends) an
- * `event: stats` reports this stream's counters `{delivered, dropped}`; comments keep idle
+ * `event: stats` reports this stream's counters `{delivered, dropped, lost, pending}` (dropped:
+ * from this client's full queue; lost: before delivery, by the producer or the kernel program,
+ * since the client joined); comments keep idle
  * connections open. Writes follow the socket's back-pressure: while the socket is full, events
  * wait in the subscriber's bounded queue (oldest dropped and counted).
  */
@@ -43,7 +45,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
     raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     const sub: Subscription = opts.hub.subscribe({ iface, program }, limit === undefined ? {} : { queueLimit: limit });
     let waiting = false;
-    const stats = (): string => `event: stats\ndata: ${JSON.stringify({ delivered: sub.delivered, dropped: sub.dropped, pending: sub.pending })}\n\n`;
+    const stats = (): string => `event: stats\ndata: ${JSON.stringify({ delivered: sub.delivered, dropped: sub.dropped, lost: sub.lost, pending: sub.pending })}\n\n`;
     const pump = (): void => {
       while (!waiting && !sub.closed && sub.pending > 0) {
         const chunk = sub.take(256).map(frame).join('');
