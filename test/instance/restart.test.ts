@@ -87,7 +87,7 @@ test('restart hands over to an installed build under traffic: same XDP program, 
     let answer: { status: number; json: Record<string, unknown> } | undefined;
     const run = await underTraffic(lab, rootPin, 'restart hand-over to v1.0.1', async () => {
       answer = await call(port, 'PUT', '/l3af/configs/v1/restart', { hostname: hostName(), version: 'v1.0.1' });
-    }, [cap], () => [], { count: 600_000, ratePps: 20_000 } // 30 s of traffic: a hand-over on a busy 2-core machine takes up to ~15 s);
+    }, [cap], () => [], { count: 600_000, ratePps: 20_000 }); // 30 s of traffic: a hand-over on a busy 2-core machine takes up to ~15 s
     assert.equal(answer?.status, 200, JSON.stringify(answer?.json));
     newPid = Number(answer?.json.pid);
     assert.ok(newPid > 0 && newPid !== oldPid, 'another process');
