@@ -2,21 +2,21 @@
  * `l3afctl`: the agent from the command line (`npm run l3afctl -- <command>`).
  *
  *   get [iface] | add FILE | update FILE | delete [FILE] (--iface --direction --name)
- *   status | events | metrics | packages
+ *   status | events [--iface --program --count N --for 10s] | metrics | packages [--platform p|all]
  *
- * Global options: --agent URL (default http://localhost:53000), --metrics URL, --cert/--key/--ca
- * for mTLS, --json. Exit codes: 0 ok; 1 the agent refused or failed some programs; 2 usage or bad
- * input; 3 agent unreachable; 4 TLS or permission (401/403).
+ * Global options: --agent URL (default http://localhost:53000), --metrics URL (https when the agent
+ * has `[l3af] metrics-tls`), --cert/--key/--ca for mTLS (used for both), --json. Exit codes: 0 ok;
+ * 1 the agent refused or failed some programs (also: an event stream that ended before --count);
+ * 2 usage or bad input; 3 agent unreachable; 4 TLS or permission (401/403).
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { loadConfigFile } from '../config/index.ts';
 import { CtlError, EXIT, call, check, errorText, open, type Answer, type ClientOptions } from './l3afctl/client.ts';
 import { table } from './l3afctl/format.ts';
-import { listFileRepository, type PackageEntry } from './l3afctl/packages.ts';
-import { parsePrometheus } from './l3afctl/prometheus.ts';
+import type { CatalogEntry } from '../artifacts/catalog.ts';
+import { parsePrometheus, programSummaries } from './l3afctl/prometheus.ts';
 
 interface Globals extends ClientOptions {
   agent: string;
@@ -99,8 +99,50 @@ function statusRows(elements: Element[]): string[][] {
   return rows;
 }
 
-async function events(g: Globals, max: number | undefined): Promise<number> {
-  const res = await open(agentUrl(g, '/l3af/events'), 'GET', g);
+/** Bounds and filters of `l3afctl events`. */
+interface EventsOptions {
+  iface?: string;
+  program?: string;
+  /** Stop after this many program events (stats frames are not counted). */
+  count?: number;
+  /** Stop after this many milliseconds. */
+  forMs?: number;
+}
+
+/** One SSE frame: `event:` type and the joined `data:` lines; comments separately. */
+interface Frame { type: string; data: string; comment?: string }
+
+function parseFrame(block: string): Frame {
+  const data: string[] = [];
+  let type = 'message';
+  let comment: string | undefined;
+  for (const line of block.split('\n')) {
+    if (line.startsWith(':')) comment = line.slice(1).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    else if (line.startsWith('event:')) type = line.slice(6).trim();
+  }
+  return { type, data: data.join('\n'), ...(comment !== undefined ? { comment } : {}) };
+}
+
+/** A program event as a line: type, interface, program, seq and the decoded record. */
+function eventLine(type: string, data: string): string {
+  try {
+    const e = JSON.parse(data) as { iface?: string; program?: string; direction?: string; seq?: number; data?: unknown };
+    if (type === 'stats') return `stats\t${data}`;
+    return `${type}\t${e.iface ?? '-'}\t${e.program ?? '-'}\t#${e.seq ?? '?'}\t${JSON.stringify(e.data ?? {})}`;
+  } catch {
+    return `${type}\t${data}`;
+  }
+}
+
+async function events(g: Globals, o: EventsOptions): Promise<number> {
+  const query = new URLSearchParams();
+  if (o.iface !== undefined) query.set('iface', o.iface);
+  if (o.program !== undefined) query.set('program', o.program);
+  const q = query.toString();
+  const url = agentUrl(g, `/l3af/events${q === '' ? '' : `?${q}`}`);
+  // the agent writes a stats frame every few seconds and a keep-alive comment every 15 s: the idle timeout holds
+  const res = await open(url, 'GET', g);
   if (res.statusCode === 404) {
     res.resume();
     throw new CtlError(EXIT.REFUSED, 'this agent has no event stream (GET /l3af/events: 404)');
@@ -111,28 +153,59 @@ async function events(g: Globals, max: number | undefined): Promise<number> {
     check({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), contentType: '' }, 'events');
   }
   let seen = 0;
+  let timedOut = false;
+  const timer = o.forMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    res.destroy();
+  }, o.forMs);
   let buf = '';
   res.setEncoding('utf8');
-  for await (const chunk of res) {
-    buf += chunk as string;
-    let end: number;
-    while ((end = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, end);
-      buf = buf.slice(end + 2);
-      const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
-      const type = /^event:\s*(.*)$/m.exec(block)?.[1] ?? 'message';
-      if (data === '') continue;
-      out(g.json ? data : `${type}\t${data}`);
-      if (max !== undefined && ++seen >= max) {
-        res.destroy();
-        return EXIT.OK;
+  try {
+    for await (const chunk of res) {
+      buf += chunk as string;
+      let end: number;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const f = parseFrame(buf.slice(0, end));
+        buf = buf.slice(end + 2);
+        if (f.comment?.startsWith('subscribed')) process.stderr.write(`l3afctl: following ${url.href}\n`);
+        if (f.data === '') continue;
+        if (g.json) {
+          let doc: unknown;
+          try { doc = JSON.parse(f.data); } catch { doc = f.data; }
+          out(JSON.stringify(typeof doc === 'object' && doc !== null ? { type: f.type, ...doc } : { type: f.type, data: doc }));
+        } else {
+          out(eventLine(f.type, f.data));
+        }
+        if (f.type !== 'stats' && o.count !== undefined && ++seen >= o.count) {
+          res.destroy();
+          return EXIT.OK;
+        }
       }
     }
+  } catch (err) {
+    // destroyed by the --for timer; anything else: the agent went away mid-stream
+    if (!timedOut) throw new CtlError(EXIT.UNREACHABLE, `event stream from ${url.origin} broke: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (o.count !== undefined) {
+    process.stderr.write(`l3afctl: events: ${seen} of ${o.count} events ${timedOut ? `within --for ${o.forMs} ms` : 'before the agent ended the stream'}\n`);
+    return EXIT.REFUSED;
   }
   return EXIT.OK;
 }
 
-async function metrics(g: Globals): Promise<number> {
+/** `--for` durations: 10s, 500ms, 2m, or a bare number of seconds. */
+export function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v.trim());
+  const n = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000) : NaN;
+  if (!Number.isFinite(n) || n <= 0 || n > 2_147_483_647) throw new CtlError(EXIT.USAGE, `--for ${v}: a duration such as 10s, 500ms or 2m`);
+  return Math.ceil(n);
+}
+
+const num = (v: number | undefined): string => (v === undefined ? '-' : Number.isInteger(v) ? String(v) : v.toFixed(2));
+
+async function metrics(g: Globals, o: { families?: boolean }): Promise<number> {
   let url: URL;
   try {
     url = new URL(g.metrics);
@@ -143,34 +216,49 @@ async function metrics(g: Globals): Promise<number> {
   const a = await call(url, 'GET', g);
   check(a, 'metrics');
   const families = parsePrometheus(a.text);
+  const programs = programSummaries(families);
+  const familyRows = families.map((f) => ({ name: f.name, type: f.type, series: f.samples.length, total: f.samples.reduce((s, x) => s + (Number.isFinite(x.value) ? x.value : 0), 0) }));
   if (g.json) {
-    out(JSON.stringify(families.map((f) => ({ name: f.name, type: f.type, samples: f.samples.length, total: f.samples.reduce((s, x) => s + x.value, 0) }))));
+    out(JSON.stringify({ url: url.href, programs, families: familyRows }));
     return EXIT.OK;
   }
   const samples = families.reduce((s, f) => s + f.samples.length, 0);
-  const ours = families.filter((f) => /^l3af/.test(f.name));
-  out(`${url.href}: ${families.length} metric families, ${samples} samples (${ours.length} l3af families)`);
-  const shown = (ours.length > 0 ? ours : families).slice(0, 40);
-  out(table(['FAMILY', 'TYPE', 'SERIES', 'VALUE/SUM'], shown.map((f) => [
-    f.name, f.type, String(f.samples.length), String(f.samples.reduce((s, x) => s + (Number.isFinite(x.value) ? x.value : 0), 0)),
-  ])));
+  const ours = familyRows.filter((f) => /^l3af/.test(f.name));
+  out(`${url.href}: ${families.length} metric families, ${samples} samples (${ours.length} l3af families), ${programs.length} programs`);
+  if (programs.length > 0) {
+    out('');
+    out(table(['INTERFACE', 'DIRECTION', 'PROGRAM', 'VERSION', 'RUNNING', 'STARTS', 'STOPS', 'UPDATES', 'FAILURES', 'RUNS'], programs.map((p) => [
+      p.interface, p.direction, p.program, p.version || '-', p.running === undefined ? 'stopped' : p.running === 1 ? 'yes' : 'no',
+      num(p.starts), num(p.stops), num(p.updates), num(p.updateFailures + p.deployFailures), num(p.runs),
+    ])));
+    const maps = programs.flatMap((p) => p.maps.map((m) => [p.interface, p.program, m.map, m.key, m.aggregator, num(m.value)]));
+    if (maps.length > 0) {
+      out('');
+      out(table(['INTERFACE', 'PROGRAM', 'MAP', 'KEY', 'AGGREGATOR', 'VALUE'], maps));
+    }
+  }
+  if (o.families) {
+    out('');
+    out(table(['FAMILY', 'TYPE', 'SERIES', 'VALUE/SUM'], ours.map((f) => [f.name, f.type, String(f.series), num(f.total)])));
+  }
   return EXIT.OK;
 }
 
-async function packages(g: Globals, opts: { repo?: string; config?: string }): Promise<number> {
-  let entries: PackageEntry[] | undefined;
+interface PackagesAnswer { repository: string; platform: string; packages: CatalogEntry[] }
+
+async function packages(g: Globals, opts: { repo?: string; config?: string; platform?: string }): Promise<number> {
+  let answer: PackagesAnswer | undefined;
   let source = '';
-  if (opts.repo === undefined && opts.config === undefined) {
-    const a = await call(agentUrl(g, '/l3af/packages'), 'GET', g);
-    if (a.status !== 404) {
-      check(a, 'packages');
-      entries = JSON.parse(a.text) as PackageEntry[];
-      source = `${g.agent} (GET /l3af/packages)`;
-    }
-  }
-  if (entries === undefined) {
+  const a = await call(agentUrl(g, `/l3af/packages${opts.platform === undefined ? '' : `?platform=${encodeURIComponent(opts.platform)}`}`), 'GET', g);
+  if (a.status !== 404) {
+    check(a, 'packages');
+    answer = JSON.parse(a.text) as PackagesAnswer;
+    source = `${answer.repository} (through ${agentUrl(g, '/l3af/packages').origin})`;
+  } else {
     let repo = opts.repo;
     if (repo === undefined && opts.config !== undefined) {
+      // imported here: the config schema and the repository client are only needed for this fallback
+      const { loadConfigFile } = await import('../config/index.ts');
       try {
         repo = (await loadConfigFile(opts.config)).config.ebpfRepo.url;
       } catch (err) {
@@ -178,14 +266,21 @@ async function packages(g: Globals, opts: { repo?: string; config?: string }): P
       }
     }
     if (repo === undefined) throw new CtlError(EXIT.USAGE, 'this agent has no package listing (GET /l3af/packages: 404): pass --repo file:///path or --config l3afd.cfg to read the repository directly');
-    entries = listFileRepository(repo);
-    source = repo;
+    const platform = opts.platform === 'all' ? undefined : opts.platform;
+    const { CatalogError, listPackages } = await import('../artifacts/catalog.ts');
+    try {
+      answer = { repository: repo, platform: platform ?? 'all', packages: await listPackages(repo, platform === undefined ? {} : { platform }) };
+    } catch (err) {
+      if (err instanceof CatalogError) throw new CtlError(EXIT.USAGE, `${repo}: ${err.message}`);
+      throw err;
+    }
+    source = `${repo} (read directly)`;
   }
   if (g.json) {
-    out(JSON.stringify(entries));
+    out(JSON.stringify(answer));
   } else {
-    out(`${source}: ${entries.length} package files`);
-    out(table(['NAME', 'VERSION', 'PLATFORM', 'ARTIFACT', 'BYTES', 'SHA256'], entries.map((e) => [e.name, e.version, e.platform, e.artifact, String(e.bytes), e.checksum ? 'yes' : 'no'])));
+    out(`${source}: ${answer.packages.length} packages for platform ${answer.platform}`);
+    out(table(['NAME', 'VERSION', 'PLATFORM', 'ARTIFACT', 'SHA256'], answer.packages.map((e) => [e.name, e.version, e.platform, e.artifact, e.sha256 === undefined ? '-' : `${e.sha256.slice(0, 12)}…`])));
   }
   return EXIT.OK;
 }
@@ -241,18 +336,27 @@ export function program(setCode: (code: number) => void): Command {
       else out(rows.length === 0 ? 'no programs' : table(['INTERFACE', 'DIRECTION', 'SEQ', 'PROGRAM', 'VERSION', 'STATUS', 'KERNEL ID', 'RESTARTS'], rows));
       return EXIT.OK;
     }));
-  cli.command('events').description('tail the agent\'s live event stream (GET /l3af/events)')
-    .option('--max <n>', 'stop after n events', (v) => {
+  cli.command('events').description('tail the agent\'s live event stream (GET /l3af/events); without --count/--for until interrupted')
+    .option('--iface <name>', 'only events of programs on this interface')
+    .option('--program <name>', 'only events of this program')
+    .option('--count <n>', 'exit 0 after n program events (stats frames not counted); 1 if the stream or --for ends first', (v) => {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new CtlError(EXIT.USAGE, `--max ${v}: a positive integer`);
+      if (!Number.isInteger(n) || n < 1) throw new CtlError(EXIT.USAGE, `--count ${v}: a positive integer`);
       return n;
     })
-    .action(run(async (o: { max?: number }) => events(g(), o.max)));
-  cli.command('metrics').description('fetch the metrics endpoint and print a summary').action(run(async () => metrics(g())));
-  cli.command('packages').description('what the package repository offers (the agent\'s listing, else a file:// repository read directly)')
-    .option('--repo <url>', 'read this file:// repository directly')
-    .option('--config <file>', 'read the repository of this agent config ([ebpf-repo] url)')
-    .action(run(async (o: { repo?: string; config?: string }) => packages(g(), o)));
+    .option('--for <duration>', 'exit after this long (10s, 500ms, 2m)', parseDuration)
+    .action(run(async (o: { iface?: string; program?: string; count?: number; for?: number }) => events(g(), {
+      ...(o.iface !== undefined ? { iface: o.iface } : {}), ...(o.program !== undefined ? { program: o.program } : {}),
+      ...(o.count !== undefined ? { count: o.count } : {}), ...(o.for !== undefined ? { forMs: o.for } : {}),
+    })));
+  cli.command('metrics').description('fetch the metrics endpoint and summarise it per program: running, starts, stops, kernel runs, monitored map values')
+    .option('--families', 'also list the l3af metric families')
+    .action(run(async (o: { families?: boolean }) => metrics(g(), o)));
+  cli.command('packages').description('what the package repository offers (GET /l3af/packages; read the repository directly when the agent has no listing)')
+    .option('--platform <name>', 'this platform, or all (default: the agent\'s)')
+    .option('--repo <url>', 'when the agent has no listing (404): read this repository directly (file://, or http(s) with an index.json)')
+    .option('--config <file>', 'when the agent has no listing (404): read the repository of this agent config ([ebpf-repo] url)')
+    .action(run(async (o: { repo?: string; config?: string; platform?: string }) => packages(g(), o)));
   return cli;
 }
 
