@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 // Event records with a BTF struct: one XDP program writes one `struct obs_event` per run into the
-// ring buffer obs_events (numbered 1, 2, ... with a global atomic), counting in obs_lost[0] the
-// records the full ring refused. `obs_event_btf` keeps the struct in the object's BTF (a type
-// used only through a ring buffer reservation is otherwise not emitted), so the agent can decode
-// records field by field from BTF. The fields cover what the decoder handles: unsigned and signed
-// integers, a 64-bit value beyond 2^53, bitfields, an enum, a char array and a byte array.
+// ring buffer obs_events (numbered 1, 2, ... with a global atomic in obs_ctr[0]), counting in
+// obs_ctr[1] the records the full ring refused, and keeps the last one in obs_last. obs_last's
+// value type keeps the struct in the object's BTF (a type used only through a ring buffer
+// reservation is not emitted), so the agent can decode records field by field from BTF. The
+// fields cover what the decoder handles: unsigned and signed integers, a 64-bit value beyond
+// 2^53, bitfields, an enum, a char array and a byte array.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -22,7 +23,14 @@ struct obs_event {
 	__u64 big;        /* 2^63 + seq */
 };
 
-struct obs_event *obs_event_btf __attribute__((unused));
+/* The last record, also a declared map value: keeps struct obs_event in the object's BTF (a global
+ * would do too, but its .bss map cannot be pinned: bpffs refuses dots in names). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct obs_event);
+} obs_last SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -65,6 +73,7 @@ int obs_emit(struct xdp_md *ctx)
 	e->tag[2] = 's';
 	__builtin_memcpy(e->dst, data, 6);
 	e->big = (1ULL << 63) + e->seq;
+	bpf_map_update_elem(&obs_last, &k0, e, BPF_ANY);
 	bpf_ringbuf_submit(e, 0);
 	return XDP_PASS;
 }

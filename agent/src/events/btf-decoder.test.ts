@@ -38,6 +38,7 @@ test('struct obs_event from the object BTF: integers, 64-bit beyond 2^53, bitfie
 test('map value types come from the .maps definitions; ring buffers have none; unknown structs are named', () => {
   const types = BtfTypes.ofFile(OBJ);
   assert.equal(types.mapValueType('obs_ctr')?.name, 'unsigned long long');
+  assert.equal(types.mapValueType('obs_last')?.name, 'obs_event', 'a struct value type through __type(value, struct obs_event)');
   assert.equal(types.mapValueType('obs_events'), undefined, 'a ring buffer declares no value type');
   assert.equal(types.mapValueType('absent'), undefined);
   assert.throws(() => types.struct('no_such_event'), /struct no_such_event is not in the program's BTF/);
