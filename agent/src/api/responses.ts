@@ -45,13 +45,32 @@ export const OperationResultSchema = Type.Object(
   { additionalProperties: false, description: 'Per program: added, updated, unchanged, removed or failed (with the reason).' },
 );
 
+/** A program's supervised user program (engine UserProgramView). */
+export const UserProgramSchema = Type.Object(
+  {
+    state: Type.Enum(['starting', 'running', 'backoff', 'stopping', 'stopped', 'failed', 'completed', 'not started'], {
+      description: 'Supervisor state; failed = gave up after the restart budget; not started = not supervised.',
+    }),
+    running: Type.Boolean({ description: 'The process is alive (or cmd_status printed RUNNING at the last check).' }),
+    pid: Type.Union([Type.Integer(), Type.Null()], { description: 'Process id while it runs.' }),
+    restarts: Type.Integer({ description: 'Restarts by the supervisor after crashes.' }),
+    last_exit_code: Type.Union([Type.Integer(), Type.Null()], { description: 'Exit code of its last end (null: killed by a signal, or never ended).' }),
+    last_exit_signal: Type.Union([Type.String(), Type.Null()], { description: 'Signal that ended it last (e.g. SIGKILL), null when none.' }),
+    limits: Type.String({ description: 'How cpu / memory are enforced: cgroup, rlimit or none.' }),
+    adopted: Type.Boolean({ description: 'Adopted from a previous agent (not started by this one).' }),
+  },
+  { additionalProperties: false },
+);
+
 /** What is live in the kernel for one program (engine ProgramStatus). */
 export const ProgramStatusSchema = Type.Object(
   {
     attached: Type.Boolean({ description: 'In the chain (linked from its predecessor / attached).' }),
     kernel_prog_id: Type.Integer({ description: 'Kernel program id, 0 when not loaded.' }),
     last_error: Type.Union([Type.String(), Type.Null()]),
-    restarts: Type.Integer(),
+    restarts: Type.Integer({ description: 'Loads again by the agent, plus restarts of its user program.' }),
+    running: Type.Optional(Type.Boolean({ description: 'Programs with cmd_start (and probes): attached AND the user program running (l3afd\'s BPFRunning).' })),
+    user_program: Type.Optional(UserProgramSchema),
   },
   { additionalProperties: false },
 );
