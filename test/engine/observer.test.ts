@@ -80,7 +80,7 @@ test('observer: started / updated / stopped / failed with kernel ids and pin dir
     const rlStarted = started[0] as RunningProgram;
     assert.deepEqual({ ...rlStarted, mapPinDir: undefined }, {
       iface, direction: 'xdp_ingress', name: 'ratelimiting', version: 'latest', ipv4, progId: d.programs[0]?.id,
-      mapPinDir: undefined, monitorMaps: rl.monitor_maps,
+      mapPinDir: undefined, monitorMaps: rl.monitor_maps, eventMaps: null,
     });
     assert.equal(rlStarted.mapPinDir, join(fs.path, iface, 'ratelimiting', 'latest'));
     assert.ok(existsSync(join(rlStarted.mapPinDir, 'rl_config_map')), 'mapPinDir holds the pinned maps');

@@ -7,6 +7,7 @@
 import { existsSync, renameSync, rmdirSync } from 'node:fs';
 import { dirname, join, relative, isAbsolute } from 'node:path';
 import { BpfError, BpfMap, BpfObject, BpfProgram, ProgArray, unpin, type ProgramType } from '../bpf/index.ts';
+import { probeFromSection } from '../probes/probe-target.ts';
 import { ChainError, messageOf } from './errors.ts';
 import {
   STAGED_SUFFIX, checkIdentifier, checkSegment, pinExists, pinsIn, versionSegment,
@@ -31,6 +32,14 @@ export interface ProgramSpec {
    * operation and leaves the chain as it was.
    */
   readonly prepare?: (maps: MapSource) => void;
+  /**
+   * Runs after {@link prepare}, still before the switch, with the loaded object. When it is given,
+   * the object's probe programs (kprobe, kretprobe, tracepoint, uprobe, uretprobe sections) are
+   * loaded beside the entry, sharing its maps, so the hook can attach them (l3afd attaches the
+   * non-network programs of a package's collection); without it only the entry is loaded. A throw
+   * aborts the load and leaves the chain as it was; whatever the hook attached is its own to undo.
+   */
+  readonly loaded?: (obj: BpfObject) => void;
 }
 
 /** The maps of a freshly loaded element, by name (each call opens a new fd the caller closes). */
@@ -185,7 +194,9 @@ export class ChainProgram {
       if (!obj.mapNames.includes(spec.nextMap)) {
         throw new ChainError('invalid', `${who}: '${spec.objectPath}' has no map '${spec.nextMap}' (it has: ${obj.mapNames.join(', ') || 'none'})`);
       }
-      for (const p of obj.programNames) if (p !== spec.entry) obj.skipProgram(p);
+      const keep = (p: string): boolean => p === spec.entry
+        || (spec.loaded !== undefined && probeFromSection(obj.programSections.get(p) ?? '') !== undefined);
+      for (const p of obj.programNames) if (!keep(p)) obj.skipProgram(p);
       const reused = new Set<string>();
       for (const [name, map] of opts.reuseMaps ?? []) {
         const target = name === spec.nextMap ? undefined
@@ -223,6 +234,7 @@ export class ChainProgram {
       }
       element.#pin(element.programPin, (at) => program.pin(at));
       spec.prepare?.(element.#mapSource());
+      spec.loaded?.(obj);
       return element;
     } catch (err) {
       if (element) element.discard();

@@ -15,13 +15,14 @@
  * back alone and reported `failed` with the reason; the others go on. The store holds what
  * actually holds.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import { unpin } from '../bpf/index.ts';
+import { BpfProgram as KernelProgram, unpin, type BpfObject } from '../bpf/index.ts';
 import { Supervisor, userDirection, type UserProgramSpec, type UserProgramStatus } from '../supervisor/index.ts';
-import { ProbeManager } from '../probes/index.ts';
+import { ProbeManager, type ProbeSetStatus } from '../probes/index.ts';
+import { withSpan } from '../telemetry/tracing.ts';
 import {
   CHAIN_DIRECTIONS, ChainError, ChainManager, versionSegment,
   type AdoptedRef, type ChainDescription, type ChainDirection, type ProgramSpec, type RootSpecs,
@@ -41,6 +42,7 @@ import {
   clearSlotIf, hasUserProgram, isSelfLinking, needsUserRestart, slotId, userKey, waitForSelfLink,
 } from './user-programs.ts';
 import { UserRoots, hookProgramId } from './user-roots.ts';
+import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import type {
   Engine, EngineObserver, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RunningProgram,
 } from './types.ts';
@@ -55,7 +57,8 @@ export interface EngineLogger {
 
 /** What the engine needs to fetch a package: the ArtifactStore or a stand-in. */
 export interface PackageSource {
-  fetch(ref: ArtifactRef): Promise<{ readonly dir: string }>;
+  /** The package's folder; `sha256` (of the archive, checked against the repository's) and `cached` when known. */
+  fetch(ref: ArtifactRef): Promise<{ readonly dir: string; readonly sha256?: string; readonly cached?: boolean }>;
   close?(): Promise<void>;
 }
 
@@ -89,6 +92,13 @@ export interface EngineDeps {
   readonly supervisor?: Supervisor;
   /** Probe manager (default: pins under `BpfMapDefaultPath`, state file under the state dir). */
   readonly probes?: ProbeManager;
+  /**
+   * Probe manager of the probe programs inside XDP/TC packages (a tracepoint beside the XDP entry):
+   * attached with their package from the same loaded object (sharing its maps) and detached with it
+   * (default: pins under `<BpfMapDefaultPath>/chain-probes`, state file `chain-probes.json` in the
+   * state dir; kept apart from the payloads' global `probes` list).
+   */
+  readonly objectProbes?: ProbeManager;
   /**
    * Environment of user programs, added to the agent's (default: L3AF_HOME = this checkout when
    * the agent's environment has none; the packaged ratelimiting launcher needs it).
@@ -144,6 +154,35 @@ function emptyLists(): Record<ChainDirection, NormalizedBpfProgram[]> {
   return { xdp_ingress: [], tc_ingress: [], tc_egress: [] };
 }
 
+/** Owner of the probe set of a chained program's object: one per interface, direction and program. */
+export function objectProbeOwner(iface: string, direction: ChainDirection, name: string): string {
+  return `${iface}_${direction}_${name}`.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/** True when every program of the set uses only maps of `obj` (so it counts into the object's maps). */
+function usesMapsOf(set: ProbeSetStatus, obj: BpfObject): boolean {
+  const ids = new Set(obj.maps().map((m) => m.id));
+  return set.links.every((l) => {
+    try {
+      using prog = KernelProgram.fromId(l.progId);
+      return prog.info().mapIds.every((id) => ids.has(id));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** `spec` whose `loaded` hook also ends the load span and opens the link span. */
+function withLoadSpans(spec: ProgramSpec, spans: LoadLinkSpans): ProgramSpec {
+  return {
+    ...spec,
+    loaded: (obj) => {
+      spec.loaded?.(obj);
+      spans.loaded();
+    },
+  };
+}
+
 /** The object file of a package, refused when it would leave the package folder. */
 function objectIn(dir: string, file: string): string {
   const p = resolve(dir, file);
@@ -182,6 +221,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
   #phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
   #supervisor: Supervisor | undefined;
   #probeManager: ProbeManager | undefined;
+  #objectProbes: ProbeManager | undefined;
+  /** Last running state told to the observer, and the program id it ran then (health check). */
+  readonly #lastRunning = new Map<string, { running: boolean; progId: number }>();
   #userRoots: UserRoots | undefined;
   /** The global probes list: name → the payload entry and the interface it came with. */
   readonly #probesWanted = new Map<string, { iface: string; p: NormalizedBpfProgram }>();
@@ -242,7 +284,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     };
   }
 
-  #notify(event: keyof EngineObserver, arg: RunningProgram | ProgramRef, reason?: string): void {
+  #notify(event: Exclude<keyof EngineObserver, 'programRunning'>, arg: RunningProgram | ProgramRef, reason?: string): void {
     const o = this.#deps.observer;
     if (!o) return;
     try {
@@ -258,6 +300,65 @@ class DesiredStateEngine implements Engine, ChainInspector {
     }
   }
 
+  /**
+   * A self-linking user program as the observer sees it, while its predecessor's slot holds a
+   * program: that program's id, and the maps it pinned at the agent's map path.
+   */
+  #selfLinkProgram(iface: string, direction: ChainDirection, p: NormalizedBpfProgram, ipv4: string): RunningProgram | undefined {
+    if (!this.#chain || this.#phase !== 'running') return undefined;
+    const prevPin = this.#tailPrevPin(iface, direction);
+    const progId = prevPin === undefined ? undefined : slotId(prevPin);
+    if (progId === undefined) return undefined;
+    return {
+      iface, direction, name: p.name, version: p.version, ipv4, progId,
+      mapPinDir: this.#selfLinkDir(iface, direction, p), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null,
+    };
+  }
+
+  /** Running state as the health check finds it (observer's programRunning; errors logged). */
+  #notifyRunningState(ref: ProgramRef, running: boolean): void {
+    try {
+      this.#deps.observer?.programRunning?.(ref, running);
+    } catch (err) {
+      this.#log.error({ event: 'programRunning', name: ref.name, err: messageOf(err) }, 'engine observer failed');
+    }
+  }
+
+  /**
+   * Health check of programs with a user program: tells the observer when one stops or starts
+   * running (kernel program present AND user program up: down while it restarts, for good when
+   * the supervisor gave up), and a self-linking one's new program id after it relinked.
+   */
+  #checkRunning(): void {
+    if (!this.#deps.observer || this.#phase !== 'running' || !this.#supervisor) return;
+    const seen = new Set<string>();
+    for (const [iface, st] of this.#state) {
+      for (const d of CHAIN_DIRECTIONS) {
+        for (const p of st.lists[d]) {
+          if (p.admin_status !== 'enabled' || !hasUserProgram(p)) continue;
+          const key = userKey(iface, d, p.name);
+          const u = this.#supervisor.snapshot(key);
+          // not started (refused, or removed), or being stopped on purpose (the observer hears programStopped)
+          if (!u || u.state === 'stopping' || u.state === 'stopped') continue;
+          seen.add(key);
+          let rp: RunningProgram | undefined;
+          try {
+            rp = isSelfLinking(p) ? this.#selfLinkProgram(iface, d, p, st.ipv4_address) : this.#runningProgram(iface, d, p, st.ipv4_address);
+          } catch (err) {
+            this.#log.warn({ iface, direction: d, name: p.name, err: messageOf(err) }, 'health check failed');
+            continue;
+          }
+          const running = rp !== undefined && u.running;
+          const last = this.#lastRunning.get(key);
+          if (rp && running && last && last.progId !== 0 && rp.progId !== last.progId) this.#notify('programUpdated', rp);
+          if (last?.running !== running) this.#notifyRunningState({ iface, direction: d, name: p.name, version: p.version, ipv4: st.ipv4_address }, running);
+          this.#lastRunning.set(key, { running, progId: running && rp ? rp.progId : last?.progId ?? 0 });
+        }
+      }
+    }
+    for (const k of this.#lastRunning.keys()) if (!seen.has(k)) this.#lastRunning.delete(k);
+  }
+
   /** Tells the observer that `p` runs (started / updated); nothing when it is not in its chain. */
   #notifyRunning(event: 'programStarted' | 'programUpdated', iface: string, direction: ChainDirection, p: NormalizedBpfProgram, ipv4: string): void {
     if (!this.#deps.observer) return;
@@ -265,15 +366,77 @@ class DesiredStateEngine implements Engine, ChainInspector {
     if (rp) this.#notify(event, rp);
   }
 
-  async #spec(p: NormalizedBpfProgram): Promise<ProgramSpec> {
-    const pkg = await (this.#artifacts as PackageSource).fetch({
-      name: p.name, version: p.version, artifact: p.artifact, ...(p.ebpf_package_repo_url !== '' ? { repoUrl: p.ebpf_package_repo_url } : {}),
-    });
+  /**
+   * Fetches `p`'s package (span `fetch`; the artifact store checks the archive's sha256 there) and
+   * checks its object file (span `verify`, with the sha256). With `place`, the spec's `loaded` hook
+   * attaches the probe programs of the object beside the entry (see {@link #attachObjectProbes}).
+   */
+  async #spec(p: NormalizedBpfProgram, place?: { iface: string; direction: ChainDirection }): Promise<ProgramSpec> {
+    const attrs = programAttributes(p, place?.iface, place?.direction);
+    const pkg = await this.#fetchPackage(p, attrs);
+    const objectPath = await withSpan('verify', (span) => {
+      if (pkg.sha256 !== undefined) span.setAttribute('l3af.artifact.sha256', pkg.sha256);
+      const path = objectIn(pkg.dir, p.object_file);
+      if (!existsSync(path)) throw new EngineError(`program '${p.name}': the package has no object file '${p.object_file}'`);
+      return path;
+    }, attrs);
     return {
-      name: p.name, version: p.version, objectPath: objectIn(pkg.dir, p.object_file), entry: p.entry_function_name, nextMap: p.map_name,
+      name: p.name, version: p.version, objectPath, entry: p.entry_function_name, nextMap: p.map_name,
       // configuration lands before the program is linked in: it never sees traffic unconfigured
       prepare: (maps) => applyMapArgs(maps, p.map_args, `program '${p.name}'`),
+      ...(place ? { loaded: (obj: BpfObject) => this.#attachObjectProbes(place.iface, place.direction, p, obj) } : {}),
     };
+  }
+
+  /** Fetches a package inside a `fetch` span (sha256 and cache hit as attributes). */
+  #fetchPackage(p: NormalizedBpfProgram, attrs = programAttributes(p)): Promise<{ readonly dir: string; readonly sha256?: string; readonly cached?: boolean }> {
+    return withSpan('fetch', async (span) => {
+      const pkg = await (this.#artifacts as PackageSource).fetch({
+        name: p.name, version: p.version, artifact: p.artifact, ...(p.ebpf_package_repo_url !== '' ? { repoUrl: p.ebpf_package_repo_url } : {}),
+      });
+      if (pkg.sha256 !== undefined) span.setAttribute('l3af.artifact.sha256', pkg.sha256);
+      if (pkg.cached !== undefined) span.setAttribute('l3af.artifact.cached', pkg.cached);
+      return pkg;
+    }, { ...attrs, 'l3af.artifact': p.artifact });
+  }
+
+  #objProbes(): ProbeManager {
+    if (!this.#objectProbes) throw new EngineError('the engine is not started (call start() first)');
+    return this.#objectProbes;
+  }
+
+  /**
+   * Attaches the probe programs of a chained program's freshly loaded object (sharing its maps),
+   * replacing the set its previous instance attached; a set that counts into other maps (a load
+   * with fresh maps) or an object without probe programs drops the previous set. Throws (and the
+   * load is undone) when a probe cannot attach.
+   */
+  #attachObjectProbes(iface: string, direction: ChainDirection, p: NormalizedBpfProgram, obj: BpfObject): void {
+    const pm = this.#objProbes();
+    const owner = objectProbeOwner(iface, direction, p.name);
+    const current = pm.status(owner);
+    if (current && !usesMapsOf(current, obj)) pm.remove(owner);
+    const r = pm.attachObjectProbes(owner, p.version, obj);
+    if (r.status === undefined && pm.status(owner)) pm.remove(owner);
+    if (r.status) this.#log.info({ iface, direction, name: p.name, outcome: r.outcome, probes: r.status.links.map((l) => l.target) }, 'probes of the object attached');
+  }
+
+  /** Detaches the probes of a chained program's object (after it left its chain). */
+  #dropObjectProbes(iface: string, direction: ChainDirection, name: string): void {
+    const pm = this.#objectProbes;
+    const owner = objectProbeOwner(iface, direction, name);
+    if (!pm?.status(owner)) return;
+    try {
+      pm.remove(owner);
+    } catch (err) {
+      this.#log.warn({ iface, direction, name, err: messageOf(err) }, 'detaching the probes of the object failed');
+    }
+  }
+
+  /** cm.remove, then the object's probes go too. */
+  async #removeFromChain(iface: string, direction: ChainDirection, name: string): Promise<void> {
+    await this.#running().remove(iface, direction, name);
+    this.#dropObjectProbes(iface, direction, name);
   }
 
   #writeMapArgs(iface: string, direction: ChainDirection, p: NormalizedBpfProgram): void {
@@ -290,8 +453,28 @@ class DesiredStateEngine implements Engine, ChainInspector {
   /** Loads `p` into the chain at `position` and writes its map_args; on failure nothing stays. */
   async #insert(iface: string, direction: ChainDirection, p: NormalizedBpfProgram, position: number): Promise<void> {
     const cm = this.#running();
-    const spec = await this.#spec(p); // its prepare writes map_args before the switch
-    await cm.insert(iface, direction, spec, position);
+    const spec = await this.#spec(p, { iface, direction }); // its prepare writes map_args before the switch
+    const spans = new LoadLinkSpans(programAttributes(p, iface, direction));
+    try {
+      await cm.insert(iface, direction, withLoadSpans(spec, spans), position);
+      spans.end();
+    } catch (err) {
+      spans.end(err);
+      if (!this.#inChain(iface, direction, p.name)) this.#dropObjectProbes(iface, direction, p.name);
+      throw err;
+    }
+  }
+
+  /** cm.replace inside load / link spans. */
+  async #replaceSpanned(iface: string, direction: ChainDirection, name: string, spec: ProgramSpec, keepMaps: boolean): Promise<void> {
+    const spans = new LoadLinkSpans({ ...programAttributes(spec, iface, direction), 'l3af.keep_maps': keepMaps });
+    try {
+      await this.#running().replace(iface, direction, name, withLoadSpans(spec, spans), { keepMaps });
+      spans.end();
+    } catch (err) {
+      spans.end(err);
+      throw err;
+    }
   }
 
   /**
@@ -299,20 +482,20 @@ class DesiredStateEngine implements Engine, ChainInspector {
    * accepts them; `to`'s map_args are written before the switch. Returns the undo (replace back to `from`).
    */
   async #replace(iface: string, direction: ChainDirection, from: NormalizedBpfProgram, to: NormalizedBpfProgram): Promise<() => Promise<void>> {
-    const cm = this.#running();
-    const spec = await this.#spec(to);
+    const place = { iface, direction };
+    const spec = await this.#spec(to, place);
     try {
-      await cm.replace(iface, direction, from.name, spec, { keepMaps: true });
+      await this.#replaceSpanned(iface, direction, from.name, spec, true);
     } catch (err) {
       if (!(err instanceof ChainError && err.code === 'kernel')) throw err;
       this.#log.info({ iface, direction, name: to.name, err: err.message }, 'replace with the old maps refused; loading with fresh maps');
-      await cm.replace(iface, direction, from.name, spec, { keepMaps: false });
+      await this.#replaceSpanned(iface, direction, from.name, spec, false);
     }
     // each spec's prepare writes its map_args before the switch
     return async (): Promise<void> => {
-      const back = await this.#spec(from);
-      await cm.replace(iface, direction, to.name, back, { keepMaps: true })
-        .catch(() => cm.replace(iface, direction, to.name, back, { keepMaps: false }));
+      const back = await this.#spec(from, place);
+      await this.#replaceSpanned(iface, direction, to.name, back, true)
+        .catch(() => this.#replaceSpanned(iface, direction, to.name, back, false));
     };
   }
 
@@ -342,10 +525,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   async #packageDir(p: NormalizedBpfProgram): Promise<string> {
-    const pkg = await (this.#artifacts as PackageSource).fetch({
-      name: p.name, version: p.version, artifact: p.artifact, ...(p.ebpf_package_repo_url !== '' ? { repoUrl: p.ebpf_package_repo_url } : {}),
-    });
-    return pkg.dir;
+    return (await this.#fetchPackage(p)).dir;
   }
 
   #userSpec(iface: string, d: ChainDirection, p: NormalizedBpfProgram, packageDir: string, prevMapPin?: string): UserProgramSpec {
@@ -384,7 +564,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
    * or after an agent-held root when the chain has none; waits until it pinned its next array
    * and took the predecessor's slot. On failure it is stopped and nothing of it stays.
    */
-  async #startSelfLinking(iface: string, d: ChainDirection, p: NormalizedBpfProgram): Promise<void> {
+  async #startSelfLinking(iface: string, d: ChainDirection, p: NormalizedBpfProgram, notify = true): Promise<void> {
     const cm = this.#running();
     const sup = this.#sup();
     const key = userKey(iface, d, p.name);
@@ -395,15 +575,20 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const before = slotId(prevPin);
     try {
       await sup.start(this.#userSpec(iface, d, p, dir, prevPin));
-      await waitForSelfLink({
+      await withSpan('link', () => waitForSelfLink({
         prevPin, before, timeoutMs: this.#deps.selfLinkTimeoutMs ?? 10_000,
         ownNextPin: p.map_name !== '' ? join(this.#selfLinkDir(iface, d, p), p.map_name) : undefined,
         alive: () => sup.snapshot(key)?.running ?? false,
-      });
+      }), { ...programAttributes(p, iface, d), 'l3af.self_linking': true });
     } catch (err) {
       await this.#stopUser(iface, d, p).catch(() => undefined);
       if (!heldRootBefore && cm.programs(iface, d).length === 0) this.#roots().release(iface, d);
       throw err;
+    }
+    const rp = this.#selfLinkProgram(iface, d, p, this.#ifaceState(iface).ipv4_address);
+    if (rp) {
+      this.#lastRunning.set(key, { running: true, progId: rp.progId });
+      if (notify) this.#notify('programStarted', rp); // at start(), the observer learns everything at the end
     }
   }
 
@@ -415,7 +600,10 @@ class DesiredStateEngine implements Engine, ChainInspector {
   async #stopUser(iface: string, d: ChainDirection, p: NormalizedBpfProgram): Promise<void> {
     const key = userKey(iface, d, p.name);
     const prevPin = isSelfLinking(p) ? this.#tailPrevPin(iface, d) : undefined;
+    const rp = isSelfLinking(p) && this.#sup().snapshot(key) ? this.#selfLinkProgram(iface, d, p, this.#ifaceState(iface).ipv4_address) : undefined;
     await this.#sup().stop(key);
+    this.#lastRunning.delete(key);
+    if (rp) this.#notify('programStopped', rp);
     if (!isSelfLinking(p)) return;
     if (prevPin !== undefined) {
       const id = slotId(prevPin);
@@ -613,7 +801,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       try {
         const rp = this.#runningProgram(iface, direction, c, ipv4);
         if (hasUserProgram(c)) await this.#stopUser(iface, direction, c);
-        if (this.#inChain(iface, direction, c.name)) await cm.remove(iface, direction, c.name);
+        if (this.#inChain(iface, direction, c.name)) await this.#removeFromChain(iface, direction, c.name);
         stopped(rp);
         applied.delete(c.name);
         this.#runtime.delete(`${iface}/${direction}/${c.name}`);
@@ -639,7 +827,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         try {
           const rp = live && c ? this.#runningProgram(iface, direction, c, ipv4) : undefined;
           if (c && hasUserProgram(c)) await this.#stopUser(iface, direction, c);
-          if (live) await cm.remove(iface, direction, t.name);
+          if (live) await this.#removeFromChain(iface, direction, t.name);
           stopped(rp);
           applied.set(t.name, t);
           this.#rt(iface, direction, t.name).lastError = null;
@@ -734,7 +922,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
           try {
             await this.#startUser(iface, direction, l.to);
           } catch (err) {
-            await cm.remove(iface, direction, name).catch((e: unknown) => this.#log.error({ iface, direction, name, err: messageOf(e) }, 'unloading after a failed user program start failed'));
+            await this.#removeFromChain(iface, direction, name).catch((e: unknown) => this.#log.error({ iface, direction, name, err: messageOf(e) }, 'unloading after a failed user program start failed'));
             throw err;
           }
         }
@@ -1078,6 +1266,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         this.#supervisor?.close();
         this.#userRoots?.close();
         this.#probeManager?.close();
+      this.#objectProbes?.close();
         if (this.#ownArtifacts) await this.#artifacts?.close?.();
         throw err;
       }
@@ -1100,8 +1289,20 @@ class DesiredStateEngine implements Engine, ChainInspector {
     this.#supervisor = this.#deps.supervisor ?? new Supervisor({
       stateFile: join(userDir, 'supervisor.json'), logDir: join(userDir, 'logs'), logger: this.#log,
       beforeSpawn: (spec) => this.#beforeSpawn(spec),
+      // a user program that ended, gave up or came back: the observer hears it without waiting for the poll
+      onEvent: (e) => {
+        if (e.type === 'exited' || e.type === 'gave-up' || e.type === 'started') setImmediate(() => this.#checkRunning());
+      },
     });
     this.#probeManager = this.#deps.probes ?? new ProbeManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, stateFile: join(this.#config.l3af.stateDir, 'probes.json') });
+    this.#objectProbes = this.#deps.objectProbes ?? new ProbeManager({
+      pinRoot: join(this.#config.l3afd.bpfMapDefaultPath, 'chain-probes'), stateFile: join(this.#config.l3af.stateDir, 'chain-probes.json'),
+    });
+    try {
+      this.#objectProbes.adopt(); // the sets a previous agent attached, before any replace compares with them
+    } catch (err) {
+      this.#log.warn({ err: messageOf(err) }, 'adopting the pinned probes of chained objects failed');
+    }
     this.#userRoots = new UserRoots(this.#config.l3afd.bpfMapDefaultPath, roots);
     for (const e of stored) {
       const lists = emptyLists();
@@ -1132,7 +1333,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
             continue;
           }
           try {
-            const spec = await this.#spec(p);
+            const spec = await this.#spec(p, { iface, direction: d });
             specs.set(`${iface}/${d}/${p.name}`, spec);
             objects.set(`${iface}/${d}/${p.name}/${seg(p.version)}/${p.entry_function_name}`, spec.objectPath);
           } catch (err) {
@@ -1160,7 +1361,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     for (const { iface, direction } of cm.chains()) {
       if (this.#state.get(iface)?.lists[direction].length) continue;
       for (const el of [...cm.programs(iface, direction)].reverse()) {
-        await cm.remove(iface, direction, el.name).catch((err: unknown) => this.#log.warn({ iface, direction, name: el.name, err: messageOf(err) }, 'removing an unwanted program failed'));
+        await this.#removeFromChain(iface, direction, el.name).catch((err: unknown) => this.#log.warn({ iface, direction, name: el.name, err: messageOf(err) }, 'removing an unwanted program failed'));
       }
     }
     for (const [iface, st] of this.#state) {
@@ -1168,6 +1369,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         if (st.lists[d].length > 0) await this.#reconcile(iface, d, st.lists[d], specs);
       }
     }
+    this.#pruneObjectProbes();
     await this.#startUserPrograms();
     await this.#startProbes();
     this.#startHealth();
@@ -1176,7 +1378,10 @@ class DesiredStateEngine implements Engine, ChainInspector {
       for (const d of CHAIN_DIRECTIONS) {
         for (const p of st.lists[d]) {
           if (p.admin_status !== 'enabled') continue;
-          if (this.#inChain(iface, d, p.name)) {
+          const self = isSelfLinking(p) && this.#sup().snapshot(userKey(iface, d, p.name)) ? this.#selfLinkProgram(iface, d, p, st.ipv4_address) : undefined;
+          if (self) {
+            this.#notify('programStarted', self);
+          } else if (this.#inChain(iface, d, p.name)) {
             this.#notifyRunning('programStarted', iface, d, p, st.ipv4_address);
           } else {
             const reason = this.#runtime.get(`${iface}/${d}/${p.name}`)?.lastError ?? 'not running after start';
@@ -1184,6 +1389,22 @@ class DesiredStateEngine implements Engine, ChainInspector {
           }
         }
       }
+    }
+  }
+
+  /** At start: drops the object probe sets of programs that are not in their chain any more. */
+  #pruneObjectProbes(): void {
+    const pm = this.#objProbes();
+    const wanted = new Set<string>();
+    for (const [iface, st] of this.#state) {
+      for (const d of CHAIN_DIRECTIONS) {
+        for (const p of st.lists[d]) if (this.#inChain(iface, d, p.name)) wanted.add(objectProbeOwner(iface, d, p.name));
+      }
+    }
+    for (const set of pm.list()) {
+      if (wanted.has(set.name)) continue;
+      pm.remove(set.name);
+      this.#log.info({ owner: set.name }, 'removed pinned probes of an object whose program is not in its chain');
     }
   }
 
@@ -1199,7 +1420,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
           try {
             if (isSelfLinking(p)) {
               if (p !== enabled.at(-1)) throw new EngineError('a self-linking user program (cmd_start without object_file) must be the last program of its chain (highest seq_id)');
-              await this.#startSelfLinking(iface, d, p);
+              await this.#startSelfLinking(iface, d, p, false);
             } else if (!nativeProblem(p, chaining) && this.#inChain(iface, d, p.name)) {
               await this.#startUser(iface, d, p);
             } else {
@@ -1225,6 +1446,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const sup = this.#supervisor;
     if (!sup || this.#health) return;
     this.#health = setInterval(() => {
+      this.#checkRunning();
       for (const u of sup.list()) {
         if (u.state === 'running' && this.#userHasStatusCmd(u.key)) {
           sup.status(u.key).catch((err: unknown) => this.#log.warn({ key: u.key, err: messageOf(err) }, 'cmd_status failed'));
@@ -1255,7 +1477,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       const p = want.get(el.name);
       if (!p) {
         try {
-          await cm.remove(iface, d, el.name);
+          await this.#removeFromChain(iface, d, el.name);
           this.#log.info({ iface, direction: d, name: el.name }, 'removed a program the desired state does not hold');
         } catch (err) {
           note(el.name, err, 'removing an unwanted program failed');
@@ -1266,7 +1488,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       const spec = specOf(p.name);
       if (!spec) continue; // its package could not be fetched: the running one stays (last_error says why)
       try {
-        await cm.replace(iface, d, el.name, spec, { keepMaps: false });
+        await this.#replaceSpanned(iface, d, el.name, spec, false);
         this.#rt(iface, d, p.name).restarts++;
         this.#log.info({ iface, direction: d, name: p.name }, 'replaced a program whose kernel version differed from the stored one');
       } catch (err) {
@@ -1313,10 +1535,20 @@ class DesiredStateEngine implements Engine, ChainInspector {
       let first: unknown;
       if (unload) {
         // user programs first (self-linking ones unlink themselves), then probes, then the chains
+        const selfLinked: RunningProgram[] = [];
+        for (const [iface, st] of this.#state) {
+          for (const d of CHAIN_DIRECTIONS) {
+            for (const p of st.lists[d]) {
+              const rp = isSelfLinking(p) && this.#supervisor?.snapshot(userKey(iface, d, p.name)) ? this.#selfLinkProgram(iface, d, p, st.ipv4_address) : undefined;
+              if (rp) selfLinked.push(rp);
+            }
+          }
+        }
         await this.#supervisor?.stopAll().catch((err: unknown) => {
           first ??= err;
           this.#log.error({ err: messageOf(err) }, 'stopping user programs failed');
         });
+        for (const rp of selfLinked) this.#notify('programStopped', rp);
         for (const [iface, st] of this.#state) {
           for (const d of CHAIN_DIRECTIONS) for (const p of st.lists[d]) if (isSelfLinking(p) && this.#chain) this.#removeSelfLinkPins(iface, d, p);
         }
@@ -1338,6 +1570,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
             const rp = p && st ? this.#runningProgram(iface, direction, p, st.ipv4_address) : undefined;
             try {
               await cm.remove(iface, direction, el.name);
+              this.#dropObjectProbes(iface, direction, el.name);
               if (rp) this.#notify('programStopped', rp);
             } catch (err) {
               first ??= err;
@@ -1350,6 +1583,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       this.#supervisor?.close();
       this.#userRoots?.close();
       this.#probeManager?.close();
+      this.#objectProbes?.close();
       if (this.#ownArtifacts) await this.#artifacts?.close?.();
       if (first !== undefined) throw first;
     });

@@ -114,4 +114,10 @@ export interface EngineObserver {
   programUpdated?(p: RunningProgram): void;
   updateFailed?(p: ProgramRef, reason: string): void;
   deployFailed?(p: ProgramRef, reason: string): void;
+  /**
+   * Running state of a started program with a user program, as the engine's health check finds it
+   * when it changes: false while its user program is down (restarting, or given up after its
+   * restart budget), true when it runs again (kernel program present AND user program up).
+   */
+  programRunning?(p: ProgramRef, running: boolean): void;
 }

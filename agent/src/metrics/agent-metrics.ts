@@ -217,6 +217,11 @@ export class AgentMetrics implements EngineObserver {
     this.#compatRunning?.set({ ...k.compat, version: k.version }, v);
   }
 
+  /** EngineObserver: the engine's health check found a user program down or up again. */
+  programRunning(p: ProgramRef, running: boolean): void {
+    this.setRunning(p, running);
+  }
+
   /** Removes every series of a program now (normally done by the retention timer after a stop). */
   forget(p: Pick<ProgramRef, 'iface' | 'direction' | 'name'> | string): void {
     const key = typeof p === 'string' ? p : programKey(p);

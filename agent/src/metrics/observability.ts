@@ -130,6 +130,11 @@ export class Observability implements EngineObserver {
     this.agent.setRunning(p, running);
   }
 
+  /** The engine's health check: a user program went down or came back. */
+  programRunning(p: ProgramRef, running: boolean): void {
+    this.setRunning(p, running);
+  }
+
   /** Stops timers, streams, the listener and OpenTelemetry (the data plane is not touched). */
   async close(): Promise<void> {
     this.maps.close();
