@@ -5,7 +5,7 @@
 // agent serves again; wrong host, a version over the limit or not installed are 400s.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { enableStats, queryXdp } from '../../agent/src/bpf/index.ts';
@@ -122,7 +122,10 @@ test('restart hands over to an installed build under traffic: same XDP program, 
     assert.equal(alive(newPid), false, 'the new agent stopped on SIGTERM');
   } finally {
     for (const c of counters) c.close();
-    if (newPid > 0 && alive(newPid)) process.kill(newPid, 'SIGKILL');
+    // the new build runs detached and shares the old one's stdout: if an assertion failed before its pid
+    // was known, find it through the PID file, or the old agent's pipe never closes and this test hangs
+    if (newPid === 0 && existsSync(pidFile)) newPid = parseRecord(readFileSync(pidFile, 'utf8'), pidFile)?.pid ?? 0;
+    if (newPid > 0 && newPid !== old.child.pid && alive(newPid)) process.kill(newPid, 'SIGKILL');
     await old.kill();
   }
 });
