@@ -1,7 +1,7 @@
 // Probe programs inside an XDP package (issue 5 item 7) through the engine on the real kernel: a package whose object
 // has an XDP chain entry and a tracepoint beside it (test/bpf/xdp_with_tp.bpf.c, both counting into one array map) is
 // added; the tracepoint is attached from the same loaded object, so it counts into the chain element's pinned map;
-// a version change re-attaches it once (old link gone, counts kept with the maps); delete detaches it (bpftool shows
+// a restarted agent adopts it with the chain; a version change re-attaches it once (old link gone, counts kept with the maps); delete detaches it (bpftool shows
 // no link of its program) and leaves no pin.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,7 +84,7 @@ test('a tracepoint inside an XDP package: attached with it from the same object 
   });
   const config = testConfig(fs.path, state.path);
   let cm: ChainManager | undefined;
-  const engine = createEngine(config, { chainManager: (roots) => (cm = new ChainManager({ pinRoot: fs.path, roots })) });
+  let engine = createEngine(config, { chainManager: (roots) => (cm = new ChainManager({ pinRoot: fs.path, roots })) });
   assert.deepEqual(tpLinks(), [], 'no fixture link before the test');
   try {
     await engine.start();
@@ -105,6 +105,15 @@ test('a tracepoint inside an XDP package: attached with it from the same object 
     getppid(40);
     const [, after1] = counts(pin1);
     assert.ok(after1 - before1 >= 40n, `the tracepoint counted into the chain element's pinned map (${before1} → ${after1})`);
+
+    // agent restart: a second engine adopts the pinned tracepoint link with the chain (same link, still counting)
+    await engine.stop();
+    engine = createEngine(config, { chainManager: (roots) => (cm = new ChainManager({ pinRoot: fs.path, roots })) });
+    await engine.start();
+    assert.deepEqual(tpLinks(), tp, 'the same tracepoint link after the restart, not a second one');
+    const [, beforeRestart] = counts(pin1);
+    getppid(10);
+    assert.ok(counts(pin1)[1] - beforeRestart >= 10n, 'it still counts into the element\'s map');
 
     // a version change: replaced hitlessly with its maps; the tracepoint is attached anew from the new object, once
     r = await engine.update(xdpBody(hostName(), iface, [prog('2.0.0')]));
