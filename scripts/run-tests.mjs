@@ -35,6 +35,9 @@ const tap = join(tmp, 'results.tap');
 const args = [
   '--import', 'tsx',
   '--test', '--test-concurrency=1',
+  // a file whose tests are done exits even if a leaked handle would keep it alive, and no single
+  // test may hang CI: 10 minutes is far above the slowest test
+  '--test-force-exit', '--test-timeout=600000',
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=tap', `--test-reporter-destination=${tap}`,
   ...files,
