@@ -3,15 +3,20 @@
  * metrics, started only when an OTLP endpoint is configured (the standard
  * `OTEL_EXPORTER_OTLP_ENDPOINT`, or the per-signal `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
  * `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, or {@link TelemetryOptions.endpoint}) and
- * `OTEL_SDK_DISABLED` is not `true`. When it is not started nothing is installed: the
+ * `OTEL_SDK_DISABLED` is not `true`. The encoding follows `OTEL_EXPORTER_OTLP_PROTOCOL` (or the
+ * per-signal `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `_METRICS_PROTOCOL`): `http/protobuf`, the
+ * specification's default, or `http/json`; `grpc` is refused with a clear error. When it is not
+ * started nothing is installed: the
  * OpenTelemetry API hands out non-recording spans and {@link withSpan} costs a function call.
  *
  * Metrics: the agent's prom-client registry is bridged (see {@link bridgeRegistry}), so OTLP
  * carries the same series as /metrics.
  */
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -41,6 +46,9 @@ export interface Telemetry {
   /** Where traces and metrics go (undefined when disabled). */
   readonly tracesUrl?: string;
   readonly metricsUrl?: string;
+  /** OTLP encoding per signal (undefined when disabled). */
+  readonly tracesProtocol?: OtlpProtocol;
+  readonly metricsProtocol?: OtlpProtocol;
   /** Exports what is buffered now. */
   flush(): Promise<void>;
   shutdown(): Promise<void>;
@@ -52,6 +60,17 @@ function signalUrl(env: NodeJS.ProcessEnv, base: string | undefined, signal: 'tr
   const specific = env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`];
   if (specific) return specific;
   return base ? `${base.replace(/\/+$/, '')}/v1/${signal}` : undefined;
+}
+
+/** OTLP over HTTP encodings. */
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
+
+/** The OTLP encoding `env` selects for `signal` (default http/protobuf); throws for others. */
+export function otlpProtocol(env: NodeJS.ProcessEnv, signal: 'traces' | 'metrics'): OtlpProtocol {
+  const key = env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_PROTOCOL`] ? `OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_PROTOCOL` : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const v = (env[key] ?? '').trim() || 'http/protobuf';
+  if (v === 'http/protobuf' || v === 'http/json') return v;
+  throw new RangeError(`${key}='${v}' is not supported: use http/protobuf (the default) or http/json`);
 }
 
 /** Whether OTLP export is configured in `env` (or by an explicit endpoint). */
@@ -70,11 +89,17 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
   for (const u of [tracesUrl, metricsUrl]) {
     if (u !== undefined && !/^https?:\/\//.test(u)) throw new RangeError(`OTLP endpoint '${u}' is not an http(s) URL`);
   }
+  const tracesProtocol = otlpProtocol(env, 'traces');
+  const metricsProtocol = otlpProtocol(env, 'metrics');
   const intervalMs = opts.metricIntervalMs ?? (Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 60_000);
   const spanProcessors: SpanProcessor[] = [...(opts.extraSpanProcessors ?? [])];
-  if (tracesUrl) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl })));
+  if (tracesUrl) {
+    const exporter = tracesProtocol === 'http/json' ? new JsonTraceExporter({ url: tracesUrl }) : new ProtoTraceExporter({ url: tracesUrl });
+    spanProcessors.push(new BatchSpanProcessor(exporter));
+  }
+  const metricExporter = (url: string) => (metricsProtocol === 'http/json' ? new JsonMetricExporter({ url }) : new ProtoMetricExporter({ url }));
   const reader = metricsUrl
-    ? new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: metricsUrl }), exportIntervalMillis: intervalMs, exportTimeoutMillis: Math.min(30_000, intervalMs) })
+    ? new PeriodicExportingMetricReader({ exporter: metricExporter(metricsUrl), exportIntervalMillis: intervalMs, exportTimeoutMillis: Math.min(30_000, intervalMs) })
     : undefined;
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({ 'service.name': opts.serviceName ?? env.OTEL_SERVICE_NAME ?? 'l3af-agent' }),
@@ -89,6 +114,8 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
     enabled: true,
     tracesUrl,
     metricsUrl,
+    tracesProtocol,
+    metricsProtocol,
     flush: async () => {
       await Promise.all([...spanProcessors.map((p) => p.forceFlush()), reader?.forceFlush()]);
     },

@@ -10,7 +10,7 @@ import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { otlpConfigured, startTelemetry } from './otel.ts';
+import { otlpConfigured, otlpProtocol, startTelemetry } from './otel.ts';
 import { tracingPlugin, withSpan } from './tracing.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { RunningProgram } from '../engine/types.ts';
@@ -41,6 +41,10 @@ test('off by default: nothing configured, nothing installed, withSpan still runs
   assert.equal(res.statusCode, 200);
   await a.close();
   assert.throws(() => startTelemetry({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x' } }), /http/);
+  assert.throws(() => startTelemetry({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }), /OTEL_EXPORTER_OTLP_PROTOCOL='grpc' is not supported: use http\/protobuf \(the default\) or http\/json/);
+  assert.equal(otlpProtocol({}, 'traces'), 'http/protobuf', 'the specification\'s default');
+  assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, 'metrics'), 'http/json');
+  assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }, 'traces'), 'http/protobuf', 'per-signal wins');
 });
 
 test('on: request spans with children; OTLP/HTTP receiver gets spans and the bridged metrics', async (t) => {
@@ -63,13 +67,14 @@ test('on: request spans with children; OTLP/HTTP receiver gets spans and the bri
   const agent = new AgentMetrics({ registry, host: 'h1' });
   agent.programStarted(P);
   agent.programUpdated(P);
-  const tel = startTelemetry({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }, registry, metricIntervalMs: 60_000, extraSpanProcessors: [new SimpleSpanProcessor(memory)] });
+  const tel = startTelemetry({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, registry, metricIntervalMs: 60_000, extraSpanProcessors: [new SimpleSpanProcessor(memory)] });
   t.after(async () => {
     await tel.shutdown();
     receiver.close();
   });
   assert.equal(tel.enabled, true);
   assert.equal(tel.tracesUrl, `${endpoint}/v1/traces`);
+  assert.equal(tel.tracesProtocol, 'http/json');
 
   const a = await app();
   const res = await a.inject({ method: 'POST', url: '/l3af/configs/v1/add', payload: {} });
