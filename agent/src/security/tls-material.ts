@@ -162,7 +162,7 @@ export class TlsMaterial {
 
   /**
    * Options for the metrics endpoint's optional TLS (server certificate; client certificates
-   * only when `requireClientCert`). Not wired into the metrics server yet.
+   * only when `requireClientCert`); used by the metrics server when `[l3af] metrics-tls` is on.
    */
   metricsOptions(requireClientCert = false): TlsOptions {
     return { ...this.secureContext(), requestCert: requireClientCert, rejectUnauthorized: requireClientCert };
