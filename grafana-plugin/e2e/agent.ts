@@ -38,7 +38,9 @@ export class Agent {
   readonly exited: Promise<number | null>;
   constructor(
     readonly child: ChildProcess,
-    readonly url: string
+    readonly url: string,
+    /** host:port of the agent's metrics endpoint. */
+    readonly metricsAddr: string
   ) {
     this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
   }
@@ -46,6 +48,7 @@ export class Agent {
   static async start(lab: Lab): Promise<Agent> {
     ensurePackages();
     const port = await freePort();
+    const metricsPort = await freePort();
     const config = join(lab.stateDir, 'agent.yaml');
     writeFileSync(
       config,
@@ -61,6 +64,8 @@ export class Agent {
         `  url: ${pathToFileURL(join(REPO_ROOT, 'programs', 'repo')).href}`,
         'l3af-configs:',
         `  restapi-addr: 127.0.0.1:${port}`,
+        'web:',
+        `  metrics-addr: 127.0.0.1:${metricsPort}`,
         'l3af-config-store:',
         `  filename: ${join(lab.stateDir, 'l3af-config.json')}`,
         'mtls:',
@@ -79,7 +84,7 @@ export class Agent {
         stdio: ['ignore', 'pipe', 'pipe'],
       }
     );
-    const agent = new Agent(child, `http://127.0.0.1:${port}`);
+    const agent = new Agent(child, `http://127.0.0.1:${port}`, `127.0.0.1:${metricsPort}`);
     const onData = (d: Buffer) => agent.log.push(...d.toString('utf8').split('\n').filter(Boolean));
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);

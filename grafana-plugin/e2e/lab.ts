@@ -4,7 +4,7 @@
  * bpffs for the agent's pins. Names carry the test's pid; everything is removed on dispose, also after a
  * failure, and on process exit.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +69,26 @@ export class Lab {
       ].join('\n') + '\n'
     );
     return this;
+  }
+
+  /**
+   * Starts TCP connection attempts from the namespace to rootAddress:`port`, `perSecond` of them for
+   * `seconds` (each a new SYN: a ratelimiting candidate; sockets are dropped after 300 ms so dropped SYNs are
+   * not retransmitted). Resolves with the number of attempts.
+   */
+  synFlood(port: number, perSecond: number, seconds: number): Promise<number> {
+    const script = `const net=require('net');let n=0;const total=${perSecond * seconds};const t=setInterval(()=>{const s=net.connect({host:'${this.rootAddress}',port:${port}});s.on('error',()=>{});setTimeout(()=>s.destroy(),300);if(++n>=total){clearInterval(t);setTimeout(()=>{console.log(n);process.exit(0)},400)}},${Math.round(1000 / perSecond)});`;
+    return new Promise((resolve, reject) => {
+      const child = spawn('ip', ['netns', 'exec', this.netns, process.execPath, '-e', script], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.once('error', reject);
+      child.once('exit', (code) =>
+        code === 0 ? resolve(Number(out.trim())) : reject(new Error(`traffic generator exited ${code}`))
+      );
+    });
   }
 
   /** Removes the pair, the namespace, the bpffs mount and the state dir. Idempotent. */

@@ -17,6 +17,15 @@ if (process.getuid?.() !== 0) {
 if (!existsSync(chromium)) {
   fail(`no Chromium at ${chromium} (apt-get install -y --no-install-recommends chromium, or set CHROMIUM_PATH)`);
 }
+const prometheus = process.env.PROMETHEUS_PATH ?? '/usr/bin/prometheus';
+if (!existsSync(prometheus)) {
+  fail(
+    `no Prometheus at ${prometheus} (apt-get install -y --no-install-recommends prometheus, or set PROMETHEUS_PATH)`
+  );
+}
+if (spawnSync('bpftool', ['version'], { stdio: 'ignore' }).status !== 0) {
+  fail('bpftool is needed (apt-get install -y bpftool): the test reads the rate back from the kernel map');
+}
 if (!existsSync(join(root, '..', 'node_modules', 'tsx'))) {
   fail('the agent needs the repository root installed: run `npm ci` in the repository root');
 }

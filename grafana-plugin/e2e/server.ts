@@ -25,8 +25,27 @@ export interface HarnessOptions {
   jsonData: Record<string, unknown>;
   /** @grafana/ui's icon folder (dist/public/img/icons). */
   iconsDir: string;
+  /** Prometheus base URL, served at Grafana's data source proxy path /api/datasources/proxy/uid/prometheus/. */
+  prometheus?: string;
   /** Agent base URLs by slot. */
   agents: string[];
+}
+
+/** Forwards a request to `dest`; an unreachable target is a 502 with a text body (as Grafana's proxy). */
+function forward(req: IncomingMessage, res: ServerResponse, dest: URL): void {
+  const up = request(dest, { method: req.method, headers: { ...req.headers, host: dest.host, cookie: '' } }, (ur) => {
+    res.writeHead(ur.statusCode ?? 502, ur.headers);
+    ur.pipe(res);
+  });
+  up.on('error', () => {
+    if (!res.headersSent) {
+      res.writeHead(502, { 'content-type': 'text/plain' }).end('Bad Gateway');
+    } else {
+      res.end();
+    }
+  });
+  res.on('close', () => up.destroy());
+  req.pipe(up);
 }
 
 function sendFile(res: ServerResponse, file: string): void {
@@ -49,6 +68,11 @@ window.__HARNESS__=${JSON.stringify({ pluginId: o.pluginId, jsonData: o.jsonData
   const proxyPrefix = `/api/plugin-proxy/${o.pluginId}/agent`;
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://harness');
+    const promPrefix = '/api/datasources/proxy/uid/prometheus';
+    if (url.pathname.startsWith(promPrefix) && o.prometheus) {
+      forward(req, res, new URL(`${url.pathname.slice(promPrefix.length)}${url.search}`, o.prometheus));
+      return;
+    }
     if (url.pathname.startsWith(proxyPrefix)) {
       const m = /^(\d+)(\/.*)?$/.exec(url.pathname.slice(proxyPrefix.length));
       const target = m ? o.agents[Number(m[1])] : undefined;
@@ -57,23 +81,7 @@ window.__HARNESS__=${JSON.stringify({ pluginId: o.pluginId, jsonData: o.jsonData
         return;
       }
       requests.push(`${req.method} ${url.pathname}`);
-      const dest = new URL(`${m[2] ?? '/'}${url.search}`, target);
-      const up = request(
-        dest,
-        { method: req.method, headers: { ...req.headers, host: dest.host, cookie: '' } },
-        (ur) => {
-          res.writeHead(ur.statusCode ?? 502, ur.headers);
-          ur.pipe(res);
-        }
-      );
-      up.on('error', () => {
-        if (!res.headersSent) {
-          res.writeHead(502, { 'content-type': 'text/plain' }).end('Bad Gateway');
-        } else {
-          res.end();
-        }
-      });
-      req.pipe(up);
+      forward(req, res, new URL(`${m[2] ?? '/'}${url.search}`, target));
       return;
     }
     // Grafana serves @grafana/ui's icons from its public folder; the npm package carries the same files.

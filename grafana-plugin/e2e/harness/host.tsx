@@ -73,6 +73,134 @@ const backendSrv = {
 };
 grafanaRuntime.setBackendSrv(backendSrv as unknown as grafanaRuntime.BackendSrv);
 
+// ---- Prometheus for Scenes pages: a small data source over Prometheus's HTTP API, reached through the harness
+// server at Grafana's data source proxy path. Variables: the pages' variables default to "All" (allValue .*),
+// so $host/$interface become .* here, as Grafana's interpolation would make them; $__rate_interval becomes 4s
+// (4 x the 1 s scrape interval, Grafana's rule).
+const PROM = {
+  uid: 'prometheus',
+  type: 'prometheus',
+  name: 'Prometheus',
+  meta: { id: 'prometheus', name: 'Prometheus' },
+  jsonData: {},
+};
+const promBase = '/api/datasources/proxy/uid/prometheus';
+const interpolate = (expr: string) =>
+  expr.replace(/\$__rate_interval/g, '4s').replace(/\$\{?(host|interface)\}?/g, '.*');
+interface PromSeries {
+  metric: Record<string, string>;
+  values: Array<[number, string]>;
+}
+const legend = (fmt: string | undefined, labels: Record<string, string>) =>
+  (fmt ?? JSON.stringify(labels)).replace(/\{\{\s*(\w+)\s*\}\}/g, (_m, k: string) => labels[k] ?? '');
+const promDs = {
+  ...PROM,
+  getRef: () => ({ uid: PROM.uid, type: PROM.type }),
+  async query(req: grafanaData.DataQueryRequest) {
+    const start = Math.floor(req.range.from.valueOf() / 1000);
+    const end = Math.ceil(req.range.to.valueOf() / 1000);
+    const frames: grafanaData.DataFrame[] = [];
+    for (const t of req.targets as Array<{ refId: string; expr: string; legendFormat?: string }>) {
+      const q = `${promBase}/api/v1/query_range?query=${encodeURIComponent(interpolate(t.expr))}&start=${start}&end=${end}&step=1`;
+      const body = (await (await window.fetch(q)).json()) as {
+        status: string;
+        error?: string;
+        data?: { result: PromSeries[] };
+      };
+      if (body.status !== 'success') {
+        throw new Error(`prometheus: ${body.error}`);
+      }
+      for (const r of body.data?.result ?? []) {
+        frames.push(
+          grafanaData.toDataFrame({
+            refId: t.refId,
+            name: legend(t.legendFormat, r.metric),
+            fields: [
+              { name: 'Time', type: grafanaData.FieldType.time, values: r.values.map((v) => v[0] * 1000) },
+              {
+                name: 'Value',
+                type: grafanaData.FieldType.number,
+                values: r.values.map((v) => parseFloat(v[1])),
+                labels: r.metric,
+              },
+            ],
+          })
+        );
+      }
+    }
+    return { data: frames };
+  },
+  async metricFindQuery(query: string | { query: string }) {
+    const text = typeof query === 'string' ? query : query.query;
+    const m = /^label_values\((.*),\s*(\w+)\)$/.exec(interpolate(text).trim());
+    if (!m) {
+      return [];
+    }
+    const r = await window.fetch(`${promBase}/api/v1/label/${m[2]}/values?match[]=${encodeURIComponent(m[1]!)}`);
+    const body = (await r.json()) as { data?: string[] };
+    return (body.data ?? []).map((v) => ({ text: v, value: v }));
+  },
+};
+grafanaRuntime.setDataSourceSrv({
+  get: async () => promDs,
+  getInstanceSettings: () => PROM,
+  getList: () => [PROM],
+  reload: async () => undefined,
+  registerRuntimeDataSource: () => undefined,
+} as unknown as grafanaRuntime.DataSourceSrv);
+grafanaRuntime.setRunRequest((ds, req) =>
+  rxjs.from((ds as unknown as typeof promDs).query(req)).pipe(
+    rxjs.map((res) => ({ state: grafanaData.LoadingState.Done, series: res.data, timeRange: req.range })),
+    rxjs.catchError((err: unknown) =>
+      rxjs.of({
+        state: grafanaData.LoadingState.Error,
+        series: [],
+        errors: [{ message: String(err) }],
+        timeRange: req.range,
+      })
+    )
+  )
+);
+
+// Grafana's built-in panels are application code, not npm packages: stand-ins that print each series' name and
+// its last value (and draw nothing else).
+function StubPanel(props: grafanaData.PanelProps) {
+  return (
+    <div data-testid="stub-panel" style={{ fontFamily: 'monospace', padding: 8 }}>
+      {props.data.series.length === 0 ? (
+        <div>no data</div>
+      ) : (
+        props.data.series.map((f, i) => {
+          const vals = (f.fields[1]?.values ?? []) as number[];
+          return (
+            <div key={i} data-testid="stub-series">
+              {f.name}: {vals.length > 0 ? String(Math.round(vals[vals.length - 1]! * 100) / 100) : 'none'} (max{' '}
+              {vals.length ? String(Math.round(Math.max(...vals) * 100) / 100) : '-'})
+            </div>
+          );
+        })
+      )}
+    </div>
+  );
+}
+const stubPanel = (id: string) => {
+  const p = new grafanaData.PanelPlugin(StubPanel);
+  p.meta = {
+    id,
+    name: `${id} (harness stand-in)`,
+    type: grafanaData.PluginType.panel,
+    info: {},
+    module: '',
+    baseUrl: '',
+    sort: 0,
+  } as unknown as grafanaData.PanelPluginMeta;
+  return p;
+};
+grafanaRuntime.setPluginImportUtils({
+  importPanelPlugin: async (id: string) => stubPanel(id),
+  getPanelPluginFromCache: () => undefined,
+});
+
 const modules: Record<string, unknown> = {
   react: ReactNS,
   'react-dom': ReactDOM,

@@ -12,7 +12,16 @@ module.exports = {
       {
         test: /\.[tj]sx?$/,
         exclude: /node_modules/,
-        use: { loader: 'swc-loader', options: { jsc: { parser: { syntax: 'typescript', tsx: true }, target: 'es2020', transform: { react: { runtime: 'classic' } } } } },
+        use: {
+          loader: 'swc-loader',
+          options: {
+            jsc: {
+              parser: { syntax: 'typescript', tsx: true },
+              target: 'es2020',
+              transform: { react: { runtime: 'classic' } },
+            },
+          },
+        },
       },
       { test: /\.css$/, use: ['style-loader', 'css-loader'] },
       { test: /\.(png|jpe?g|gif|svg|woff2?|eot|ttf|otf)$/, type: 'asset/resource' },

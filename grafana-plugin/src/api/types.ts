@@ -180,12 +180,19 @@ export interface HostFacts {
   bpf: BpfFeatures;
 }
 
-/** One package the agent's repository offers (`GET /l3af/packages`, when the agent has it). */
+/** One package the agent's repository offers (`GET /l3af/packages`, agent/src/api/packages-routes.ts). */
 export interface RepositoryPackage {
   name: string;
   version: string;
   artifact: string;
-  /** A ready payload template for this package, when the agent provides one. */
+  platform?: string;
+  sha256?: string;
+  /** A ready payload template for this package, should an agent provide one. */
   program?: Partial<BpfProgram>;
-  [key: string]: unknown;
+}
+/** Answer of `GET /l3af/packages`. */
+export interface PackagesAnswer {
+  repository: string;
+  platform: string;
+  packages: RepositoryPackage[];
 }

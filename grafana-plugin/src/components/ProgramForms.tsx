@@ -163,11 +163,22 @@ interface Choice {
   program: BpfProgram;
 }
 
-function choicesOf(packages: RepositoryPackage[] | undefined): Choice[] {
+/** Chain roots are the agent's own business, not something a user adds. */
+const isRoot = (name: string) => /-root$/.test(name);
+
+/** The add form's choices: the repository's packages (roots left out, `latest` first), else the templates. */
+export function choicesOf(packages: RepositoryPackage[] | undefined): Choice[] {
   if (!packages) {
     return TEMPLATES.map((t: ProgramTemplate) => ({ label: t.label, direction: t.direction, program: t.program }));
   }
-  return packages.map((p) => {
+  const listed = packages
+    .filter((p) => !isRoot(p.name))
+    .sort(
+      (a, b) =>
+        a.name.localeCompare(b.name) ||
+        (a.version === 'latest' ? -1 : b.version === 'latest' ? 1 : b.version.localeCompare(a.version))
+    );
+  return listed.map((p) => {
     const template = TEMPLATES.find((t) => t.program.name === p.name);
     const program: BpfProgram = {
       ...(template?.program ?? { admin_status: 'enabled' }),
@@ -190,12 +201,15 @@ export interface AddRequest {
 
 export function AddProgramModal({
   packages,
+  packagesError,
   nextSeq,
   onDismiss,
   onSubmit,
 }: {
   /** The agent's repository listing, or undefined when the agent does not list it. */
   packages: RepositoryPackage[] | undefined;
+  /** Why the listing could not be read (the templates are offered instead). */
+  packagesError?: string;
   nextSeq: (d: ChainDirection) => number;
   onDismiss: () => void;
   onSubmit: (req: AddRequest) => void;
@@ -209,6 +223,9 @@ export function AddProgramModal({
   const [rate, setRate] = useState(String(mapArgValue(choice?.program.map_args, RL_CONFIG_MAP, 0) ?? 2));
   const [ports, setPorts] = useState(portsOf(choice?.program.map_args).join(', '));
   const [mapArgs, setMapArgs] = useState(JSON.stringify(choice?.program.map_args ?? null));
+  const [objectFile, setObjectFile] = useState(choice?.program.object_file ?? '');
+  const [entry, setEntry] = useState(choice?.program.entry_function_name ?? '');
+  const [mapName, setMapName] = useState(choice?.program.map_name ?? '');
   const [error, setError] = useState<string>();
 
   const pick = (i: number) => {
@@ -221,6 +238,9 @@ export function AddProgramModal({
       setRate(String(mapArgValue(c.program.map_args, RL_CONFIG_MAP, 0) ?? 2));
       setPorts(portsOf(c.program.map_args).join(', '));
       setMapArgs(JSON.stringify(c.program.map_args ?? null));
+      setObjectFile(c.program.object_file ?? '');
+      setEntry(c.program.entry_function_name ?? '');
+      setMapName(c.program.map_name ?? '');
     }
   };
 
@@ -242,7 +262,25 @@ export function AddProgramModal({
         summary.push(`rate ${r} per second on ports ${ps.join(', ') || 'none'}`);
       }
       const prog_type = direction === 'xdp_ingress' ? 'xdp' : 'tc';
-      onSubmit({ direction, program: { ...choice.program, version, seq_id, map_args, prog_type }, summary });
+      if (objectFile.trim() === '' || entry.trim() === '') {
+        throw new ChangeError(
+          'object file and entry function are required (they name the ELF object in the package and its program)'
+        );
+      }
+      onSubmit({
+        direction,
+        program: {
+          ...choice.program,
+          version,
+          seq_id,
+          map_args,
+          prog_type,
+          object_file: objectFile.trim(),
+          entry_function_name: entry.trim(),
+          map_name: mapName.trim(),
+        },
+        summary,
+      });
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     }
@@ -251,7 +289,15 @@ export function AddProgramModal({
   return (
     <Modal title="Add a program" isOpen onDismiss={onDismiss}>
       <div data-testid="add-form">
-        {packages === undefined ? (
+        {packagesError !== undefined ? (
+          <Alert
+            title="The agent could not list its repository"
+            severity="warning"
+            data-testid="repository-listing-error"
+          >
+            {packagesError} — the programs below are the packages this project ships.
+          </Alert>
+        ) : packages === undefined ? (
           <Alert title="This agent does not list its repository" severity="info" data-testid="no-repository-listing">
             The agent has no GET /l3af/packages, so the programs below are the packages this project ships. The agent
             fetches the package from its configured repository when you add it.
@@ -259,13 +305,17 @@ export function AddProgramModal({
         ) : packages.length === 0 ? (
           <Alert title="The agent's repository is empty" severity="warning" />
         ) : null}
-        <Field label="Program">
-          <RadioButtonGroup
-            data-testid="add-choice"
-            options={choices.map((c, i) => ({ label: c.label, value: i }))}
-            value={index}
-            onChange={(i) => pick(i)}
-          />
+        <Field
+          label="Program"
+          description={packages ? `From the agent's repository (${packages.length} packages)` : undefined}
+        >
+          <div data-testid="add-choice">
+            <RadioButtonGroup
+              options={choices.map((c, i) => ({ label: c.label, value: i }))}
+              value={index}
+              onChange={(i) => pick(i)}
+            />
+          </div>
         </Field>
         <Field label="Direction">
           <RadioButtonGroup
@@ -292,6 +342,27 @@ export function AddProgramModal({
           </Field>
           <Field label="seq_id" description="Position in the chain">
             <Input data-testid="add-seq" value={seq} onChange={(e) => setSeq(e.currentTarget.value)} width={10} />
+          </Field>
+        </Stack>
+        <Stack direction="row" gap={2}>
+          <Field label="Object file" description="ELF object in the package">
+            <Input
+              data-testid="add-object-file"
+              value={objectFile}
+              onChange={(e) => setObjectFile(e.currentTarget.value)}
+              width={26}
+            />
+          </Field>
+          <Field label="Entry function">
+            <Input data-testid="add-entry" value={entry} onChange={(e) => setEntry(e.currentTarget.value)} width={26} />
+          </Field>
+          <Field label="Next-program map" description="its PROG_ARRAY (empty: none)">
+            <Input
+              data-testid="add-map-name"
+              value={mapName}
+              onChange={(e) => setMapName(e.currentTarget.value)}
+              width={26}
+            />
           </Field>
         </Stack>
         {choice && isRatelimiting(choice.program) ? (

@@ -227,6 +227,37 @@ describe('Chains', () => {
     ]);
   });
 
+  it('add from the agent’s repository listing: roots left out, latest first, fields from the known package', async () => {
+    const packages = [
+      { name: 'xdp-root', version: 'latest', platform: 'bookworm', artifact: 'l3af_xdp_root.tar.gz' },
+      { name: 'ratelimiting', version: '1.0.0', platform: 'bookworm', artifact: 'l3af_ratelimiting.tar.gz' },
+      { name: 'ratelimiting', version: 'latest', platform: 'bookworm', artifact: 'l3af_ratelimiting.tar.gz' },
+      { name: 'count-and-pass', version: 'latest', platform: 'bookworm', artifact: 'l3af_count_and_pass.tar.gz' },
+    ];
+    fakeBackend((c) => {
+      if (c.url.endsWith('/l3af/packages')) {
+        return { status: 200, data: { repository: 'file:///repo', platform: 'bookworm', packages } };
+      }
+      if (c.url.endsWith('/l3af/configs/v1/eth0')) {
+        return { status: 200, data: iface([]) };
+      }
+      if (c.url.endsWith('/l3af/configs/v1')) {
+        return { status: 200, data: [] };
+      }
+      return undefined;
+    });
+    renderPage(<Chains />, agents, '/?agent=lab&iface=eth0');
+    fireEvent.click(await screen.findByTestId('add-program'));
+    const choices = await screen.findByTestId('add-choice');
+    await waitFor(() => expect(choices).toHaveTextContent('count-and-pass latest'));
+    expect(choices.textContent).toBe('count-and-pass latestratelimiting latestratelimiting 1.0.0');
+    fireEvent.click(within(choices).getByText('ratelimiting 1.0.0'));
+    expect(screen.getByTestId('add-version')).toHaveValue('1.0.0');
+    expect(screen.getByTestId('add-entry')).toHaveValue('_xdp_ratelimiting');
+    expect(screen.getByTestId('add-map-name')).toHaveValue('xdp_rl_ingress_next_prog');
+    expect(screen.queryByTestId('no-repository-listing')).toBeNull();
+  });
+
   it('an unreachable agent is said plainly', async () => {
     fakeBackend(() => ({ status: 502, data: 'Bad Gateway' }));
     renderPage(<Chains />, agents, '/?agent=lab');

@@ -358,6 +358,13 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
       {adding && (
         <AddProgramModal
           packages={packages.value}
+          packagesError={
+            packages.error === undefined
+              ? undefined
+              : packages.error instanceof Error
+                ? packages.error.message
+                : String(packages.error)
+          }
           nextSeq={(dir: ChainDirection) => nextSeqId(d.bpf_programs[dir])}
           onDismiss={() => setAdding(false)}
           onSubmit={(req: AddRequest) => {
