@@ -79,7 +79,7 @@ test('one POST add → a request span with fetch, verify, load, link children of
     // each span anchors its clock (Date.now() vs performance.now()) when it starts, so times of two spans can
     // disagree by up to about a millisecond: compare with that tolerance
     assert.ok(start(link!) >= end(load!) - 2e6, 'link starts when load ends');
-    assert.ok(end(link!) <= end(request), 'inside the request');
+    assert.ok(end(link!) <= end(request) + 2e6, 'inside the request');
   } finally {
     await app.close();
     await engine.stop({ unload: true });
