@@ -1,10 +1,11 @@
 /**
  * The built plugin (dist/module.js) in Debian Chromium, driven by playwright-core, against a real agent on a
  * veth lab: Fleet (a live agent and a down one), then on the Chains page add ratelimiting, see it in the chain,
- * change its rate, disable it, delete it — each step checked through the agent's own GET (and the rate also
- * in the kernel map, with bpftool). Under real SYN traffic from the namespace, the Events page shows the drops
+ * change its rate, disable it, enable it again, add count-and-pass and move it up and down (the kernel chain
+ * order read back with GET /l3af/chains/<iface>), delete both — each step checked through the agent's own GET
+ * (and the rate also in the kernel map, with bpftool). Under real SYN traffic from the namespace, the Events page shows the drops
  * live and the Ratelimiting page (Scenes) shows candidates, drops and the configured rate from a real Prometheus
- * scraping the agent. A refused request and an agent that is down are shown too. Screenshots go to
+ * scraping the agent, and the Chains page draws the sparkline of ratelimiting's rl_drop_count_map from it. A refused request and an agent that is down are shown too. Screenshots go to
  * e2e/artifacts/ (failed-<step>.png when a step fails).
  */
 import { after, afterEach, before, test } from 'node:test';
@@ -13,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { GetInterface, GetProgram } from '../src/api/types';
+import type { GetInterface, GetProgram, InterfaceChains } from '../src/api/types';
 import { toJsonData } from '../src/api/settings';
 import { Agent, freePort } from './agent';
 import { Lab } from './lab';
@@ -44,6 +45,36 @@ async function agentProgram(): Promise<GetProgram | undefined> {
   const { status, body } = await agent.get<GetInterface>(`/l3af/configs/v1/${lab.rootIf}`);
   assert.equal(status, 200);
   return body.bpf_programs.xdp_ingress?.find((p) => p.name === 'ratelimiting');
+}
+
+/** The xdp_ingress programs as the agent's GET reports them, in seq_id order: [name, seq_id]. */
+async function agentOrder(): Promise<Array<[string, number | undefined]>> {
+  const { status, body } = await agent.get<GetInterface>(`/l3af/configs/v1/${lab.rootIf}`);
+  assert.equal(status, 200);
+  return [...(body.bpf_programs.xdp_ingress ?? [])]
+    .sort((a, b) => (a.seq_id ?? 0) - (b.seq_id ?? 0))
+    .map((p) => [p.name, p.seq_id]);
+}
+
+/** The XDP chain as the kernel links it (GET /l3af/chains/<iface>): program names from the root on. */
+async function kernelOrder(): Promise<string[]> {
+  const { status, body } = await agent.get<InterfaceChains>(`/l3af/chains/${lab.rootIf}`);
+  assert.equal(status, 200);
+  const chain = body.chains.find((c) => c.direction === 'xdp_ingress');
+  assert.ok(chain, 'the kernel has an XDP chain');
+  for (let i = 0; i < chain.programs.length; i++) {
+    assert.equal(chain.programs[i]!.linked, true, `${chain.programs[i]!.name} is linked`);
+  }
+  return chain.programs.map((e) => e.name);
+}
+
+/** The names of the xdp_ingress rows of the Chains page, top to bottom. */
+async function pageOrder(): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('[data-testid="chain-xdp_ingress"] tbody tr')].map((tr) =>
+      (tr.getAttribute('data-testid') ?? '').replace(/^row-xdp_ingress-/, '')
+    )
+  );
 }
 
 /** rl_config_map[0] read from the kernel with bpftool (the pinned map of the running program). */
@@ -350,8 +381,25 @@ test(
     const text = await panel.innerText();
     assert.match(text, new RegExp(`configured rate \\S+ ${lab.rootIf}: 5 `));
     await shot('08b-ratelimiting');
+    // The Chains page: the ratelimiting row's sparkline of rl_drop_count_map, from the same Prometheus.
     await open(`page=chains&agent=lab&iface=${lab.rootIf}`);
     await page.getByTestId('row-xdp_ingress-ratelimiting').waitFor({ timeout: STEP_MS });
+    const spark = page
+      .getByTestId('row-xdp_ingress-ratelimiting')
+      .getByTestId('sparkline-rl_drop_count_map')
+      .getByTestId('sparkline-path');
+    await spark.waitFor({ timeout: STEP_MS });
+    const d = (await spark.getAttribute('d')) ?? '';
+    assert.match(d, /^M[\d.]+,[\d.]+( [ML][\d.]+,[\d.]+)+$/, `a drawn path, got ${JSON.stringify(d)}`);
+    const last = Number(
+      await page
+        .getByTestId('row-xdp_ingress-ratelimiting')
+        .getByTestId('sparkline-rl_drop_count_map')
+        .getByTestId('sparkline-last')
+        .innerText()
+    );
+    assert.ok(last > 0 && last <= attempts, `last drop count ${last} (Prometheus said ${drops}, ${attempts} sent)`);
+    await shot('08c-chains-sparkline');
   }
 );
 
@@ -389,6 +437,89 @@ test('Chains: disable; GET shows admin_status disabled and not attached', { time
   await shot('08-chains-disabled');
 });
 
+test('Chains: enable again; GET shows admin_status enabled and attached', { timeout: 90_000 }, async () => {
+  await page.getByTestId('enable-ratelimiting').click();
+  const text = await confirmAndWait('Enable');
+  assert.match(text, /ratelimiting.*updated/);
+  const p = await agentProgram();
+  assert.equal(p?.admin_status, 'enabled');
+  assert.equal(p?.status?.attached, true);
+  assert.ok((p?.status?.kernel_prog_id ?? 0) > 0);
+  await page.getByTestId('disable-ratelimiting').waitFor({ timeout: STEP_MS });
+  await page.waitForFunction(
+    () =>
+      /attached/.test(
+        document.querySelector('[data-testid="row-xdp_ingress-ratelimiting"] [data-testid="cell-status"]')
+          ?.textContent ?? ''
+      ) &&
+      !/not attached|disabled/.test(
+        document.querySelector('[data-testid="row-xdp_ingress-ratelimiting"] [data-testid="cell-status"]')
+          ?.textContent ?? ''
+      ),
+    undefined,
+    { timeout: STEP_MS }
+  );
+  assert.deepEqual(await kernelOrder(), ['ratelimiting']);
+  await shot('08d-chains-enabled');
+});
+
+test(
+  'Chains: add count-and-pass from the listing, move it up and down; GET and the kernel chain follow',
+  { timeout: 120_000 },
+  async () => {
+    await page.getByTestId('add-program').click();
+    await page.getByTestId('add-form').waitFor();
+    await page.getByTestId('add-choice').getByRole('radio', { name: 'count-and-pass latest', exact: true }).check();
+    await page.getByTestId('add-submit').click();
+    const added = await confirmAndWait('Add');
+    assert.match(added, /count-and-pass.*added/);
+    assert.deepEqual(await agentOrder(), [
+      ['ratelimiting', 1],
+      ['count-and-pass', 2],
+    ]);
+    assert.deepEqual(await kernelOrder(), ['ratelimiting', 'count-and-pass']);
+    await page.getByTestId('row-xdp_ingress-count-and-pass').waitFor({ timeout: STEP_MS });
+    assert.deepEqual(await pageOrder(), ['ratelimiting', 'count-and-pass']);
+    await shot('08e-chains-two-programs');
+
+    await page.getByTestId('up-count-and-pass').click();
+    assert.match(await page.getByTestId('confirm-body').innerText(), /count-and-pass swaps places with ratelimiting/);
+    assert.match(await confirmAndWait('Move'), /updated/);
+    assert.deepEqual(await agentOrder(), [
+      ['count-and-pass', 1],
+      ['ratelimiting', 2],
+    ]);
+    assert.deepEqual(await kernelOrder(), ['count-and-pass', 'ratelimiting']);
+    await page.waitForFunction(
+      () =>
+        document.querySelector('[data-testid="chain-xdp_ingress"] tbody tr')?.getAttribute('data-testid') ===
+        'row-xdp_ingress-count-and-pass',
+      undefined,
+      { timeout: STEP_MS }
+    );
+    assert.deepEqual(await pageOrder(), ['count-and-pass', 'ratelimiting']);
+    await shot('08f-chains-moved-up');
+
+    await page.getByTestId('down-count-and-pass').click();
+    assert.match(await page.getByTestId('confirm-body').innerText(), /count-and-pass swaps places with ratelimiting/);
+    assert.match(await confirmAndWait('Move'), /updated/);
+    assert.deepEqual(await agentOrder(), [
+      ['ratelimiting', 1],
+      ['count-and-pass', 2],
+    ]);
+    assert.deepEqual(await kernelOrder(), ['ratelimiting', 'count-and-pass']);
+    await page.waitForFunction(
+      () =>
+        document.querySelector('[data-testid="chain-xdp_ingress"] tbody tr')?.getAttribute('data-testid') ===
+        'row-xdp_ingress-ratelimiting',
+      undefined,
+      { timeout: STEP_MS }
+    );
+    assert.deepEqual(await pageOrder(), ['ratelimiting', 'count-and-pass']);
+    await shot('08g-chains-moved-down');
+  }
+);
+
 test(
   'Chains: delete; GET no longer lists it and the page says the interface has no programs',
   { timeout: 90_000 },
@@ -398,6 +529,11 @@ test(
     const text = await confirmAndWait('Delete');
     assert.match(text, /ratelimiting.*removed/);
     assert.equal(await agentProgram(), undefined, 'GET no longer lists ratelimiting');
+    assert.deepEqual(await agentOrder(), [['count-and-pass', 2]]);
+    await page.getByTestId('row-xdp_ingress-ratelimiting').waitFor({ state: 'detached', timeout: STEP_MS });
+    await page.getByTestId('delete-count-and-pass').click();
+    assert.match(await confirmAndWait('Delete'), /count-and-pass.*removed/);
+    assert.deepEqual(await agentOrder(), [], 'GET lists no XDP programs');
     await page.getByTestId('no-programs').waitFor({ timeout: STEP_MS });
     await shot('09-chains-deleted');
   }

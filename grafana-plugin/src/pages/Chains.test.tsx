@@ -15,8 +15,16 @@ function iface(programs: unknown[]) {
   };
 }
 
-function backend(programs: unknown[], onPost?: (c: Call) => { status: number; data?: unknown }) {
+function backend(
+  programs: unknown[],
+  onPost?: (c: Call) => { status: number; data?: unknown },
+  other?: (c: Call) => { status: number; data?: unknown } | undefined
+) {
   return fakeBackend((c) => {
+    const o = other?.(c);
+    if (o) {
+      return o;
+    }
     if (c.method === 'POST') {
       return onPost?.(c);
     }
@@ -90,6 +98,60 @@ describe('Chains', () => {
     expect(await screen.findByText(/kernel: root 50 \(drv\)/)).toBeInTheDocument();
     expect(screen.getByTestId('up-ratelimiting')).toBeDisabled();
     expect(screen.getByTestId('down-count-and-pass')).toBeDisabled();
+  });
+
+  it('draws a sparkline per monitored map from the configured Prometheus, "no data" when it has none', async () => {
+    const program = getProgram('ratelimiting', 1, {
+      monitor_maps: [
+        { name: 'rl_drop_count_map', key: 0, aggregator: 'scalar' },
+        { name: 'rl_recv_count_map', key: 0, aggregator: 'max-rate' },
+      ],
+    });
+    const { calls } = backend([program], undefined, (c) => {
+      if (c.url.startsWith('/api/datasources/proxy/uid/prom/api/v1/query_range')) {
+        const q = new URL(c.url, 'http://g').searchParams.get('query') ?? '';
+        const result = q.includes('map="rl_drop_count_map"')
+          ? [
+              {
+                metric: {},
+                values: [
+                  [1, '3'],
+                  [2, '9'],
+                ],
+              },
+            ]
+          : [];
+        return { status: 200, data: { status: 'success', data: { resultType: 'matrix', result } } };
+      }
+      return undefined;
+    });
+    renderPage(<Chains />, agents, '/?agent=lab&iface=eth0', { prometheusUid: 'prom' });
+    const row = await screen.findByTestId('row-xdp_ingress-ratelimiting');
+    const drop = within(row).getByTestId('sparkline-rl_drop_count_map');
+    expect((await within(drop).findByTestId('sparkline-path')).getAttribute('d')).toBe('M0.0,18.0 L80.0,0.0');
+    expect(within(drop).getByTestId('sparkline-last')).toHaveTextContent('9');
+    const recv = within(row).getByTestId('sparkline-rl_recv_count_map');
+    expect(await within(recv).findByTestId('sparkline-no-data')).toHaveTextContent('no data');
+    const queries = calls
+      .filter((c) => c.url.includes('query_range'))
+      .map((c) => new URL(c.url, 'http://g').searchParams.get('query'));
+    expect(queries).toEqual(
+      expect.arrayContaining([
+        'l3af_map_value{program="ratelimiting",interface="eth0",direction="xdp_ingress",map="rl_drop_count_map",key="0"}',
+        'l3af_map_rate_max_per_second{program="ratelimiting",interface="eth0",direction="xdp_ingress",map="rl_recv_count_map",key="0"}',
+      ])
+    );
+  });
+
+  it('without a Prometheus data source in the settings, the monitored maps say so', async () => {
+    backend([
+      getProgram('ratelimiting', 1, { monitor_maps: [{ name: 'rl_drop_count_map', key: 0, aggregator: 'scalar' }] }),
+    ]);
+    renderPage(<Chains />, agents, '/?agent=lab&iface=eth0');
+    const row = await screen.findByTestId('row-xdp_ingress-ratelimiting');
+    expect(within(row).getByTestId('cell-monitored-maps')).toHaveTextContent(
+      'no Prometheus data source set in the app settings'
+    );
   });
 
   it('an interface without programs says so', async () => {

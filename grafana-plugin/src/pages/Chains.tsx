@@ -36,6 +36,7 @@ import { AgentErrorView } from '../components/AgentErrorView';
 import { AgentPicker, NoAgents } from '../components/AgentPicker';
 import { usePluginSettings } from '../components/PluginContext';
 import { AddProgramModal, EditProgramModal, type AddRequest, type ArgsEdit } from '../components/ProgramForms';
+import { MapSparkline } from '../components/MapSparkline';
 import { ResultsView } from '../components/ResultsView';
 import { useAsync } from '../hooks/useAsync';
 
@@ -66,6 +67,9 @@ function statusBadge(p: GetProgram, kernel?: ChainElement) {
 
 function ChainTable({
   direction,
+  iface,
+  promUid,
+  refresh,
   programs,
   kernel,
   busy,
@@ -74,6 +78,9 @@ function ChainTable({
   onDelete,
 }: {
   direction: Direction;
+  iface: string;
+  promUid?: string;
+  refresh: number;
   programs: GetProgram[];
   kernel?: Map<string, ChainElement>;
   busy: boolean;
@@ -92,6 +99,7 @@ function ChainTable({
           <th>kernel id</th>
           <th>restarts</th>
           <th>map_args</th>
+          <th>monitored maps</th>
           <th>actions</th>
         </tr>
       </thead>
@@ -116,6 +124,23 @@ function ChainTable({
                     .map((m) => `${m.name}{${(m.args ?? []).map((kv) => `${kv.key}:${kv.value}`).join(',')}}`)
                     .join(' ')}
                 </code>
+              </td>
+              <td data-testid="cell-monitored-maps">
+                {(p.monitor_maps ?? []).length === 0
+                  ? '—'
+                  : !promUid
+                    ? 'no Prometheus data source set in the app settings'
+                    : (p.monitor_maps ?? []).map((m) => (
+                        <MapSparkline
+                          key={`${m.name}/${m.key}/${m.aggregator}`}
+                          uid={promUid}
+                          program={p.name}
+                          iface={iface}
+                          direction={direction}
+                          monitor={m}
+                          refresh={refresh}
+                        />
+                      ))}
               </td>
               <td>
                 <Stack direction="row" gap={0.5}>
@@ -221,8 +246,12 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
   const [outcome, setOutcome] = useState<Outcome>();
   const [editing, setEditing] = useState<{ direction: Direction; program: GetProgram }>();
   const [adding, setAdding] = useState(false);
+  const [refresh, setRefresh] = useState(0);
+  const { jsonData } = usePluginSettings();
+  const promUid = jsonData.prometheusUid;
 
   const reload = useCallback(() => {
+    setRefresh((r) => r + 1);
     doc.reload();
     kernel.reload();
     onChanged();
@@ -310,6 +339,9 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
             </h4>
             <ChainTable
               direction={dir}
+              iface={d.iface}
+              promUid={promUid}
+              refresh={refresh}
               programs={programs}
               kernel={k}
               busy={!!running}

@@ -9,7 +9,7 @@ import { of, throwError } from 'rxjs';
 import { setBackendSrv, type BackendSrv } from '@grafana/runtime';
 import type { AppRootProps } from '@grafana/data';
 import { PluginSettingsProvider } from '../components/PluginContext';
-import { toJsonData, type AgentSetting } from '../api/settings';
+import { toJsonData, type AgentSetting, type AppJsonData } from '../api/settings';
 
 /** One recorded request. */
 export interface Call {
@@ -51,9 +51,14 @@ export function fakeBackend(respond: Responder): { calls: Call[] } {
   return { calls };
 }
 
-/** Renders `element` at `path` with `agents` configured. */
-export function renderPage(element: React.ReactElement, agents: AgentSetting[], path = '/') {
-  const meta = { id: 'l3af-chains-app', jsonData: toJsonData(agents) } as unknown as AppRootProps['meta'];
+/** Renders `element` at `path` with `agents` configured (and the rest of jsonData from `extra`). */
+export function renderPage(
+  element: React.ReactElement,
+  agents: AgentSetting[],
+  path = '/',
+  extra: Omit<AppJsonData, 'agents'> = {}
+) {
+  const meta = { id: 'l3af-chains-app', jsonData: toJsonData(agents, extra) } as unknown as AppRootProps['meta'];
   return render(
     <MemoryRouter initialEntries={[path]} future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
       <PluginSettingsProvider meta={meta}>{element}</PluginSettingsProvider>
