@@ -125,6 +125,8 @@ test('kernel run statistics count runs while enabled', (t) => {
     assert.equal(statsEnabled(), false, 'closing the handle turns statistics off again');
     const before = prog.info().runCount;
     prog.testRun({ data: Buffer.alloc(64), repeat: 1000 });
-    assert.equal(prog.info().runCount, before, 'not counted while off');
+    // statistics are system-wide: another process (e.g. an agent) may switch them on meanwhile
+    if (statsEnabled()) t.diagnostic('another process enabled kernel statistics during the check; not-counted-while-off not asserted');
+    else assert.equal(prog.info().runCount, before, 'not counted while off');
   }
 });
