@@ -1,19 +1,44 @@
 /** Kernel run statistics of BPF programs (run count and run time in bpf_prog_info). */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { C, closeFd } from './ffi.ts';
 import { check } from './errors.ts';
 
 const BPF_STATS_RUN_TIME = 0;
 let openHandles = 0;
 
-/** Whether the kernel is collecting run statistics now: by sysctl, or through a handle of this process. */
+/**
+ * Whether the kernel is collecting run statistics now: by sysctl, or because some process (this
+ * one or another) holds a stats fd — the sysctl does not show those, so /proc/<pid>/fd is read.
+ */
 export function statsEnabled(): boolean {
   if (openHandles > 0) return true;
   try {
-    return readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() !== '0';
+    if (readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() !== '0') return true;
   } catch {
     return false;
   }
+  return statsHeldByAProcess();
+}
+
+/** True when any process holds an fd from BPF_ENABLE_STATS (an anon inode named bpf-stats). */
+function statsHeldByAProcess(): boolean {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:bpf-stats') return true;
+      } catch {
+        // the fd closed meanwhile
+      }
+    }
+  }
+  return false;
 }
 
 /** Turns run statistics on for as long as the returned handle stays open. */
