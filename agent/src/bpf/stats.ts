@@ -7,17 +7,18 @@ const BPF_STATS_RUN_TIME = 0;
 let openHandles = 0;
 
 /**
- * Whether the kernel is collecting run statistics now: by sysctl, or because some process (this
- * one or another) holds a stats fd — the sysctl does not show those, so /proc/<pid>/fd is read.
+ * Whether the kernel is collecting run statistics now: by sysctl or through a handle of this process.
+ * Another process's stats fd is invisible to the sysctl; `scanProcesses` also looks for those in
+ * /proc/<pid>/fd (a walk of every process: for checks and tests, not for a scrape path).
  */
-export function statsEnabled(): boolean {
+export function statsEnabled(opts: { scanProcesses?: boolean } = {}): boolean {
   if (openHandles > 0) return true;
   try {
     if (readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() !== '0') return true;
   } catch {
     return false;
   }
-  return statsHeldByAProcess();
+  return opts.scanProcesses === true && statsHeldByAProcess();
 }
 
 /** True when any process holds an fd from BPF_ENABLE_STATS (an anon inode named bpf-stats). */

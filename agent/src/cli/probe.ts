@@ -48,7 +48,7 @@ const checks: Check[] = [
     return m.length ? `mounted at ${m.join(', ')}` : 'not mounted (the agent mounts one under its pin root)';
   }),
   check('tracefs', () => (mounted('tracefs').join(', ') || 'not mounted (mounted on demand for tracepoints)')),
-  check('kernel run statistics', () => (statsEnabled() ? 'collecting' : 'off (enabled by the agent when configured)')),
+  check('kernel run statistics', () => (statsEnabled({ scanProcesses: true }) ? 'collecting' : 'off (enabled by the agent when configured)')),
   check('load + tail call + test_run', () => {
     using root = BpfObject.open(object('xdp_root.bpf.o'));
     root.load();
