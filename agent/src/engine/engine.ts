@@ -36,7 +36,8 @@ import {
 } from '../api/schemas/index.ts';
 import type { AgentConfig } from '../config/index.ts';
 import { ConfigStore } from '../store/index.ts';
-import { applyMapArgs, mapsInDir } from './map-args.ts';
+import { applyMapArgs, mapsInDir, type MapArgsTarget } from './map-args.ts';
+import { initMonitorMaps } from './monitor-init.ts';
 import { PROBES_REASON, bySeq, changedFields, nativeProblem, needsReload } from './program-diff.ts';
 import {
   clearSlotIf, hasUserProgram, isSelfLinking, needsUserRestart, slotId, userKey, waitForSelfLink,
@@ -383,7 +384,10 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return {
       name: p.name, version: p.version, objectPath, entry: p.entry_function_name, nextMap: p.map_name,
       // configuration lands before the program is linked in: it never sees traffic unconfigured
-      prepare: (maps) => applyMapArgs(maps, p.map_args, `program '${p.name}'`),
+      prepare: (maps) => {
+        applyMapArgs(maps, p.map_args, `program '${p.name}'`);
+        this.#initMonitored(maps, p); // as l3afd: monitored keys exist before the first packet
+      },
       ...(place ? { loaded: (obj: BpfObject) => this.#attachObjectProbes(place.iface, place.direction, p, obj) } : {}),
     };
   }
@@ -437,6 +441,12 @@ class DesiredStateEngine implements Engine, ChainInspector {
   async #removeFromChain(iface: string, direction: ChainDirection, name: string): Promise<void> {
     await this.#running().remove(iface, direction, name);
     this.#dropObjectProbes(iface, direction, name);
+  }
+
+  /** Zero-initialises `p`'s monitored keys that have no value (l3afd's InitialiseMetricMaps). */
+  #initMonitored(maps: MapArgsTarget, p: NormalizedBpfProgram): void {
+    const r = initMonitorMaps(maps, p.monitor_maps, `program '${p.name}'`);
+    if (r.written.length > 0 || r.missing.length > 0) this.#log.info({ name: p.name, written: r.written, missing: r.missing }, 'monitored maps initialised');
   }
 
   #writeMapArgs(iface: string, direction: ChainDirection, p: NormalizedBpfProgram): void {
@@ -870,6 +880,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
         } else if (changed.includes('map_args')) {
           this.#writeMapArgs(iface, direction, t);
           undo.push(async () => this.#writeMapArgs(iface, direction, c));
+        }
+        if (!needsReload(changed) && changed.includes('monitor_maps')) {
+          this.#initMonitored(mapsInDir(this.#running().layout.mapDir(iface, direction, t.name, t.version), pinsIn), t);
         }
         if (userRestart && hasUserProgram(t)) {
           await this.#startUser(iface, direction, t);
