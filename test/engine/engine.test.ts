@@ -97,17 +97,17 @@ test('add, update, delete, re-add, a failing program, restart by adoption, stop 
     assert.deepEqual(first.chains().describe(iface, 'xdp_ingress').programs.map((p) => p.id), d2.programs.map((p) => p.id), 'no reload for map_args');
     assert.deepEqual(ratelimitingMaps(fs.path, iface), { rate: 9n, window: 0n, ports: [443, 8080] });
 
-    // admin_status disabled: unloaded, kept (GET shows it disabled, not attached)
+    // admin_status disabled: unloaded and dropped from the list, as l3afd (GET no longer shows it)
     r = await e1.update(xdpBody(host, iface, [countAndPass('count-and-pass', 1), ratelimiting(2, 9, [8080, 443], { admin_status: 'disabled' })]));
     assert.deepEqual(outcomes(r.results), ['count-and-pass:unchanged', 'ratelimiting:updated']);
     assertLinked(first.chains().describe(iface, 'xdp_ingress'), ['count-and-pass']);
     get = e1.get(iface);
     assert.deepEqual(xdpOf(get).map((p) => [p.name, p.admin_status, p.status.attached, p.status.kernel_prog_id]),
-      [['count-and-pass', 'enabled', true, d2.programs[0]?.id], ['ratelimiting', 'disabled', false, 0]]);
+      [['count-and-pass', 'enabled', true, d2.programs[0]?.id]]);
 
-    // delete by name, then re-add
+    // delete by name (ratelimiting is gone already), then re-add
     r = await e1.delete([{ host_name: host, iface, bpf_programs: { xdp_ingress: ['ratelimiting', 'nope'] } }]);
-    assert.deepEqual(outcomes(r.results), ['ratelimiting:removed', 'nope:unchanged']);
+    assert.deepEqual(outcomes(r.results), ['ratelimiting:unchanged', 'nope:unchanged']);
     r = await e1.add(xdpBody(host, iface, [ratelimiting(2, 2, [8080, 8081])]));
     assert.deepEqual(outcomes(r.results), ['ratelimiting:added']);
     const d3 = first.chains().describe(iface, 'xdp_ingress');
@@ -115,20 +115,19 @@ test('add, update, delete, re-add, a failing program, restart by adoption, stop 
     assert.deepEqual(ratelimitingMaps(fs.path, iface), { rate: 2n, window: 0n, ports: [8080, 8081] });
 
     // failing programs: a bad object file, a map that does not exist, a user program, a probe; the chain is untouched
+    // (one add each: as l3afd, the first failure of an interface ends its payload, so the others would be 'not applied')
     const before = e1.get();
-    r = await e1.add([{
-      host_name: host, iface,
-      bpf_programs: {
-        xdp_ingress: [
-          countAndPass('bad-object', 3, { object_file: 'nope.bpf.o', ebpf_package_repo_url: extraRepo }),
-          countAndPass('bad-map', 4, { ebpf_package_repo_url: extraRepo, map_args: [{ name: 'no_such_map', args: [{ key: 1, value: 1 }] }] }),
-          countAndPass('user-prog', 5, { object_file: '', cmd_start: 'ratelimiting' }),
-        ],
-        probes: [countAndPass('probe', 0, { prog_type: 'tracepoint', ebpf_package_repo_url: extraRepo })],
-      },
-    }]);
+    const failing = [
+      countAndPass('bad-object', 3, { object_file: 'nope.bpf.o', ebpf_package_repo_url: extraRepo }),
+      countAndPass('bad-map', 4, { ebpf_package_repo_url: extraRepo, map_args: [{ name: 'no_such_map', args: [{ key: 1, value: 1 }] }] }),
+      countAndPass('user-prog', 5, { object_file: '', cmd_start: 'ratelimiting' }),
+    ];
+    r = await e1.add([{ host_name: host, iface, bpf_programs: { xdp_ingress: failing, probes: [countAndPass('probe', 0, { prog_type: 'tracepoint', ebpf_package_repo_url: extraRepo })] } }]);
     assert.deepEqual(outcomes(r.results), ['bad-object:failed', 'bad-map:failed', 'user-prog:failed', 'probe:failed']);
-    const reasons = r.results.map((x) => x.reason ?? '');
+    assert.match(r.results[1]?.reason ?? '', /not applied: 'bad-object'/, 'the programs after the first failure are not applied');
+    const alone = [];
+    for (const p of failing.slice(1)) alone.push(...(await e1.add([{ host_name: host, iface, bpf_programs: { xdp_ingress: [p] } }])).results);
+    const reasons = [r.results[0], ...alone, r.results[3]].map((x) => x?.reason ?? '');
     assert.match(reasons[0] ?? '', /nope\.bpf\.o/);
     assert.match(reasons[1] ?? '', /no_such_map.*does not have/);
     assert.match(reasons[2] ?? '', /NOT_FOUND.*user-prog/, 'a self-linking user program whose package is missing');
@@ -139,7 +138,8 @@ test('add, update, delete, re-add, a failing program, restart by adoption, stop 
 
     // a failed upgrade (bad object in a new version) keeps the old program running
     r = await e1.update(xdpBody(host, iface, [countAndPass('count-and-pass', 1, { version: '1.0.0', object_file: 'missing.bpf.o' }), ratelimiting(2, 2, [8080, 8081])]));
-    assert.deepEqual(outcomes(r.results), ['count-and-pass:failed', 'ratelimiting:unchanged']);
+    assert.deepEqual(outcomes(r.results), ['count-and-pass:failed', 'ratelimiting:failed']);
+    assert.match(r.results[1]?.reason ?? '', /^not applied: 'count-and-pass'/, 'l3afd stops at the first failure');
     assert.deepEqual(first.chains().describe(iface, 'xdp_ingress'), d3);
     assert.match(xdpOf(e1.get())[0]?.status.last_error ?? '', /missing\.bpf\.o/, 'last_error says why');
 
@@ -162,7 +162,7 @@ test('add, update, delete, re-add, a failing program, restart by adoption, stop 
 
     // the adopted chain can still be changed (moves rebuild adopted programs from the fetched objects)
     r = await e2.engine.update(xdpBody(host, iface, [countAndPass('count-and-pass', 3), ratelimiting(2, 2, [8080, 8081])]));
-    assert.deepEqual(outcomes(r.results), ['ratelimiting:unchanged', 'count-and-pass:updated']);
+    assert.deepEqual(outcomes(r.results), ['count-and-pass:updated', 'ratelimiting:unchanged']);
     assertLinked(e2.chains().describe(iface, 'xdp_ingress'), ['ratelimiting', 'count-and-pass']);
 
     // stop({unload}) leaves nothing: no XDP, no pins; the store keeps the desired state

@@ -80,7 +80,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   app.post('/:version/update', {
     schema: {
       tags, operationId: 'updatePrograms', params: VersionParams, body: AddUpdateBody, response: operationResponses,
-      summary: 'Set the full desired state of the interfaces named (programs omitted there are removed).',
+      summary: 'Set the host\'s whole desired state (as l3afd: interfaces omitted are stopped; programs omitted or disabled are removed).',
     },
   }, async (req, reply) => {
     refuse([...checkAddUpdateSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);

@@ -3,17 +3,19 @@
  * kept in the kernel by the ChainManager (hitless insert / remove / move / replace) and in the
  * config store (atomic writes). Operations run one at a time (one global queue).
  *
- * - add: additive (a program already present by name is left as it is);
- * - update: the full desired state of the interfaces it names (programs it omits are removed,
- *   unlike l3afd whose pruning no longer finds the interface);
- * - delete: by name.
+ * - add: additive (a program already present by name is left as it is; a disabled one is skipped);
+ * - update: the host's whole desired state, as l3afd: interfaces it does not name are stopped and
+ *   forgotten; on the interfaces it names, programs it omits are removed (l3afd's own pruning no
+ *   longer finds them) and `admin_status: disabled` stops a program and drops it from the list;
+ * - delete: by name. An interface stays known (GET shows its ipv4_address) after its last program
+ *   is deleted or failed, as in l3afd.
  *
  * Every field change takes effect: version / artifact / object / entry / next map / repository →
  * hitless replace (maps carried over when the new object accepts them); seq_id → hitless move;
- * admin_status disabled → unloaded but kept (GET shows it disabled); map_args → maps rewritten
- * with each map's own widths; anything else is stored. A program whose change fails is rolled
- * back alone and reported `failed` with the reason; the others go on. The store holds what
- * actually holds.
+ * map_args → maps rewritten with each map's own widths; anything else is stored. Programs of one
+ * interface are applied in the payload's order and, as in l3afd, the first that fails ends that
+ * interface's payload (the rest are reported failed, not applied); a failed change is rolled back
+ * (the program keeps running as it was). The store holds what actually holds.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
@@ -205,6 +207,31 @@ class Results {
   ordered(names: readonly string[]): ProgramResult[] {
     const first = names.flatMap((n) => this.#out.get(n) ?? []);
     return [...first, ...[...this.#out.values()].filter((r) => !first.includes(r))];
+  }
+}
+
+/** Result reason of a disabled program that add or update does not keep (as l3afd, it is not listed). */
+const DISABLED_NOT_ADDED = 'admin_status disabled: not loaded and not listed (as l3afd)';
+/** Result reason of a running program an update disabled. */
+const DISABLED_REMOVED = 'admin_status disabled: stopped and removed from the list (as l3afd)';
+
+/**
+ * l3afd's partial apply: within one interface of a payload, the first program that fails ends the
+ * interface's payload (the programs after it are not applied and reported failed, with why); the
+ * other interfaces go on.
+ */
+class PayloadHalt {
+  reason: string | undefined;
+  constructor(readonly iface: string) {}
+  /** True (and a result pushed) when the interface's payload stopped before `name`. */
+  skip(out: ProgramResult[], direction: PayloadDirection, name: string): boolean {
+    if (this.reason === undefined) return false;
+    out.push({ iface: this.iface, direction, name, outcome: 'failed', reason: `not applied: ${this.reason}` });
+    return true;
+  }
+  record(out: ProgramResult[], r: ProgramResult): void {
+    out.push(r);
+    if (r.outcome === 'failed') this.reason = `'${r.name}' (${r.direction}) failed before it, and l3afd stops an interface's payload at its first failure`;
   }
 }
 
@@ -957,10 +984,13 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return this.#state.get(iface) ?? { host_name: '', ipv4_address: '', lists: emptyLists() };
   }
 
+  /**
+   * Records an interface's state. As l3afd (its interface → address table), an interface named by a
+   * payload stays known with its `ipv4_address` after its last program is deleted or failed; only an
+   * `update` that omits it forgets it ({@link #forgetIface}).
+   */
   #setIface(iface: string, st: IfaceState): void {
-    const probes = [...this.#probesWanted.values()].some((w) => w.iface === iface);
-    if (CHAIN_DIRECTIONS.every((d) => st.lists[d].length === 0) && !probes) this.#state.delete(iface);
-    else this.#state.set(iface, st);
+    this.#state.set(iface, st);
   }
 
   async #persist(): Promise<void> {
@@ -1069,34 +1099,35 @@ class DesiredStateEngine implements Engine, ChainInspector {
       for (const e of body) {
         const st = this.#ifaceState(e.iface);
         const next: IfaceState = { host_name: e.host_name, ipv4_address: e.ipv4_address ?? st.ipv4_address, lists: { ...st.lists } };
+        this.#state.set(e.iface, next); // the new address holds from here (labels of what this payload loads)
+        const halt = new PayloadHalt(e.iface);
+        const firstResult = out.length;
         for (const d of CHAIN_DIRECTIONS) {
-          const asked = (e.bpf_programs?.[d] ?? []).map(normalizeProgram);
-          if (asked.length === 0) continue;
-          const results = new Results(e.iface, d);
-          const current = st.lists[d];
-          const target = [...current];
-          for (const p of asked) {
-            const same = current.find((c) => c.name === p.name);
-            if (same) {
-              results.set(p.name, 'unchanged', 'already present (add does not change programs; use update)');
+          for (const p of (e.bpf_programs?.[d] ?? []).map(normalizeProgram)) {
+            if (halt.skip(out, d, p.name)) continue;
+            const current = next.lists[d];
+            if (current.some((c) => c.name === p.name)) {
+              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'unchanged', reason: 'already present (add does not change programs; use update)' });
               continue;
             }
-            const taken = p.admin_status === 'enabled' ? target.find((c) => c.seq_id === p.seq_id && c.admin_status === 'enabled') : undefined;
+            if (p.admin_status !== 'enabled') {
+              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'unchanged', reason: DISABLED_NOT_ADDED });
+              continue;
+            }
+            const taken = current.find((c) => c.seq_id === p.seq_id);
             if (taken) {
-              results.set(p.name, 'failed', `seq_id ${p.seq_id} is taken by '${taken.name}' in ${d}`);
+              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'failed', reason: `seq_id ${p.seq_id} is taken by '${taken.name}' in ${d}` });
               continue;
             }
-            target.push(p);
-          }
-          const chainResults = new Results(e.iface, d);
-          next.lists[d] = await this.#applyChain(e.iface, d, current, bySeq(target), chainResults, next.ipv4_address);
-          for (const p of asked) {
-            const r = results.get(p.name) ?? chainResults.get(p.name);
-            if (r) out.push(r);
+            const results = new Results(e.iface, d);
+            next.lists[d] = await this.#applyChain(e.iface, d, current, bySeq([...current, p]), results, next.ipv4_address);
+            halt.record(out, results.get(p.name) ?? { iface: e.iface, direction: d, name: p.name, outcome: 'unchanged' });
           }
         }
+        // as l3afd, an add's probes are applied even when a program of the interface failed
         await this.#probes(e.bpf_programs?.probes, e.iface, out, 'add');
         this.#setIface(e.iface, next);
+        if (st.ipv4_address !== next.ipv4_address) this.#relabel(e.iface, next, out.slice(firstResult));
       }
       await this.#persist();
       return { results: out };
@@ -1112,20 +1143,75 @@ class DesiredStateEngine implements Engine, ChainInspector {
       for (const e of body) {
         const st = this.#ifaceState(e.iface);
         const next: IfaceState = { host_name: e.host_name, ipv4_address: e.ipv4_address ?? st.ipv4_address, lists: { ...st.lists } };
+        this.#state.set(e.iface, next); // the new address holds from here (labels of what this payload loads)
+        const halt = new PayloadHalt(e.iface);
+        const firstResult = out.length;
         for (const d of CHAIN_DIRECTIONS) {
-          const target = bySeq((e.bpf_programs?.[d] ?? []).map(normalizeProgram));
-          if (target.length === 0 && st.lists[d].length === 0) continue;
-          const results = new Results(e.iface, d);
-          next.lists[d] = await this.#applyChain(e.iface, d, st.lists[d], target, results, next.ipv4_address);
-          const order = [...st.lists[d].map((p) => p.name).filter((n) => !target.some((p) => p.name === n)), ...target.map((p) => p.name)];
-          out.push(...results.ordered(order));
+          const asked = (e.bpf_programs?.[d] ?? []).map(normalizeProgram);
+          // programs the payload omits on a named interface go first (l3af prunes them; l3afd's pruning no longer finds them)
+          const omitted = next.lists[d].filter((c) => !asked.some((p) => p.name === c.name));
+          if (omitted.length > 0) {
+            const results = new Results(e.iface, d);
+            const current = next.lists[d];
+            next.lists[d] = await this.#applyChain(e.iface, d, current, current.filter((c) => !omitted.includes(c)), results, next.ipv4_address);
+            out.push(...omitted.flatMap((c) => results.get(c.name) ?? []));
+          }
+          // then each program in the payload's order, as l3afd: the first failure ends this interface's payload
+          for (const p of asked) {
+            if (halt.skip(out, d, p.name)) continue;
+            const current = next.lists[d];
+            const had = current.find((c) => c.name === p.name);
+            if (p.admin_status !== 'enabled' && !had) {
+              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'unchanged', reason: DISABLED_NOT_ADDED });
+              continue;
+            }
+            // admin_status disabled: stopped and removed from the list (GET no longer shows it), as l3afd
+            const target = p.admin_status !== 'enabled' ? current.filter((c) => c !== had) : bySeq([...current.filter((c) => c !== had), p]);
+            const results = new Results(e.iface, d);
+            next.lists[d] = await this.#applyChain(e.iface, d, current, target, results, next.ipv4_address);
+            const r = results.get(p.name) ?? { iface: e.iface, direction: d, name: p.name, outcome: 'unchanged' as const };
+            halt.record(out, p.admin_status !== 'enabled' && r.outcome === 'removed' ? { ...r, outcome: 'updated', reason: DISABLED_REMOVED } : r);
+          }
         }
-        await this.#probes(e.bpf_programs?.probes, e.iface, out, 'update');
+        if (halt.reason === undefined) await this.#probes(e.bpf_programs?.probes, e.iface, out, 'update');
+        else for (const p of e.bpf_programs?.probes ?? []) halt.skip(out, 'probes', p.name);
         this.#setIface(e.iface, next);
+        if (st.ipv4_address !== next.ipv4_address) this.#relabel(e.iface, next, out.slice(firstResult));
+      }
+      // update is the host's whole desired state (l3afd): interfaces it does not name are stopped and forgotten
+      for (const iface of [...this.#state.keys()]) {
+        if (!body.some((e) => e.iface === iface)) await this.#forgetIface(iface, out);
       }
       await this.#persist();
       return { results: out };
     });
+  }
+
+  /** The interface's address changed: the observer hears it for running programs this payload did not load or change (one of their labels). */
+  #relabel(iface: string, st: IfaceState, results: readonly ProgramResult[]): void {
+    for (const d of CHAIN_DIRECTIONS) {
+      for (const p of st.lists[d]) {
+        const r = results.find((x) => x.direction === d && x.name === p.name);
+        if (r && (r.outcome === 'added' || r.outcome === 'updated')) continue;
+        this.#notifyRunning('programUpdated', iface, d, p, st.ipv4_address);
+      }
+    }
+  }
+
+  /** Removes every program of an interface an update did not name, then forgets it (kept while probes are kept with it). */
+  async #forgetIface(iface: string, out: ProgramResult[]): Promise<void> {
+    const st = this.#ifaceState(iface);
+    const next: IfaceState = { ...st, lists: { ...st.lists } };
+    for (const d of CHAIN_DIRECTIONS) {
+      const current = st.lists[d];
+      if (current.length === 0) continue;
+      const results = new Results(iface, d);
+      next.lists[d] = await this.#applyChain(iface, d, current, [], results, st.ipv4_address);
+      out.push(...results.ordered(current.map((c) => c.name)).map((r) => (r.outcome === 'removed' ? { ...r, reason: 'the update does not name this interface (l3afd stops it)' } : r)));
+    }
+    const left = CHAIN_DIRECTIONS.some((d) => next.lists[d].length > 0) || [...this.#probesWanted.values()].some((w) => w.iface === iface);
+    if (left) this.#state.set(iface, next);
+    else this.#state.delete(iface);
   }
 
   delete(body: DeleteBody): Promise<OperationResult> {
@@ -1161,7 +1247,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
             out.push({ iface: e.iface, direction: 'probes', name: n, outcome: 'failed', reason: `detaching it failed: ${messageOf(err)}` });
           }
         }
-        this.#setIface(e.iface, next);
+        if (this.#state.has(e.iface)) this.#setIface(e.iface, next);
       }
       await this.#persist();
       return { results: out };
@@ -1319,7 +1405,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     this.#userRoots = new UserRoots(this.#config.l3afd.bpfMapDefaultPath, roots);
     for (const e of stored) {
       const lists = emptyLists();
-      for (const d of CHAIN_DIRECTIONS) lists[d] = bySeq(e.bpf_programs[d] ?? []);
+      for (const d of CHAIN_DIRECTIONS) lists[d] = bySeq((e.bpf_programs[d] ?? []).filter((p) => p.admin_status === 'enabled'));
       for (const p of e.bpf_programs.probes ?? []) this.#probesWanted.set(p.name, { iface: e.iface, p });
       this.#setIface(e.iface, { host_name: e.host_name, ipv4_address: e.ipv4_address, lists });
     }

@@ -64,7 +64,7 @@ export interface Engine {
   start(): Promise<void>;
   /** Additive: programs not yet present are added; present ones are left as they are. */
   add(body: AddUpdateBody): Promise<OperationResult>;
-  /** Full desired state of the interfaces it names (programs it omits there are removed). */
+  /** The host's whole desired state: interfaces it omits are stopped and forgotten, programs it omits are removed. */
   update(body: AddUpdateBody): Promise<OperationResult>;
   /** Removes programs by name. */
   delete(body: DeleteBody): Promise<OperationResult>;
