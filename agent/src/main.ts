@@ -18,7 +18,9 @@
  */
 import { Command } from 'commander';
 import { ConfigError, defaultConfig, loadConfigFile, parseHostPort, type AgentConfig, type LoadedConfig } from './config/index.ts';
-import { createEngine, type Engine } from './engine/index.ts';
+import { createEngine, type ChainInspector, type Engine } from './engine/index.ts';
+import type { ChainDescription } from './chain/index.ts';
+import { registerChainReach } from './metrics/chain-reach.ts';
 import { Bpffs } from './bpf/index.ts';
 import { buildServer, API_VERSION } from './api/server.ts';
 import { RequestError } from './api/errors.ts';
@@ -185,8 +187,11 @@ async function main(argv: string[]): Promise<void> {
       ...(tls && metricsTls !== 'off' ? { metricsTls: { options: tls.metricsOptions(metricsTls === 'mtls'), reloader: tls } } : {}),
     });
     if (tls) registerCertificateExpiry(o.registry, tls);
+    registerChainReach(o.registry, () => chainsOfAll());
     return o;
   };
+  // every chain as the kernel sees it, for the dead-end gauge (read through the engine current at scrape time)
+  let chainsOfAll = (): ChainDescription[] => [];
   let obs: Observability;
   try {
     obs = await startObservability();
@@ -200,6 +205,10 @@ async function main(argv: string[]): Promise<void> {
   // The routes hold this delegate; a failed hand-over swaps in a fresh engine behind it.
   const newEngine = (): Engine => createEngine(config, { logger: logger.child({ component: 'engine' }), observer: obs });
   let current: Engine = newEngine();
+  chainsOfAll = () => {
+    const c = current as Engine & Partial<ChainInspector>;
+    return typeof c.describeChains === 'function' ? c.get().flatMap((e) => c.describeChains?.(e.iface) ?? []) : [];
+  };
   const engine = new Proxy({} as Engine, {
     get: (_target, prop) => {
       const v: unknown = Reflect.get(current, prop);

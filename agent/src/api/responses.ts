@@ -71,6 +71,8 @@ export const ProgramStatusSchema = Type.Object(
     restarts: Type.Integer({ description: 'Loads again by the agent, plus restarts of its user program.' }),
     running: Type.Optional(Type.Boolean({ description: 'Programs with cmd_start (and probes): attached AND the user program running (l3afd\'s BPFRunning).' })),
     user_program: Type.Optional(UserProgramSchema),
+    continues_chain: Type.Optional(Type.Boolean({ description: 'Chained programs: false when its code never tail-calls through its map_name (like L3AF\'s connection-limit); the programs after it never run.' })),
+    reachable: Type.Optional(Type.Boolean({ description: 'Chained programs: traffic reaches it (false behind a program that does not continue the chain, or when not linked).' })),
   },
   { additionalProperties: false },
 );

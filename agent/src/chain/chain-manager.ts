@@ -52,6 +52,10 @@ export interface ElementState {
   /** The id its own next slot holds (undefined: end of the chain). */
   readonly nextId: number | undefined;
   readonly adopted: boolean;
+  /** False when its code never tail-calls through its next array: nothing after it runs (L3AF's connection-limit). */
+  readonly continues: boolean;
+  /** Traffic reaches it: the hook runs the root, and every element before it is linked and continues. */
+  readonly reachable: boolean;
 }
 
 /** A chain as the kernel sees it. */
@@ -451,28 +455,29 @@ export class ChainManager {
     });
   }
 
-  #state(p: ChainProgram, slotId: number | undefined): ElementState {
+  #state(p: ChainProgram, slotId: number | undefined, reachable: boolean): ElementState {
     return {
       name: p.name, version: p.version, entry: p.entry, id: p.id, slotId, linked: slotId === p.id, nextId: p.nextId(), adopted: p.adopted,
+      continues: p.continues, reachable: reachable && slotId === p.id,
     };
   }
 
   #element(chain: Chain, i: number): ElementState {
-    const p = chain.programs[i] as ChainProgram;
-    return this.#state(p, (i === 0 ? chain.root : chain.programs[i - 1] as ChainProgram).nextId());
+    return this.#describe(chain).programs[i] as ElementState;
   }
 
   #describe(chain: Chain): ChainDescription {
+    const root = this.#state(chain.root, this.#attachedId(chain.iface, chain.direction), true);
     const programs: ElementState[] = [];
     let prev = chain.root;
+    let reach = root.reachable;
     for (const p of chain.programs) {
-      programs.push(this.#state(p, prev.nextId()));
+      const el = this.#state(p, prev.nextId(), reach);
+      programs.push(el);
+      reach = el.reachable && el.continues;
       prev = p;
     }
-    return {
-      iface: chain.iface, direction: chain.direction, attachMode: chain.attachMode,
-      root: this.#state(chain.root, this.#attachedId(chain.iface, chain.direction)), programs,
-    };
+    return { iface: chain.iface, direction: chain.direction, attachMode: chain.attachMode, root, programs };
   }
 
   /** The chain as the kernel sees it: ids, and what each slot (and the hook) actually holds. */

@@ -122,6 +122,11 @@ export class ChainProgram {
   readonly id: number;
   /** True when this element came from pins rather than from an object file. */
   readonly adopted: boolean;
+  /**
+   * False when the entry program never tail-calls through its next array (its code does not use
+   * the map, like L3AF's connection-limit): it is chained, but nothing after it ever runs.
+   */
+  readonly continues: boolean;
 
   readonly #layout: PinLayout;
   readonly #object: BpfObject | undefined;
@@ -132,7 +137,7 @@ export class ChainProgram {
 
   private constructor(init: {
     layout: PinLayout; place: ChainPlace; name: string; version: string; entry: string; nextMapName: string;
-    objectPath: string | undefined; program: BpfProgram; nextMap: BpfMap; object: BpfObject | undefined; id: number;
+    objectPath: string | undefined; program: BpfProgram; nextMap: BpfMap; object: BpfObject | undefined; id: number; continues: boolean;
   }) {
     this.#layout = init.layout;
     this.iface = init.place.iface;
@@ -148,6 +153,7 @@ export class ChainProgram {
     this.#object = init.object;
     this.id = init.id;
     this.adopted = init.object === undefined;
+    this.continues = init.continues;
   }
 
   /** Pin path of the entry program (final, not staged). */
@@ -171,8 +177,8 @@ export class ChainProgram {
   }
 
   /**
-   * Loads `spec` from its object file, checks that the entry program tail-calls through the
-   * next-program array, and pins every map (except internal ones, with a `.` in the name) and
+   * Loads `spec` from its object file, notes whether the entry program tail-calls through the
+   * next-program array ({@link continues}; l3afd chains it either way), and pins every map (except internal ones, with a `.` in the name) and
    * the entry program. A pin whose path is taken is made at `<path>.staged` instead (see
    * {@link promote}). On failure nothing stays pinned or open.
    */
@@ -216,12 +222,9 @@ export class ChainProgram {
         throw new ChainError('invalid', `${who}: map '${spec.nextMap}' is a ${nextMap.type} of ${nextMap.maxEntries} entries, not a prog_array`);
       }
       const info = program.info();
-      if (!info.mapIds.includes(nextMap.id)) {
-        throw new ChainError('invalid', `${who}: program '${spec.entry}' does not use map '${spec.nextMap}', so it cannot continue a chain through it`);
-      }
       element = new ChainProgram({
         layout, place, name: spec.name, version: spec.version, entry: spec.entry, nextMapName: spec.nextMap,
-        objectPath: spec.objectPath, program, nextMap, object: obj, id: info.id,
+        objectPath: spec.objectPath, program, nextMap, object: obj, id: info.id, continues: info.mapIds.includes(nextMap.id),
       });
       for (const m of obj.maps()) {
         if (m.name.includes('.')) continue;
@@ -297,8 +300,10 @@ export class ChainProgram {
         if (!isStaged && pins.has(base)) continue;
         pins.set(base, join(mapDir, file));
       }
-      let next: BpfMap | undefined;
-      const candidates: string[] = [];
+      // its next array: the pinned prog_array the program uses; for a program that never tail-calls
+      // (continues = false), the only pinned prog_array of its directory it does not use
+      const used: Array<[string, BpfMap]> = [];
+      const unused: Array<[string, BpfMap]> = [];
       for (const [name, at] of pins) {
         if (ref.nextMap !== undefined && name !== ref.nextMap) continue;
         let m: BpfMap;
@@ -307,25 +312,22 @@ export class ChainProgram {
         } catch {
           continue;
         }
-        if (m.type === 'prog_array' && info.mapIds.includes(m.id)) {
-          candidates.push(name);
-          if (next === undefined) {
-            next = m;
-            continue;
-          }
-        }
-        m.close();
+        if (m.type !== 'prog_array') m.close();
+        else (info.mapIds.includes(m.id) ? used : unused).push([name, m]);
       }
-      if (next === undefined || candidates.length !== 1) {
-        next?.close();
-        throw new ChainError('state', candidates.length === 0
-          ? `${who}: no pinned prog_array in ${mapDir} is used by the program`
-          : `${who}: several pinned prog_arrays could be its next array (${candidates.join(', ')}); name it`);
+      const pick = used.length > 0 ? used : unused;
+      const chosen = pick.length === 1 ? pick[0] : undefined;
+      for (const [, m] of [...used, ...unused]) if (m !== chosen?.[1]) m.close();
+      if (chosen === undefined) {
+        throw new ChainError('state', pick.length === 0
+          ? `${who}: no pinned prog_array in ${mapDir} can be its next array`
+          : `${who}: several pinned prog_arrays could be its next array (${pick.map(([n]) => n).join(', ')}); name it`);
       }
+      const [nextName, next] = chosen;
       opened.push(next);
       const element = new ChainProgram({
-        layout, place, name: ref.name, version: ref.version, entry: ref.entry, nextMapName: candidates[0] as string,
-        objectPath: undefined, program, nextMap: next, object: undefined, id: info.id,
+        layout, place, name: ref.name, version: ref.version, entry: ref.entry, nextMapName: nextName,
+        objectPath: undefined, program, nextMap: next, object: undefined, id: info.id, continues: used.length > 0,
       });
       element.#pins.set(programFinal, { at: programAt, created: false });
       for (const [name, at] of pins) element.#pins.set(join(mapDir, name), { at, created: false });

@@ -1281,7 +1281,10 @@ class DesiredStateEngine implements Engine, ChainInspector {
           let attached = el !== undefined && el.linked && desc?.root.linked === true;
           let progId = el?.id ?? 0;
           if (isSelfLinking(p) && p.admin_status === 'enabled' && this.#phase === 'running') ({ attached, progId } = this.#selfLinkState(e.iface, d, desc));
-          const base: ProgramStatus = { attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0 };
+          const base: ProgramStatus = {
+            attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0,
+            ...(el ? { continues_chain: el.continues, reachable: el.reachable } : {}),
+          };
           p.status = hasUserProgram(p) ? this.#withUser(base, this.#supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
         }
       }

@@ -40,6 +40,10 @@ export interface ProgramStatus {
   readonly running?: boolean;
   /** Programs with cmd_start only: their supervised user program. */
   readonly user_program?: UserProgramView;
+  /** Chained programs in their chain: false when the code never tail-calls through map_name (nothing after it runs). */
+  readonly continues_chain?: boolean;
+  /** Chained programs in their chain: traffic reaches it (every program before it is linked and continues the chain). */
+  readonly reachable?: boolean;
 }
 
 /** A user program as GET shows it. */
