@@ -188,7 +188,7 @@ test('refusals that need no traffic: missing interface, the same name on both TC
   try {
     await assert.rejects(mgr.insert('nosuchif0', 'xdp_ingress', capSpec('xdp_ingress', 'A')), (e: unknown) => e instanceof ChainError && e.code === 'not_found' && /nosuchif0/.test(e.message));
     await mgr.insert(iface, 'tc_ingress', capSpec('tc_ingress', 'A'));
-    await assert.rejects(mgr.insert(iface, 'tc_egress', capSpec('tc_egress', 'A')), (e: unknown) => e instanceof ChainError && e.code === 'conflict' && /tc_ingress/.test(e.message));
+    await assert.rejects(mgr.insert(iface, 'tc_egress', capSpec('tc_egress', 'A')), (e: unknown) => e instanceof ChainError && e.code === 'conflict' && /other TC direction/.test(e.message));
     await mgr.insert(iface, 'tc_egress', capSpec('tc_egress', 'E'));
     const eg = mgr.describe(iface, 'tc_egress');
     assert.equal(queryTc({ iface, direction: 'egress' }), eg.root.id);

@@ -47,7 +47,7 @@ test('a program that never tail-calls is chained; the programs after it are repo
     assert.deepEqual(status(), [['cap-a', true, true], ['dropin-tail', false, true], ['cap-z', true, false]]);
 
     const registry = new Registry();
-    registerChainReach(registry, () => e.engine.describeChains(iface));
+    registerChainReach(registry, () => [e.chains().describe(iface, 'xdp_ingress')]);
     const metric = await registry.getSingleMetricAsString('l3af_chain_unreachable_programs');
     assert.match(metric, new RegExp(`l3af_chain_unreachable_programs\\{interface="${iface}",direction="xdp_ingress",program="dropin-tail"\\} 1$`, 'm'));
 

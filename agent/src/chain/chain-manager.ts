@@ -8,7 +8,7 @@
  * chains from the pins alone, without touching the data plane.
  */
 import {
-  BpfError, BpfProgram, attachTc, attachXdp, detachTc, detachXdp, ifindex, queryTc, queryXdp, unpin, type XdpMode,
+  BpfError, BpfProgram, type BpfMap, attachTc, attachXdp, detachTc, detachXdp, ifindex, queryTc, queryXdp, unpin, type XdpMode,
 } from '../bpf/index.ts';
 import { ChainProgram, checkSpec, pruneEmptyDirs, type ChainPlace, type ProgramSpec } from './chain-program.ts';
 import { ChainError, messageOf } from './errors.ts';
@@ -216,11 +216,40 @@ export class ChainManager {
     const clash = (d: ChainDirection): ChainProgram | undefined =>
       this.#chains.get(keyOf(iface, d))?.programs.find((p) => p.name === name && p !== except);
     if (clash(direction)) throw new ChainError('conflict', `program '${name}' is already in the chain on ${iface} ${direction}`);
-    if (progTypeOf(direction) === 'tc') {
-      const other: ChainDirection = direction === 'tc_ingress' ? 'tc_egress' : 'tc_ingress';
-      if (clash(other)) {
-        throw new ChainError('conflict', `program '${name}' is already in the chain on ${iface} ${other}; l3afd's pin layout has no direction segment for TC, so one name per interface`);
-      }
+    // the same name on the other TC direction is fine (L3AF's ipfix-flow-exporter, traffic-mirroring): l3afd pins
+    // both in one directory, so pins that would collide are refused at load and same-named maps are shared
+  }
+
+  /** Pins every live element except `except` holds (what a load must not pin over, or a removal unpin). */
+  #heldPins(except?: ChainProgram): Set<string> {
+    const out = new Set<string>();
+    for (const c of this.#chains.values()) {
+      for (const p of [c.root, ...c.programs]) if (p !== except) for (const path of p.pinPaths) out.add(path);
+    }
+    return out;
+  }
+
+  /**
+   * Load options for `spec` on (iface, direction): the pins other elements hold, and the maps of the same
+   * program on the other TC direction (shared, as l3afd's common map directory makes them). Close `lent` after.
+   */
+  #loadOptions(iface: string, direction: ChainDirection, spec: ProgramSpec, except?: ChainProgram): { foreignPins: Set<string>; sharedMaps?: ReadonlyMap<string, BpfMap>; close(): void } {
+    const foreignPins = this.#heldPins(except);
+    if (progTypeOf(direction) !== 'tc') return { foreignPins, close: () => undefined };
+    const other: ChainDirection = direction === 'tc_ingress' ? 'tc_egress' : 'tc_ingress';
+    const twin = this.#chains.get(keyOf(iface, other))?.programs.find((p) => p.name === spec.name && p.version === spec.version);
+    if (!twin) return { foreignPins, close: () => undefined };
+    const lent = twin.reusableMaps();
+    const shared = new Map([...lent.maps].filter(([n]) => n !== spec.nextMap && !n.includes('.') && foreignPins.has(this.layout.mapPath(iface, direction, spec.name, spec.version, n))));
+    return { foreignPins, sharedMaps: shared, close: () => lent.close() };
+  }
+
+  #loadElement(place: ChainPlace, spec: ProgramSpec, opts: { reuseMaps?: ReadonlyMap<string, BpfMap> } = {}, except?: ChainProgram): ChainProgram {
+    const lo = this.#loadOptions(place.iface, place.direction, spec, except);
+    try {
+      return ChainProgram.load(this.layout, place, spec, { ...opts, foreignPins: lo.foreignPins, ...(lo.sharedMaps ? { sharedMaps: lo.sharedMaps } : {}) });
+    } finally {
+      lo.close();
     }
   }
 
@@ -263,7 +292,7 @@ export class ChainManager {
       if (!Number.isInteger(pos) || pos < 0 || pos > chain.programs.length) {
         throw new ChainError('invalid', `position ${pos} is out of range 0..${chain.programs.length}`);
       }
-      const el = ChainProgram.load(this.layout, place, spec);
+      const el = this.#loadElement(place, spec);
       try {
         const succ = chain.programs[pos];
         el.linkTo(succ);
@@ -283,7 +312,7 @@ export class ChainManager {
     const root = ChainProgram.load(this.layout, place, this.#roots[place.direction]);
     let el: ChainProgram | undefined;
     try {
-      el = ChainProgram.load(this.layout, place, spec);
+      el = this.#loadElement(place, spec);
       root.linkTo(el);
     } catch (err) {
       el?.discard();
@@ -367,13 +396,13 @@ export class ChainManager {
       if (chain.programs.length === 1) {
         this.#detach(chain);
         this.#chains.delete(keyOf(iface, direction));
-        el.remove();
-        chain.root.remove();
+        el.remove(this.#heldPins(el));
+        chain.root.remove(this.#heldPins(chain.root));
         return;
       }
       this.#switch(i === 0 ? chain.root : chain.programs[i - 1] as ChainProgram, chain.programs[i + 1], el);
       chain.programs.splice(i, 1);
-      el.remove();
+      el.remove(this.#heldPins(el));
     });
   }
 
@@ -404,7 +433,7 @@ export class ChainManager {
           const lent = orig.reusableMaps();
           let copy: ChainProgram;
           try {
-            copy = ChainProgram.load(this.layout, { iface, direction }, spec, { reuseMaps: lent.maps });
+            copy = this.#loadElement({ iface, direction }, spec, { reuseMaps: lent.maps }, orig);
           } finally {
             lent.close();
           }
@@ -417,7 +446,10 @@ export class ChainManager {
         throw err;
       }
       for (const c of copies) c.promote();
-      for (let k = lo; k <= hi; k++) (order[k] as ChainProgram).retire(copies[k - lo] as ChainProgram);
+      for (let k = lo; k <= hi; k++) {
+        const orig = order[k] as ChainProgram;
+        orig.retire(copies[k - lo] as ChainProgram, this.#heldPins(orig));
+      }
       chain.programs = [...old.slice(0, lo), ...copies, ...old.slice(hi + 1)];
     });
   }
@@ -437,7 +469,7 @@ export class ChainManager {
       const lent = opts.keepMaps ? old.reusableMaps() : undefined;
       let el: ChainProgram;
       try {
-        el = ChainProgram.load(this.layout, { iface, direction }, spec, lent ? { reuseMaps: lent.maps } : {});
+        el = this.#loadElement({ iface, direction }, spec, lent ? { reuseMaps: lent.maps } : {}, old);
       } finally {
         lent?.close();
       }
@@ -449,8 +481,8 @@ export class ChainManager {
         throw err;
       }
       el.promote();
-      old.retire(el);
       chain.programs[i] = el;
+      old.retire(el, this.#heldPins(old));
       return this.#element(chain, i);
     });
   }

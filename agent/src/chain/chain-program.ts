@@ -64,6 +64,14 @@ export interface LoadOptions {
    * to 15 bytes). The next-program array is never reused.
    */
   readonly reuseMaps?: ReadonlyMap<string, BpfMap>;
+  /**
+   * Pins other live elements hold (the same program name on the other TC direction shares l3afd's
+   * map directory): a map pinned there under the same name is shared (see {@link sharedMaps}); any
+   * other collision is refused instead of being pinned over.
+   */
+  readonly foreignPins?: ReadonlySet<string>;
+  /** Maps of the same program on the other TC direction, by name, used instead of new ones (not the next array). */
+  readonly sharedMaps?: ReadonlyMap<string, BpfMap>;
 }
 
 /** Maps lent for a reload; close them once the load is done. */
@@ -204,7 +212,7 @@ export class ChainProgram {
         || (spec.loaded !== undefined && probeFromSection(obj.programSections.get(p) ?? '') !== undefined);
       for (const p of obj.programNames) if (!keep(p)) obj.skipProgram(p);
       const reused = new Set<string>();
-      for (const [name, map] of opts.reuseMaps ?? []) {
+      for (const [name, map] of [...(opts.reuseMaps ?? []), ...[...(opts.sharedMaps ?? [])].filter(([n]) => !opts.reuseMaps?.has(n))]) {
         const target = name === spec.nextMap ? undefined
           : obj.mapNames.find((m) => m === name) ?? (name.includes('.') ? obj.mapNames.find((m) => m.includes('.') && m.slice(0, KERNEL_NAME_LEN) === name) : undefined);
         if (target === undefined || target === spec.nextMap || reused.has(target)) continue;
@@ -226,6 +234,11 @@ export class ChainProgram {
         layout, place, name: spec.name, version: spec.version, entry: spec.entry, nextMapName: spec.nextMap,
         objectPath: spec.objectPath, program, nextMap, object: obj, id: info.id, continues: info.mapIds.includes(nextMap.id),
       });
+      const foreign = (final: string, what: string): void => {
+        if (opts.foreignPins?.has(final)) {
+          throw new ChainError('conflict', `${who}: ${what} pin ${final} is held by the same program on the other TC direction (l3afd's layout pins both directions in one directory: give each direction its own ${what} name)`);
+        }
+      };
       for (const m of obj.maps()) {
         if (m.name.includes('.')) continue;
         const final = layout.mapPath(place.iface, place.direction, spec.name, spec.version, m.name);
@@ -233,8 +246,10 @@ export class ChainProgram {
           element.#pins.set(final, { at: final, created: false });
           continue;
         }
+        foreign(final, m.name === spec.nextMap ? 'next-program map' : 'map');
         element.#pin(final, (at) => m.pin(at));
       }
+      foreign(element.programPin, 'entry function');
       element.#pin(element.programPin, (at) => program.pin(at));
       spec.prepare?.(element.#mapSource());
       spec.loaded?.(obj);
@@ -330,7 +345,13 @@ export class ChainProgram {
         objectPath: undefined, program, nextMap: next, object: undefined, id: info.id, continues: used.length > 0,
       });
       element.#pins.set(programFinal, { at: programAt, created: false });
-      for (const [name, at] of pins) element.#pins.set(join(mapDir, name), { at, created: false });
+      // the same name on both TC directions shares the directory: then only the maps its program uses are its own
+      const twins = place.direction !== 'xdp_ingress'
+        && pinsIn(dirname(programFinal)).filter((f) => /_tc(~staged)?$/.test(f) && !f.startsWith(`${ref.entry}_tc`)).length > 0;
+      for (const [name, at] of pins) {
+        if (twins && name !== nextName && !info.mapIds.includes(pinnedMapId(at) ?? -1)) continue;
+        element.#pins.set(join(mapDir, name), { at, created: false });
+      }
       return element;
     } catch (err) {
       for (const m of opened) m.close();
@@ -409,9 +430,9 @@ export class ChainProgram {
     }
   }
 
-  /** Unpins everything this element answers for, removes its empty directories, and closes. */
-  remove(): void {
-    this.#unpinWhere(() => true);
+  /** Unpins everything this element answers for (except `keep`: pins other elements hold), removes its empty directories, and closes. */
+  remove(keep: ReadonlySet<string> = new Set()): void {
+    this.#unpinWhere((final) => !keep.has(final));
     this.close();
   }
 
@@ -419,8 +440,8 @@ export class ChainProgram {
    * Releases an element that `successor` replaced: unpins the pins the successor does not now
    * hold at the same paths, then closes.
    */
-  retire(successor: ChainProgram): void {
-    this.#unpinWhere((final, rec) => !(successor.#pins.get(final)?.at === final && rec.at === final));
+  retire(successor: ChainProgram, keep: ReadonlySet<string> = new Set()): void {
+    this.#unpinWhere((final, rec) => !keep.has(final) && !(successor.#pins.get(final)?.at === final && rec.at === final));
     this.close();
   }
 

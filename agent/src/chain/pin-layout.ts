@@ -7,7 +7,8 @@
  *   programs   <root>/progs/<iface>/<name>/<ver>/<entry>_<xdp|tc>
  *   links      <root>/links/<iface>/<name>/<ver>/<name>_xdp | <name>_tc_<ingress|egress>
  *
- * `<ver>` is the version with dots turned into underscores. A pin that replaces a live one of the
+ * `<ver>` is the version with dots turned into underscores (TC: both directions of one name share the map
+ * directory, as in l3afd). A pin that replaces a live one of the
  * same path is first made at `<path>~staged` and renamed over it once the chain has switched.
  * bpffs refuses names with a dot, hence the version rule; names and interfaces with a dot are
  * refused here with a clear error.
