@@ -44,7 +44,7 @@ export function testConfig(pinRoot: string, stateDir: string): AgentConfig {
 export function engineWithChains(config: AgentConfig): { engine: Engine; chains: () => ChainManager } {
   let cm: ChainManager | undefined;
   const engine = createEngine(config, {
-    chainManager: (roots) => (cm = new ChainManager({ pinRoot: config.l3afd.bpfMapDefaultPath, roots })),
+    chainManager: (roots) => (cm = new ChainManager({ pinRoot: config.l3afd.bpfMapDefaultPath, roots, direct: !config.l3afd.bpfChainingEnabled })),
   });
   return {
     engine,

@@ -33,6 +33,12 @@ export interface ChainManagerOptions {
   /** TC filter handle and priority of roots on clsact. Default 1 and 1. */
   readonly tcHandle?: number;
   readonly tcPriority?: number;
+  /**
+   * l3afd's `bpf-chaining-enabled = false`: no roots; each hook holds one program attached directly
+   * (its next array is left empty). A chain is then that one program: {@link ChainDescription.root}
+   * and its only element are the program itself. Default false.
+   */
+  readonly direct?: boolean;
 }
 
 /** One element as the kernel sees it. */
@@ -112,7 +118,7 @@ export interface ReplaceOptions {
 interface Chain {
   readonly iface: string;
   readonly direction: ChainDirection;
-  readonly root: ChainProgram;
+  root: ChainProgram;
   programs: ChainProgram[];
   attachMode: XdpMode | 'tc';
 }
@@ -162,6 +168,8 @@ export class ChainManager {
   readonly #xdpFallback: boolean;
   readonly #tcHandle: number;
   readonly #tcPriority: number;
+  /** bpf-chaining-enabled = false: one program per hook, attached directly. */
+  readonly direct: boolean;
   readonly #chains = new Map<string, Chain>();
   readonly #mutex = new KeyedMutex();
   #gate: Promise<unknown> = Promise.resolve();
@@ -178,6 +186,7 @@ export class ChainManager {
     this.#xdpFallback = opts.xdpFallbackToSkb ?? true;
     this.#tcHandle = opts.tcHandle ?? 1;
     this.#tcPriority = opts.tcPriority ?? 1;
+    this.direct = opts.direct ?? false;
   }
 
   #locked<T>(iface: string, direction: ChainDirection, task: () => T): Promise<T> {
@@ -284,9 +293,12 @@ export class ChainManager {
       this.#checkName(iface, direction, spec.name);
       const place = { iface, direction };
       const chain = this.#chains.get(keyOf(iface, direction));
+      if (this.direct && chain) {
+        throw new ChainError('conflict', `bpf-chaining-enabled is false: one program per hook, and '${chain.root.name}' is attached to ${iface} ${direction}`);
+      }
       if (!chain) {
         if (position !== undefined && position !== 0) throw new ChainError('invalid', `position ${position} is out of range: the chain on ${iface} ${direction} is empty`);
-        return this.#element(this.#create(place, spec), 0);
+        return this.#element(this.direct ? this.#createDirect(place, spec) : this.#create(place, spec), 0);
       }
       const pos = position ?? chain.programs.length;
       if (!Number.isInteger(pos) || pos < 0 || pos > chain.programs.length) {
@@ -332,6 +344,37 @@ export class ChainManager {
     root.promote(); // stale pins of a crashed run, if any, are replaced only now that the root is attached
     el.promote();
     return chain;
+  }
+
+  /** Chaining disabled: loads the program and attaches it to the hook itself. */
+  #createDirect(place: ChainPlace, spec: ProgramSpec): Chain {
+    if (!ifaceExists(place.iface)) throw new ChainError('not_found', `no interface named '${place.iface}'`);
+    const el = this.#loadElement(place, spec);
+    let attachMode: XdpMode | 'tc';
+    try {
+      attachMode = this.#attach(place, el);
+    } catch (err) {
+      el.discard();
+      throw err;
+    }
+    const chain: Chain = { iface: place.iface, direction: place.direction, root: el, programs: [el], attachMode };
+    this.#chains.set(keyOf(place.iface, place.direction), chain);
+    el.promote();
+    return chain;
+  }
+
+  /** Chaining disabled: swaps the attached program for `el` atomically (XDP replace with the expected old one, TC filter replace). */
+  #reattach(chain: Chain, el: ChainProgram): void {
+    const old = chain.root;
+    try {
+      if (chain.direction === 'xdp_ingress') {
+        attachXdp({ iface: chain.iface, program: el.program, mode: chain.attachMode === 'skb' ? 'skb' : 'drv', expectedOld: old.program });
+      } else {
+        attachTc({ iface: chain.iface, direction: tcDir(chain.direction), program: el.program, handle: this.#tcHandle, priority: this.#tcPriority, replace: true });
+      }
+    } catch (err) {
+      throw new ChainError('kernel', `replacing the program attached to ${chain.iface} ${chain.direction}: ${messageOf(err)}`, { cause: err });
+    }
   }
 
   #attach(place: ChainPlace, root: ChainProgram): XdpMode | 'tc' {
@@ -397,7 +440,7 @@ export class ChainManager {
         this.#detach(chain);
         this.#chains.delete(keyOf(iface, direction));
         el.remove(this.#heldPins(el));
-        chain.root.remove(this.#heldPins(chain.root));
+        if (chain.root !== el) chain.root.remove(this.#heldPins(chain.root));
         return;
       }
       this.#switch(i === 0 ? chain.root : chain.programs[i - 1] as ChainProgram, chain.programs[i + 1], el);
@@ -474,13 +517,18 @@ export class ChainManager {
         lent?.close();
       }
       try {
-        el.linkTo(chain.programs[i + 1]);
-        this.#switch(i === 0 ? chain.root : chain.programs[i - 1] as ChainProgram, el, old);
+        if (this.direct) {
+          this.#reattach(chain, el);
+        } else {
+          el.linkTo(chain.programs[i + 1]);
+          this.#switch(i === 0 ? chain.root : chain.programs[i - 1] as ChainProgram, el, old);
+        }
       } catch (err) {
         el.discard();
         throw err;
       }
       el.promote();
+      if (this.direct) chain.root = el;
       chain.programs[i] = el;
       old.retire(el, this.#heldPins(old));
       return this.#element(chain, i);
@@ -500,6 +548,7 @@ export class ChainManager {
 
   #describe(chain: Chain): ChainDescription {
     const root = this.#state(chain.root, this.#attachedId(chain.iface, chain.direction), true);
+    if (this.direct) return { iface: chain.iface, direction: chain.direction, attachMode: chain.attachMode, root, programs: [root] };
     const programs: ElementState[] = [];
     let prev = chain.root;
     let reach = root.reachable;
@@ -532,6 +581,7 @@ export class ChainManager {
 
   #adopt(opts: AdoptOptions): AdoptReport {
     if (this.#chains.size > 0) throw new ChainError('conflict', 'adopt() is for a fresh manager: this one already has chains');
+    if (this.direct) return this.#adoptDirect(opts);
     const refs = this.layout.scanPrograms();
     const ids = new Map<string, number | undefined>();
     const idOf = (r: PinnedProgramRef): number | undefined => {
@@ -588,6 +638,35 @@ export class ChainManager {
     }
     for (const c of made) this.#chains.set(keyOf(c.iface, c.direction), c);
     return { chains: made.map((c) => this.#describe(c)), orphans: this.#orphans(refs, live, orphanReasons), problems };
+  }
+
+  /** Chaining disabled: each pinned program that is the one attached to a hook of its interface is that hook's chain. */
+  #adoptDirect(opts: AdoptOptions): AdoptReport {
+    const refs = this.layout.scanPrograms();
+    const live = new Set<string>();
+    const made: Chain[] = [];
+    const problems: string[] = [];
+    try {
+      for (const ref of refs) {
+        if (ref.staged || !ifaceExists(ref.iface)) continue;
+        const id = programIdAt(ref.path);
+        const direction = CHAIN_DIRECTIONS.find((d) => progTypeOf(d) === ref.progType && !made.some((c) => c.iface === ref.iface && c.direction === d) && id !== undefined && this.#attachedId(ref.iface, d) === id);
+        if (direction === undefined) continue;
+        const place = { iface: ref.iface, direction };
+        const el = ChainProgram.adopt(this.layout, place, { name: ref.name, version: ref.versionSegment, entry: ref.entry });
+        el.objectPath = opts.objectPathFor?.({ iface: ref.iface, direction, name: el.name, versionSegment: ref.versionSegment, entry: el.entry });
+        live.add(ref.path);
+        made.push({
+          iface: ref.iface, direction, root: el, programs: [el],
+          attachMode: direction === 'xdp_ingress' ? (queryXdp(ref.iface).attached === 'skb' ? 'skb' : 'drv') : 'tc',
+        });
+      }
+    } catch (err) {
+      for (const c of made) c.root.close();
+      throw err;
+    }
+    for (const c of made) this.#chains.set(keyOf(c.iface, c.direction), c);
+    return { chains: made.map((c) => this.#describe(c)), orphans: this.#orphans(refs, live, new Map()), problems };
   }
 
   #livePins(): Set<string> {

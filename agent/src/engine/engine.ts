@@ -1102,6 +1102,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
         this.#state.set(e.iface, next); // the new address holds from here (labels of what this payload loads)
         const halt = new PayloadHalt(e.iface);
         const firstResult = out.length;
+        // l3afd without chaining refuses an add that lists more than one program for a direction (the whole interface)
+        const crowded = this.#config.l3afd.bpfChainingEnabled ? undefined : CHAIN_DIRECTIONS.find((d) => (e.bpf_programs?.[d]?.length ?? 0) > 1);
+        if (crowded) halt.reason = `bpf-chaining-enabled is false: one program per direction, and ${crowded} lists ${e.bpf_programs?.[crowded]?.length ?? 0} (l3afd refuses the interface's add)`;
         for (const d of CHAIN_DIRECTIONS) {
           for (const p of (e.bpf_programs?.[d] ?? []).map(normalizeProgram)) {
             if (halt.skip(out, d, p.name)) continue;
@@ -1385,7 +1388,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       this.#ownArtifacts = true;
     }
     const roots = await this.#rootSpecs();
-    const cm = this.#deps.chainManager ? this.#deps.chainManager(roots) : new ChainManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, roots });
+    const cm = this.#deps.chainManager ? this.#deps.chainManager(roots) : new ChainManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, roots, direct: !this.#config.l3afd.bpfChainingEnabled });
     this.#chain = cm;
     const userDir = this.#userDir();
     this.#supervisor = this.#deps.supervisor ?? new Supervisor({

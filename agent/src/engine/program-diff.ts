@@ -28,15 +28,14 @@ export const PROBES_REASON = 'object_file is required for a probe: the ELF objec
 
 /**
  * Why `p` cannot be loaded on the native path (object_file + entry_function_name, chained
- * through map_name), or undefined when it can. A program with both object_file and cmd_start
+ * through map_name; without chaining the program itself is attached to its hook), or undefined when it can. A program with both object_file and cmd_start
  * is native (the agent loads it) and its user program is started after it is linked in.
  */
-export function nativeProblem(p: NormalizedBpfProgram, chainingEnabled: boolean): string | undefined {
+export function nativeProblem(p: NormalizedBpfProgram, _chainingEnabled: boolean): string | undefined {
   if (p.cmd_start !== '' && p.object_file === '') return `${USER_PROGRAM_REASON} (cmd_start '${p.cmd_start}')`;
   if (p.object_file === '') return 'object_file is required: the native load path needs the ELF object of the package';
   if (p.entry_function_name === '') return 'entry_function_name is required: the ELF program to chain';
   if (p.map_name === '') return 'map_name is required: the program\'s own next-program PROG_ARRAY, through which the chain continues';
-  if (!chainingEnabled) return 'bpf-chaining-enabled = false (one program attached directly per hook) is not supported yet';
   return undefined;
 }
 
