@@ -4,10 +4,10 @@
  * (undici) and progress reports for large files.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, writeSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ArtifactError } from './errors.ts';
 
 /** The pino-compatible subset of a logger the artifact code writes to. */
@@ -83,12 +83,6 @@ class ProgressTicker {
   }
 }
 
-/** Abandons a response body without surfacing undici's abort error as an unhandled event. */
-function discard(body: Dispatcher.ResponseData['body']): void {
-  body.on('error', () => undefined);
-  body.destroy();
-}
-
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
 /** Maps a network failure to TIMEOUT or UNREACHABLE. */
@@ -149,40 +143,153 @@ export async function downloadToFile(url: URL, destFile: string, opts: DownloadO
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new ArtifactError('UNREACHABLE', shown, `unsupported URL scheme ${url.protocol} (use file, http or https)`);
   }
-  const signal = AbortSignal.timeout(opts.totalTimeoutMs);
-  let res: Dispatcher.ResponseData;
+  const fh = await open(destFile, 'wx', 0o600);
+  const hash = createHash('sha256');
+  let ticker: ProgressTicker | undefined;
   try {
-    res = await request(url, {
-      method: 'GET',
-      dispatcher: opts.dispatcher,
-      headersTimeout: opts.idleTimeoutMs,
-      bodyTimeout: opts.idleTimeoutMs,
-      maxRedirections: 5,
-      signal,
+    await receive(url, opts, {
+      headers: (total) => {
+        if (total !== undefined && total > opts.maxBytes) throw new ArtifactError('TOO_LARGE', shown, `Content-Length ${total} exceeds ${opts.maxBytes} bytes`);
+        ticker = new ProgressTicker(shown, total, opts);
+      },
+      chunk: (buf) => {
+        const t = ticker as ProgressTicker;
+        if (t.received + buf.length > opts.maxBytes) throw new ArtifactError('TOO_LARGE', shown, `download exceeds ${opts.maxBytes} bytes`);
+        hash.update(buf);
+        // synchronous on purpose: the chunk is written before undici's parser reads on (see receive)
+        let off = 0;
+        while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
+        t.add(buf.length);
+      },
     });
-  } catch (e) {
-    throw networkError(e, shown);
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
-  if (res.statusCode === 404 || res.statusCode === 410) {
-    await res.body.dump().catch(() => undefined);
-    throw new ArtifactError('NOT_FOUND', shown, `HTTP ${res.statusCode}`);
+  const t = ticker as ProgressTicker;
+  t.done();
+  return { sha256: hash.digest('hex'), bytes: t.received };
+}
+
+/** What {@link receive} hands each part of a successful (2xx) response to; a throw ends the transfer with that error. */
+interface ResponseSink {
+  /** Called once with the Content-Length, when the server gave one. */
+  headers(total: number | undefined): void;
+  /** Called for every body chunk, synchronously, in order. */
+  chunk(buf: Buffer): void;
+}
+
+/** Content-Length from undici's raw header list (name, value, name, value ...). */
+function contentLength(raw: unknown): number | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (String(raw[i]).toLowerCase() !== 'content-length') continue;
+    const v = String(raw[i + 1]).trim();
+    return /^\d+$/.test(v) ? Number(v) : undefined;
   }
-  if (res.statusCode < 200 || res.statusCode >= 300) {
-    await res.body.dump().catch(() => undefined);
-    throw new ArtifactError('UNREACHABLE', shown, `HTTP ${res.statusCode}`);
-  }
-  const lenHeader = res.headers['content-length'];
-  const total = typeof lenHeader === 'string' && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined;
-  if (total !== undefined && total > opts.maxBytes) {
-    discard(res.body);
-    throw new ArtifactError('TOO_LARGE', shown, `Content-Length ${total} exceeds ${opts.maxBytes} bytes`);
-  }
-  try {
-    return await writeAll(res.body, destFile, shown, total, opts);
-  } catch (e) {
-    discard(res.body);
-    throw networkError(e, shown);
-  }
+  return undefined;
+}
+
+/** Error bodies (404, 500 ...) are drained up to this many bytes, then the connection is dropped. */
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+/**
+ * One GET over undici's dispatcher with a handler that never applies backpressure: every chunk is
+ * handed to `sink.chunk` synchronously and the parser always reads on. With undici < 8 an HTTP/1
+ * parser paused by backpressure when the server closes the connection (FIN) throws an uncatchable
+ * `assert(!this.paused)` from the socket's 'end' handler and kills the process (nodejs/undici#5360,
+ * fixed only in undici 8, which needs Node 22); a handler that never pauses cannot reach that
+ * state, on success and on every error path alike. Any failure (a sink throw, a status, the total
+ * deadline) aborts the request, which destroys the socket. 404/410 reject with NOT_FOUND, other
+ * non-2xx statuses with UNREACHABLE, network failures through {@link networkError}.
+ */
+function receive(url: URL, opts: Pick<DownloadOptions, 'dispatcher' | 'idleTimeoutMs' | 'totalTimeoutMs'>, sink: ResponseSink): Promise<void> {
+  const shown = url.href;
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let abort: ((err?: Error) => void) | undefined;
+    let failure: Error | undefined;
+    let status = 0;
+    let errorBody = 0;
+    const settle = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      if (err) reject(err);
+      else resolve();
+    };
+    /** Ends the transfer with `err`: the request is aborted (socket destroyed) and the promise rejects. */
+    const fail = (err: Error): void => {
+      if (failure) return;
+      failure = err;
+      try {
+        abort?.(err);
+      } catch {
+        // already finished
+      }
+      settle(err);
+    };
+    const deadline = setTimeout(() => fail(new ArtifactError('TIMEOUT', shown, `download not finished after ${opts.totalTimeoutMs} ms (total deadline)`)), opts.totalTimeoutMs);
+    const handler: Dispatcher.DispatchHandlers = {
+      onConnect: (a) => {
+        abort = a;
+        if (failure) a(failure);
+      },
+      onHeaders: (statusCode, rawHeaders) => {
+        if (failure) return true;
+        if (statusCode < 200) return true;
+        status = statusCode;
+        if (statusCode >= 200 && statusCode < 300) {
+          try {
+            sink.headers(contentLength(rawHeaders));
+          } catch (e) {
+            fail(e as Error);
+          }
+        }
+        return true;
+      },
+      onData: (chunk) => {
+        if (failure) return true;
+        if (status < 200 || status >= 300) {
+          errorBody += chunk.length;
+          if (errorBody > ERROR_BODY_LIMIT) fail(statusError(status, shown));
+          return true;
+        }
+        try {
+          sink.chunk(chunk);
+        } catch (e) {
+          fail(e as Error);
+        }
+        return true;
+      },
+      onComplete: () => {
+        if (failure) return;
+        if (status >= 200 && status < 300) settle();
+        else settle(statusError(status, shown));
+      },
+      onError: (err) => {
+        if (failure) return;
+        failure = err;
+        settle(networkError(err, shown));
+      },
+    };
+    try {
+      opts.dispatcher.dispatch({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: 'GET',
+        headersTimeout: opts.idleTimeoutMs,
+        bodyTimeout: opts.idleTimeoutMs,
+        maxRedirections: 5,
+      } as Dispatcher.DispatchOptions, handler);
+    } catch (e) {
+      fail(networkError(e, shown));
+    }
+  });
+}
+
+function statusError(status: number, url: string): ArtifactError {
+  return status === 404 || status === 410 ? new ArtifactError('NOT_FOUND', url, `HTTP ${status}`) : new ArtifactError('UNREACHABLE', url, `HTTP ${status}`);
 }
 
 /**
@@ -208,36 +315,25 @@ export async function fetchSmallText(url: URL, opts: Omit<DownloadOptions, 'maxB
       throw new ArtifactError('UNREACHABLE', shown, (e as Error).message, { cause: e });
     }
   }
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await request(url, {
-      method: 'GET', dispatcher: opts.dispatcher, headersTimeout: opts.idleTimeoutMs, bodyTimeout: opts.idleTimeoutMs,
-      maxRedirections: 5, signal: AbortSignal.timeout(opts.totalTimeoutMs),
-    });
-  } catch (e) {
-    throw networkError(e, shown);
-  }
-  if (res.statusCode === 404 || res.statusCode === 410) {
-    await res.body.dump().catch(() => undefined);
-    return undefined;
-  }
-  if (res.statusCode < 200 || res.statusCode >= 300) {
-    await res.body.dump().catch(() => undefined);
-    throw new ArtifactError('UNREACHABLE', shown, `HTTP ${res.statusCode}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ArtifactError('UNREACHABLE', shown, `unsupported URL scheme ${url.protocol} (use file, http or https)`);
   }
   const chunks: Buffer[] = [];
   let n = 0;
   try {
-    for await (const c of res.body) {
-      n += (c as Buffer).length;
-      if (n > limit) {
-        discard(res.body);
-        throw new ArtifactError('TOO_LARGE', shown, `larger than ${limit} bytes`);
-      }
-      chunks.push(c as Buffer);
-    }
+    await receive(url, opts, {
+      headers: (total) => {
+        if (total !== undefined && total > limit) throw new ArtifactError('TOO_LARGE', shown, `larger than ${limit} bytes`);
+      },
+      chunk: (buf) => {
+        n += buf.length;
+        if (n > limit) throw new ArtifactError('TOO_LARGE', shown, `larger than ${limit} bytes`);
+        chunks.push(buf);
+      },
+    });
   } catch (e) {
-    throw networkError(e, shown);
+    if (e instanceof ArtifactError && e.code === 'NOT_FOUND') return undefined;
+    throw e;
   }
   return Buffer.concat(chunks).toString('utf8');
 }
