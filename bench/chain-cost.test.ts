@@ -16,7 +16,8 @@ test('a small run measures every case, verifies verdicts and counters, and repor
   if (requireRoot(t)) return;
   const lines: string[] = [];
   const r = runChainCost({ repeat: 2000, rounds: 3, maxChain: 3, singleCalls: 50, onProgress: (l) => lines.push(l) });
-  assert.deepEqual(r.cases.map((c) => c.id), ['empty', 'root', 'rl-pass-syn', 'rl-pass-ack', 'rl-drop', 'cap-1', 'cap-2', 'cap-3']);
+  assert.deepEqual(r.cases.map((c) => c.id), ['empty', 'root', 'rl-pass-syn', 'rl-pass-ack', 'rl-drop', 'empty+stats', 'rl-drop+stats', 'cap-1', 'cap-2', 'cap-3']);
+  assert.deepEqual(r.cases.filter((c) => c.stats).map((c) => c.id), ['empty+stats', 'rl-drop+stats']);
   for (const c of r.cases) {
     assert.equal(c.roundsNs.length, 3, c.id);
     assert.deepEqual(c.verdicts, [c.expected, c.expected, c.expected], c.id);
@@ -37,6 +38,9 @@ test('a small run measures every case, verifies verdicts and counters, and repor
   assert.match(md, /\| root → 3 × count-and-pass \|/);
   assert.match(md, /\| libbpf \| v\d+\.\d+/);
   assert.match(md, /`tsx bench\/chain-cost\.ts --repeat 2000 --rounds 3`/);
+  assert.match(md, /## Kernel run statistics: data-plane cost/);
+  assert.match(md, /\| empty XDP program \| \d+ \| \d+ \|/);
+  assert.match(md, /kernel run statistics at start .* \| (off|ON) \(sysctl /);
   assert.doesNotMatch(md, /FAILED/);
 });
 

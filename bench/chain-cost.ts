@@ -78,7 +78,8 @@ function main(): number {
   for (const c of result.cases) {
     console.log(`${`${c.label}${c.id.startsWith('rl-') ? ` [${c.id}]` : ''}`.padEnd(34)} ${String(c.kernelNs.median).padStart(6)} ${String(c.kernelNs.min).padStart(5)} ${String(c.kernelNs.max).padStart(5)}`);
   }
-  console.log(`root alone, wall from JS: ${result.wall.perPacketNs.median.toFixed(1)} ns/pkt at repeat ${opts.repeat}; ${result.wall.perCallNs.median.toFixed(0)} ns per repeat-1 call`);
+  console.log(`root alone, wall from JS: ${result.wall.perCallNs.median.toFixed(0)} ns per repeat-1 call; fixed cost of a repeat-${opts.repeat} call ${result.cases.find((c) => c.id === 'root')?.fixedMs.median.toFixed(1)} ms`);
+  if (result.statsTaxedRounds > 0) console.error(`chain-cost: warning: another process held a kernel stats fd during ${result.statsTaxedRounds} round(s): stats-off figures are taxed`);
   const failed = result.checks.filter((c) => !c.ok);
   for (const c of failed) console.error(`CHECK FAILED: ${c.what}: expected ${c.expected}, got ${c.actual}`);
   console.log(`${result.checks.length - failed.length}/${result.checks.length} checks passed; report: ${shown(opts.out)} (${(result.elapsedMs / 1000).toFixed(1)} s)`);

@@ -30,7 +30,10 @@ export function chainCostMarkdown(r: ChainCostResult, env: BenchEnvironment, com
   out.push(`| CPU | ${cell(env.cpuModel)} × ${env.cpuCount} |`);
   out.push(`| libbpf | ${env.libbpf} |`);
   out.push(`| node | ${env.node} |`);
-  out.push(`| bpf_jit_enable / bpf_stats_enabled | ${env.jit} / ${env.bpfStats} |`);
+  out.push(`| bpf_jit_enable | ${env.jit} |`);
+  out.push(`| kernel run statistics at start (sysctl and stats fds of any process) | ${cell(env.bpfStats)} |`);
+  out.push(`| rounds during which another process held a stats fd | ${r.statsTaxedRounds} of ${r.rounds}${r.statsTaxedRounds > 0 ? ' (**stats-off figures of those rounds are taxed**)' : ''} |`);
+  out.push(`| load average (1, 5, 15 min) at start | ${env.loadAvg} |`);
   out.push(`| clocksource (bpf_ktime_get_ns) | ${env.clocksource} |`);
   out.push(`| repeat × rounds | ${r.repeat} × ${r.rounds} per case, rounds interleaved across cases |`);
   out.push(`| frame | ${r.frameBytes} bytes: Ethernet / IPv4 / TCP without options, zero padding |`);
@@ -40,17 +43,28 @@ export function chainCostMarkdown(r: ChainCostResult, env: BenchEnvironment, com
   out.push(
     'The kernel\'s mean duration per run (`duration` of BPF_PROG_TEST_RUN, whole ns) of each round; median, minimum and maximum over the rounds. ' +
       `Δ columns compare medians. Ratelimiting runs with rate ${RL_RATE} per ${Number(RL_WINDOW_NS) / 1e9} s window and port ${LISTED_PORT} listed; ` +
-      'its drop-event budget (rl_config_map[2]) is 0, the default. The kernel truncates its mean to whole ns; the last column, the median over the rounds ' +
-      'of the wall time of the test_run call seen from JS divided by repeat, has finer resolution and includes the call\'s fixed cost (about ' +
-      'the repeat-1 wall time below, spread over the repeats) and any time the test loop was preempted.',
+      'its drop-event budget (rl_config_map[2]) is 0, the default. The kernel truncates its mean to whole ns. Cases marked "kernel stats ON" hold a ' +
+      'BPF_ENABLE_STATS fd around each call: the difference to the same case without is what kernel run statistics cost every program run on the host. ' +
+      'The last column is the fixed cost of each call (median over the rounds of wall time seen from JS − kernel mean × repeat): an XDP test run with ' +
+      'repeat > 1 pays it once per call on this kernel, so wall ÷ repeat would not be a finer view of the kernel\'s figure.',
     '',
   );
-  out.push('| case | path | verdict | median | min | max | Δ empty | Δ root | rounds | wall ÷ repeat |', '|---|---|---|--:|--:|--:|--:|--:|---|--:|');
+  out.push('| case | path | verdict | median | min | max | Δ empty | Δ root | rounds | fixed cost per call, ms |', '|---|---|---|--:|--:|--:|--:|--:|---|--:|');
   for (const c of r.cases) {
     const verdict = c.verdicts.every((v) => v === c.expected) ? c.expected.toUpperCase() : `**${c.verdicts.join('/')}** (expected ${c.expected})`;
     const dRoot = c.id === 'empty' || c.id === 'root' ? '' : signed(c.kernelNs.median - root);
     const dEmpty = c.id === 'empty' ? '' : signed(c.kernelNs.median - empty);
-    out.push(`| ${cell(c.label)} | ${cell(c.path)} | ${verdict} | **${ns(c.kernelNs.median)}** | ${ns(c.kernelNs.min)} | ${ns(c.kernelNs.max)} | ${dEmpty} | ${dRoot} | ${c.roundsNs.join(' ')} | ${c.wallNs.median.toFixed(2)} |`);
+    out.push(`| ${cell(c.label)} | ${cell(c.path)} | ${verdict} | **${ns(c.kernelNs.median)}** | ${ns(c.kernelNs.min)} | ${ns(c.kernelNs.max)} | ${dEmpty} | ${dRoot} | ${c.roundsNs.join(' ')} | ${c.fixedMs.median.toFixed(1)} |`);
+  }
+  out.push('');
+  const on = (id: string): number | undefined => r.cases.find((c) => c.id === id)?.kernelNs.median;
+  const pairs = [['empty', 'empty+stats', 'empty XDP program'], ['rl-drop', 'rl-drop+stats', 'root → ratelimiting, drop path']] as const;
+  out.push('## Kernel run statistics: data-plane cost', '');
+  out.push('| program | stats off, ns | stats ON, ns | cost of stats, ns per run |', '|---|--:|--:|--:|');
+  for (const [off, onId, label] of pairs) {
+    const a = on(off);
+    const b = on(onId);
+    if (a !== undefined && b !== undefined) out.push(`| ${cell(label)} | ${ns(a)} | ${ns(b)} | ${signed(b - a)} |`);
   }
   out.push('');
 
@@ -68,13 +82,12 @@ export function chainCostMarkdown(r: ChainCostResult, env: BenchEnvironment, com
   out.push('## Wall time seen from JavaScript (root alone)', '');
   out.push('| measure | median | min | max |', '|---|--:|--:|--:|');
   const w = r.wall;
-  out.push(`| wall time of one test_run call (repeat ${r.repeat}) ÷ repeat, ns per packet | **${ns(w.perPacketNs.median)}** | ${ns(w.perPacketNs.min)} | ${ns(w.perPacketNs.max)} |`);
   out.push(`| wall time of one test_run call with repeat 1 (mean of ${w.singleCalls} calls per round), ns | **${w.perCallNs.median.toFixed(0)}** | ${w.perCallNs.min.toFixed(0)} | ${w.perCallNs.max.toFixed(0)} |`);
   out.push(`| the kernel's duration of those repeat-1 calls (median per round), ns | ${ns(w.kernelRepeat1Ns.median)} | ${ns(w.kernelRepeat1Ns.min)} | ${ns(w.kernelRepeat1Ns.max)} |`);
   out.push('');
   out.push(
-    'The first row is what a packet costs when the syscall, the FFI call and the copy of the frame are spread over all repeats; ' +
-      'the second is the full price of one packet sent from JavaScript through koffi and the bpf() syscall (process.hrtime around the call).',
+    'The first row is the full price of one packet sent from JavaScript through koffi and the bpf() syscall (process.hrtime around the call); ' +
+      'a call with repeat > 1 costs the fixed cost of the table above on top of the kernel\'s repeat × mean.',
     '',
   );
 

@@ -117,7 +117,8 @@ test('seed ratelimiting user program: self-linked after the root, restarted afte
     process.kill(pid1, 'SIGKILL');
     const secondId = await until(() => { const id = slotId(rootArray); return id !== undefined && id !== firstId ? id : undefined; }, 60_000, 'the restarted companion to relink');
     const relinkMs = Date.now() - k0;
-    s = await until(() => { const st = xdpOf(engine.get())[0]?.status; return st?.running && st.user_program?.pid !== pid1 ? st : undefined; }, 10_000, 'GET to show the new instance');
+    // GET's status is refreshed on the supervisor's events and every sampling tick: the relink shows within a tick
+    s = await until(() => { const st = xdpOf(engine.get())[0]?.status; return st?.running && st.user_program?.pid !== pid1 && st.kernel_prog_id === secondId ? st : undefined; }, 10_000, 'GET to show the new instance');
     assert.equal(s.restarts, 1, 'counted once');
     assert.equal(s.user_program?.restarts, 1);
     assert.equal(s.kernel_prog_id, secondId);

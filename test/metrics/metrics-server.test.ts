@@ -37,7 +37,7 @@ test('live /metrics: kernel counters, run statistics, lifecycle; series gone aft
   const registry = new Registry();
   const agent = new AgentMetrics({ registry, host: 'h' });
   const maps = new MapMonitors({ registry, host: 'h', intervalMs: 100 });
-  const kstats = new KernelStats({ registry, host: 'h', intervalMs: 100 }).start();
+  const kstats = new KernelStats({ registry, host: 'h', intervalMs: 100, enable: true }).start();
   const cache = new HostFactsCache();
   registerHostMetrics(registry, cache);
   await cache.get();

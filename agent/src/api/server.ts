@@ -8,11 +8,11 @@
  * - Serialisation: answers are sent as the engine returns them (the response schemas document
  *   them in the OpenAPI document; they do not filter fields).
  * - Logging: the agent's pino logger with a request id per request (`x-request-id` is honoured
- *   when a client sends one and echoed on every answer).
+ *   when a client sends one and echoed on every answer); request log lines for reads (GET, HEAD) at debug level, for changes at info.
  */
 import { randomUUID } from 'node:crypto';
 import type { TlsOptions } from 'node:tls';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/index.ts';
 import type { Engine } from '../engine/types.ts';
@@ -54,6 +54,28 @@ export interface ServerOptions {
 /** Server timeouts (l3afd had none): whole request, headers, idle keep-alive. */
 export const SERVER_TIMEOUTS = { requestTimeoutMs: 30_000, headersTimeoutMs: 15_000, keepAliveTimeoutMs: 10_000 } as const;
 
+/**
+ * fastify's request log lines at the agent's levels: reads (GET, HEAD) at debug, so a polling client costs
+ * no log line; "incoming request" at debug; a completed change (POST, …) and every error as fastify logs them.
+ */
+class RequestLogs extends LogController {
+  constructor(private readonly debug: boolean) {
+    super();
+  }
+
+  override incomingRequest(request: FastifyRequest): void {
+    if (this.debug) request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (!error && (request.method === 'GET' || request.method === 'HEAD')) {
+      if (this.debug) reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+      return;
+    }
+    super.requestCompleted(error, request, reply);
+  }
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Builds the server (not listening yet); call `.listen()` or `.inject()` on it. */
@@ -61,6 +83,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const { engine, config, logger } = opts;
   const app = Fastify({
     loggerInstance: logger,
+    logController: new RequestLogs(logger.isLevelEnabled('debug')),
     bodyLimit: config.l3af.bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: (req) => {

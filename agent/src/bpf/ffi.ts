@@ -197,4 +197,13 @@ export function copyOut(ptr: Ptr, size: number): Buffer {
 export const libcCalls = {
   mount: fn('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)', libc),
   umount2: fn('int umount2(const char *target, int flags)', libc),
+  // ring buffers are read from their mapped pages (ringbuf.ts)
+  mmap: fn('void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)', libc),
+  munmap: fn('int munmap(void *addr, size_t length)', libc),
+  getpagesize: fn('int getpagesize()', libc),
 };
+
+/** An ArrayBuffer over `size` bytes of C memory at `ptr` (no copy; valid while the memory is). */
+export function memoryView(ptr: Ptr, size: number): ArrayBuffer {
+  return koffi.view(ptr, size);
+}

@@ -13,9 +13,9 @@ export {
 } from './link.ts';
 export { attachXdp, detachXdp, queryXdp, type XdpMode, type XdpAttachOptions, type XdpDetachOptions, type XdpState } from './xdp.ts';
 export { attachTc, detachTc, queryTc, createClsact, destroyClsact, type TcDirection, type TcAttachOptions, type TcAttachment, type TcFilterId } from './tc.ts';
-export { RingBufferReader, PerfBufferReader, type ReaderOptions } from './ringbuf.ts';
+export { RingBufferReader, PerfBufferReader, recordAt, type ReaderOptions, type RecordBatch } from './ringbuf.ts';
 export { Bpffs, Tracefs, pinObject, unpin, unpinTree, filesystemOf, type PinKind } from './pin.ts';
-export { enableStats, statsEnabled } from './stats.ts';
+export { enableStats, statsEnabled, statsHolders, type StatsHolder } from './stats.ts';
 export { ifindex, ifname } from './netif.ts';
 export { BpfError, errnoName } from './errors.ts';
 export { setLibbpfLogger, resetLibbpfLogger, type LibbpfLevel, type LibbpfSink } from './log.ts';

@@ -21,8 +21,21 @@ export function statsEnabled(opts: { scanProcesses?: boolean } = {}): boolean {
   return opts.scanProcesses === true && statsHeldByAProcess();
 }
 
-/** True when any process holds an fd from BPF_ENABLE_STATS (an anon inode named bpf-stats). */
-function statsHeldByAProcess(): boolean {
+/** A process holding a BPF_ENABLE_STATS fd (an anon inode named bpf-stats). */
+export interface StatsHolder {
+  readonly pid: number;
+  /** /proc/<pid>/comm. */
+  readonly comm: string;
+  readonly fds: number;
+}
+
+/**
+ * Every process holding a stats fd, found through /proc/<pid>/fd links (a walk of every process: for
+ * checks, benches and tests, not for a scrape path). The kernel times every program run while one exists,
+ * although /proc/sys/kernel/bpf_stats_enabled still reads 0.
+ */
+export function statsHolders(): StatsHolder[] {
+  const out: StatsHolder[] = [];
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     let fds: string[];
@@ -31,15 +44,28 @@ function statsHeldByAProcess(): boolean {
     } catch {
       continue;
     }
+    let n = 0;
     for (const fd of fds) {
       try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:bpf-stats') return true;
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:bpf-stats') n++;
       } catch {
         // the fd closed meanwhile
       }
     }
+    if (n === 0) continue;
+    let comm = '?';
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      // the process exited meanwhile
+    }
+    out.push({ pid: Number(pid), comm, fds: n });
   }
-  return false;
+  return out;
+}
+
+function statsHeldByAProcess(): boolean {
+  return statsHolders().length > 0;
 }
 
 /** Turns run statistics on for as long as the returned handle stays open. */

@@ -46,6 +46,7 @@ import {
 } from './user-programs.ts';
 import { UserRoots, hookProgramId } from './user-roots.ts';
 import { LoadLinkSpans, programAttributes } from './step-spans.ts';
+import { StatusCache } from './status-cache.ts';
 import type {
   Engine, EngineObserver, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RunningProgram,
 } from './types.ts';
@@ -257,11 +258,17 @@ class DesiredStateEngine implements Engine, ChainInspector {
   readonly #probesWanted = new Map<string, { iface: string; p: NormalizedBpfProgram }>();
   readonly #probeErrors = new Map<string, string>();
   #health: NodeJS.Timeout | null = null;
+  /** GET's answer: recomputed after every operation and on the sampling tick, never per request. */
+  readonly #status: StatusCache;
 
   constructor(config: AgentConfig, deps: EngineDeps) {
     this.#config = config;
     this.#deps = deps;
     this.#log = deps.logger ?? NOOP_LOGGER;
+    this.#status = new StatusCache({
+      compute: () => this.#computeStatus(), refreshMs: config.l3af.mapSampleIntervalMs,
+      onError: (err) => this.#log.warn({ err: messageOf(err) }, 'status refresh failed'),
+    });
     const file = config.l3afConfigStore.filename;
     this.#store = deps.store !== undefined ? deps.store : file !== '' ? new ConfigStore(file) : null;
   }
@@ -269,7 +276,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
   // ---------------------------------------------------------------- plumbing
 
   #serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
+    const run = this.#queue.then(task, task).finally(() => this.#status.refresh());
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -1260,7 +1267,13 @@ class DesiredStateEngine implements Engine, ChainInspector {
   // ---------------------------------------------------------------- status
 
   get(iface?: string): NormalizedL3afBpfPrograms[] {
-    const els = this.#elements().filter((e) => iface === undefined || e.iface === iface);
+    this.#status.start();
+    return this.#status.withStatus(iface);
+  }
+
+  /** Every element with its live status, from the kernel: what {@link StatusCache} keeps. */
+  #computeStatus(): NormalizedL3afBpfPrograms[] {
+    const els = this.#elements();
     for (const e of els) {
       for (const p of (e.bpf_programs.probes ?? []) as ProgramWithStatus[]) {
         const set = this.#phase === 'running' ? this.#probeManager?.status(p.name) : undefined;
@@ -1396,7 +1409,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       beforeSpawn: (spec) => this.#beforeSpawn(spec),
       // a user program that ended, gave up or came back: the observer hears it without waiting for the poll
       onEvent: (e) => {
-        if (e.type === 'exited' || e.type === 'gave-up' || e.type === 'started') setImmediate(() => this.#checkRunning());
+        if (e.type === 'exited' || e.type === 'gave-up' || e.type === 'started') setImmediate(() => { this.#checkRunning(); this.#status.refresh(); });
       },
     });
     this.#probeManager = this.#deps.probes ?? new ProbeManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, stateFile: join(this.#config.l3af.stateDir, 'probes.json') });
@@ -1633,6 +1646,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
   stop(opts: { unload?: boolean } = {}): Promise<void> {
     return this.#serial(async () => {
       if (this.#phase === 'stopped') return;
+      this.#status.close();
       const unload = opts.unload ?? this.#config.l3af.unloadOnStop;
       if (this.#health) clearInterval(this.#health);
       this.#health = null;

@@ -113,15 +113,28 @@ function bpftoolJson<T>(args: string[]): T {
 type Read = (b: Buffer, off: number) => unknown;
 const LE = endianness() === 'LE';
 
+const TWO32 = 4294967296;
+/** |hi| below 2^21: hi·2^32 + lo is a safe integer. */
+const SAFE_HI = 0x200000;
+
 function intReader(size: number, signed: boolean, bool: boolean): Read {
   const num = (v: bigint): number | string => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString());
   let r: Read;
   switch (size) {
-    case 1: r = signed ? (b, o) => b.readInt8(o) : (b, o) => b.readUInt8(o); break;
+    case 1: r = signed ? (b, o) => b.readInt8(o) : (b, o) => b[o]!; break;
     case 2: r = signed ? (LE ? (b, o) => b.readInt16LE(o) : (b, o) => b.readInt16BE(o)) : (LE ? (b, o) => b.readUInt16LE(o) : (b, o) => b.readUInt16BE(o)); break;
     case 4: r = signed ? (LE ? (b, o) => b.readInt32LE(o) : (b, o) => b.readInt32BE(o)) : (LE ? (b, o) => b.readUInt32LE(o) : (b, o) => b.readUInt32BE(o)); break;
-    case 8: r = signed ? (LE ? (b, o) => num(b.readBigInt64LE(o)) : (b, o) => num(b.readBigInt64BE(o))) : (LE ? (b, o) => num(b.readBigUInt64LE(o)) : (b, o) => num(b.readBigUInt64BE(o))); break;
-    default: return (b, o) => b.subarray(o, o + size).toString('hex');
+    case 8:
+      // two 32-bit reads and a multiply while the value is a safe integer; BigInt (and a string) only beyond 2^53
+      if (LE) {
+        r = signed
+          ? (b, o) => { const hi = b.readInt32LE(o + 4); return hi >= -SAFE_HI && hi < SAFE_HI ? hi * TWO32 + b.readUInt32LE(o) : num(b.readBigInt64LE(o)); }
+          : (b, o) => { const hi = b.readUInt32LE(o + 4); return hi < SAFE_HI ? hi * TWO32 + b.readUInt32LE(o) : num(b.readBigUInt64LE(o)); };
+      } else {
+        r = signed ? (b, o) => num(b.readBigInt64BE(o)) : (b, o) => num(b.readBigUInt64BE(o));
+      }
+      break;
+    default: return (b, o) => b.toString('hex', o, o + size);
   }
   return bool ? (b, o) => r(b, o) !== 0 : r;
 }
@@ -131,6 +144,17 @@ function bitfieldReader(bitOff: number, bits: number, signed: boolean): Read {
   const byte = Math.floor(bitOff / 8);
   const shift = bitOff % 8;
   const span = Math.ceil((shift + bits) / 8);
+  if (LE && span <= 6 && bits <= 48) {
+    // Number arithmetic (exact below 2^53): no BigInt per record
+    const div = 2 ** shift;
+    const mod = 2 ** bits;
+    return (b, o) => {
+      let v = 0;
+      for (let i = span - 1; i >= 0; i--) v = v * 256 + b[o + byte + i]!;
+      v = Math.floor(v / div) % mod;
+      return signed && v >= mod / 2 ? v - mod : v;
+    };
+  }
   return (b, o) => {
     let v = 0n;
     for (let i = 0; i < span; i++) v |= BigInt(b[o + byte + i]!) << BigInt(LE ? 8 * i : 8 * (span - 1 - i));
@@ -147,11 +171,11 @@ function readerOf(bt: BtfTypes, t: BtfType, depth: number): Read {
       return intReader(t.size!, t.encoding === 'SIGNED', t.encoding === 'BOOL');
     case 'ENUM':
     case 'ENUM64': {
-      const names = new Map((t.values ?? []).map((v) => [String(v.val), v.name]));
+      const names = new Map<unknown, string>((t.values ?? []).map((v) => [typeof v.val === 'number' ? v.val : Number.isSafeInteger(Number(v.val)) ? Number(v.val) : String(v.val), v.name]));
       const raw = intReader(t.size!, t.encoding === 'SIGNED', false);
       return (b, o) => {
         const v = raw(b, o);
-        return names.get(String(v)) ?? v;
+        return names.get(v) ?? v;
       };
     }
     case 'FLOAT':
@@ -167,12 +191,12 @@ function readerOf(bt: BtfTypes, t: BtfType, depth: number): Read {
       if (elem.kind === 'INT' && es === 1) {
         if (elem.name === 'char' || elem.encoding === 'CHAR') {
           return (b, o) => {
-            const s = b.subarray(o, o + n);
-            const nul = s.indexOf(0);
-            return s.subarray(0, nul < 0 ? n : nul).toString('latin1');
+            let end = o;
+            while (end < o + n && b[end] !== 0) end++;
+            return b.toString('latin1', o, end);
           };
         }
-        return (b, o) => b.subarray(o, o + n).toString('hex');
+        return (b, o) => b.toString('hex', o, o + n);
       }
       const r = readerOf(bt, elem, depth + 1);
       return (b, o) => Array.from({ length: n }, (_, i) => r(b, o + i * es));
@@ -188,9 +212,13 @@ function readerOf(bt: BtfTypes, t: BtfType, depth: number): Read {
         if (m.bits_offset % 8 !== 0) throw new RangeError(`member ${m.name} of ${t.name} is not byte-aligned`);
         return { name, off: m.bits_offset / 8, read: readerOf(bt, mt, depth + 1) };
       });
+      const names = fields.map((f) => f.name);
+      const offs = fields.map((f) => f.off);
+      const reads = fields.map((f) => f.read);
+      const n = fields.length;
       return (b, o) => {
         const out: Record<string, unknown> = {};
-        for (const f of fields) out[f.name] = f.read(b, o + f.off);
+        for (let i = 0; i < n; i++) out[names[i]!] = reads[i]!(b, o + offs[i]!);
         return out;
       };
     }

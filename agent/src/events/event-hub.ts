@@ -4,9 +4,10 @@
  * production on in the kernel only while at least one subscriber's filter matches it; when the
  * last one leaves, production is turned off and the producer closed. Which maps a program streams
  * and how they are decoded follow its payload's `event_maps` (see {@link sourcesFor}); the
- * decoder is built once when a stream opens (from BTF for format btf). Each record is decoded once
- * and fanned out to every matching subscriber through a bounded queue per subscriber: when a
- * queue is full the oldest event is dropped and counted.
+ * decoder is built once when a stream opens (from BTF for format btf). Records arrive in batches
+ * (one copy of the bytes per batch); each becomes one event, fanned out to every matching subscriber
+ * through a bounded queue per subscriber (when a queue is full the oldest event is dropped and
+ * counted), and is decoded once, when its `data` is first read.
  */
 import { hostname } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
@@ -15,8 +16,9 @@ import type { Registry } from 'prom-client';
 import type { EngineObserver, RunningProgram } from '../engine/types.ts';
 import { ScrapeMetric } from '../metrics/scrape-metric.ts';
 import { programKey } from '../metrics/labels.ts';
+import { recordAt } from '../bpf/index.ts';
 import { rawRecord } from './btf-decoder.ts';
-import { defaultEventSources, pinnedBufferProducer, sourcesFor, type EventProducer, type EventSource, type ProducerFactory } from './event-sources.ts';
+import { defaultEventSources, pinnedBufferProducer, sourcesFor, type EventProducer, type EventSource, type ProducerFactory, type RecordBatchOrBuffers } from './event-sources.ts';
 
 /** One delivered event. */
 export interface StreamEvent {
@@ -27,6 +29,55 @@ export interface StreamEvent {
   /** Position in this program's stream since it was opened (1, 2, ...). */
   readonly seq: number;
   readonly data: object;
+}
+
+/**
+ * An event whose record is decoded when `data` is first read (and then kept): a flood that overflows
+ * a subscriber's queue, or a consumer that only counts, costs no decoding. It holds the batch's one
+ * copy of the bytes until then.
+ */
+class LazyEvent implements StreamEvent {
+  readonly type: string;
+  readonly program: string;
+  readonly iface: string;
+  readonly direction: string;
+  readonly seq: number;
+  #stream: Stream | undefined;
+  #records: RecordBatchOrBuffers | undefined;
+  #index: number;
+  #data: object | undefined;
+
+  constructor(st: Stream, records: RecordBatchOrBuffers, index: number, seq: number) {
+    this.type = st.source.eventType;
+    this.program = st.program.name;
+    this.iface = st.program.iface;
+    this.direction = st.program.direction;
+    this.seq = seq;
+    this.#stream = st;
+    this.#records = records;
+    this.#index = index;
+  }
+
+  get data(): object {
+    if (this.#data !== undefined) return this.#data;
+    const records = this.#records!;
+    const st = this.#stream!;
+    const r = 'count' in records ? recordAt(records, this.#index) : records[this.#index]!;
+    try {
+      this.#data = st.decode(r);
+    } catch (err) {
+      st.decodeErrors++;
+      this.#data = { ...rawRecord(r), error: err instanceof Error ? err.message : String(err) };
+    }
+    this.#records = undefined;
+    this.#stream = undefined;
+    return this.#data;
+  }
+
+  /** The event as JSON shows it (data decoded). */
+  toJSON(): object {
+    return { type: this.type, program: this.program, iface: this.iface, direction: this.direction, seq: this.seq, data: this.data };
+  }
 }
 
 /** Which programs a subscriber wants (absent = any). */
@@ -238,27 +289,21 @@ export class EventHub implements EngineObserver {
     this.#logger?.info({ program: st.program.name, iface: st.program.iface, map: st.source.map }, 'event stream off');
   }
 
-  #deliver(st: Stream, records: Buffer[]): void {
-    const touched = new Set<Subscription>();
-    for (const r of records) {
-      let data: object;
-      try {
-        data = st.decode(r);
-      } catch (err) {
-        st.decodeErrors++;
-        data = { ...rawRecord(r), error: err instanceof Error ? err.message : String(err) };
-      }
+  #deliver(st: Stream, records: RecordBatchOrBuffers): void {
+    const n = 'count' in records ? records.count : records.length;
+    if (n === 0 || st.subscribers.size === 0) return;
+    const subs = [...st.subscribers];
+    for (let i = 0; i < n; i++) {
       st.seq++;
-      st.events++;
-      const e: StreamEvent = { type: st.source.eventType, program: st.program.name, iface: st.program.iface, direction: st.program.direction, seq: st.seq, data };
-      for (const s of st.subscribers) {
+      const e = new LazyEvent(st, records, i, st.seq);
+      for (const s of subs) {
         const before = s.dropped;
         s.push(e);
         st.dropped += s.dropped - before;
-        touched.add(s);
       }
     }
-    for (const s of touched) s.onReadable?.();
+    st.events += n;
+    for (const s of subs) s.onReadable?.();
   }
 
   programStarted(p: RunningProgram): void {

@@ -4,7 +4,7 @@
  * Windows, ETW later) through {@link ProducerFactory}.
  */
 import { join } from 'node:path';
-import { BpfMap, PerfBufferReader, RingBufferReader } from '../bpf/index.ts';
+import { BpfMap, PerfBufferReader, RingBufferReader, type RecordBatch } from '../bpf/index.ts';
 import type { RunningProgram } from '../engine/types.ts';
 import type { EventMap } from '../api/schemas/index.ts';
 import { BtfTypes, btfDecoder, rawRecord } from './btf-decoder.ts';
@@ -38,8 +38,14 @@ export interface EventProducer {
   close(): void;
 }
 
+/**
+ * Records a producer delivers at once: Buffers, or one copy of the batch's bytes with each record's
+ * place in it (the ring buffer read from its mapped memory; no object per record until one is decoded).
+ */
+export type RecordBatchOrBuffers = readonly Buffer[] | RecordBatch;
+
 /** Opens a producer for a program's source, delivering batches to `onBatch`. */
-export type ProducerFactory = (program: RunningProgram, source: EventSource, onBatch: (records: Buffer[]) => void) => EventProducer;
+export type ProducerFactory = (program: RunningProgram, source: EventSource, onBatch: (records: RecordBatchOrBuffers) => void) => EventProducer;
 
 /** ratelimiting: drop events, at most `perWindow` per rate window while someone listens. */
 export function ratelimitingDrops(perWindow = 512): EventSource {
@@ -113,7 +119,7 @@ export const pinnedBufferProducer: ProducerFactory = (program, source, onBatch) 
   const map = BpfMap.openPinned(join(program.mapPinDir, source.map));
   try {
     if (map.type === 'ringbuf') {
-      const r = new RingBufferReader(map, { onBatch }).start();
+      const r = new RingBufferReader(map, { onRecords: onBatch }).start();
       return { lost: () => 0, close: () => { r.close(); map.close(); } };
     }
     if (map.type === 'perf_event_array') {

@@ -23,8 +23,9 @@ export interface EventRoutesOptions {
 const NAME = /^[A-Za-z0-9_.:@-]{1,64}$/;
 
 function frame(e: StreamEvent): string {
-  const { type, ...rest } = e;
-  return `id: ${e.seq}\nevent: ${type}\ndata: ${JSON.stringify(rest)}\n\n`;
+  // fields named one by one: `data` may be a getter (decoded on first read)
+  const body = { program: e.program, iface: e.iface, direction: e.direction, seq: e.seq, data: e.data };
+  return `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(body)}\n\n`;
 }
 
 /** Serves the hub's events as SSE. */

@@ -16,7 +16,7 @@ import { programKey, programLabels, type ProgramLabels } from './labels.ts';
 export interface KernelStatsOptions {
   readonly registry: Registry;
   readonly host?: string;
-  /** Turn statistics on while running (`[l3af] kernel-stats-enabled`, default true). */
+  /** Turn statistics on while running (`[l3af] kernel-stats-enabled`, default false: it taxes every program on the host). */
   readonly enable?: boolean;
   /** Reading interval (default 1000 ms). */
   readonly intervalMs?: number;
@@ -53,7 +53,7 @@ export class KernelStats implements EngineObserver {
   constructor(opts: KernelStatsOptions) {
     this.host = opts.host ?? hostname();
     this.intervalMs = opts.intervalMs ?? 1000;
-    this.#enable = opts.enable ?? true;
+    this.#enable = opts.enable ?? false;
     this.#logger = opts.logger;
     const each = (fn: (t: Tracked, s: RunStats) => ScrapeSample) => (): ScrapeSample[] => {
       const out: ScrapeSample[] = [];

@@ -75,7 +75,7 @@ export class Observability implements EngineObserver {
       ...common, l3afdCompat: o.l3afdCompat ?? false, intervalMs: o.sampleIntervalMs ?? 1000, samples: o.nMetricSamples ?? 20,
       ...(o.maxKeysPerSpec ? { maxKeysPerSpec: o.maxKeysPerSpec } : {}), ...(o.extraSpecs ? { extraSpecs: o.extraSpecs } : {}),
     });
-    const kernel = new KernelStats({ ...common, enable: o.kernelStatsEnabled ?? true, intervalMs: o.sampleIntervalMs ?? 1000 });
+    const kernel = new KernelStats({ ...common, enable: o.kernelStatsEnabled ?? false, intervalMs: o.sampleIntervalMs ?? 1000 });
     const events = new EventHub({ ...common, ...(o.eventSources ? { sources: o.eventSources } : {}) });
     const hostFacts = new HostFactsCache();
     registerHostMetrics(registry, hostFacts);
