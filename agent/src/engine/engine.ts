@@ -1259,8 +1259,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
 
   // ---------------------------------------------------------------- status
 
-  get(iface?: string): NormalizedL3afBpfPrograms[] {
+  get(iface?: string, opts: { status?: boolean } = {}): NormalizedL3afBpfPrograms[] {
     const els = this.#elements().filter((e) => iface === undefined || e.iface === iface);
+    if (opts.status === false) return els;
     for (const e of els) {
       for (const p of (e.bpf_programs.probes ?? []) as ProgramWithStatus[]) {
         const set = this.#phase === 'running' ? this.#probeManager?.status(p.name) : undefined;

@@ -21,7 +21,7 @@ import {
 } from '@grafana/ui';
 import { AgentClient, type Applied } from '../api/client';
 import { AgentError } from '../api/agent-error';
-import { addBody, deleteBody, nextSeqId, ordered, updateBody, type ProgramChange } from '../api/chain-ops';
+import { addBody, deleteBody, nextSeqId, ordered, updateBody, wholeHost, type ProgramChange } from '../api/chain-ops';
 import type { AgentRef } from '../api/settings';
 import {
   CHAIN_DIRECTIONS,
@@ -287,9 +287,9 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
     (direction: Direction) => (p: GetProgram, ch: ProgramChange, title: string, lines: string[], confirmText: string) =>
       setPending({
         title,
-        lines: [...lines, `Sends: update of ${d.iface} on ${agent.name}`],
+        lines: [...lines, `Sends: update of ${d.iface} on ${agent.name} (with its other interfaces as they are)`],
         confirmText,
-        run: () => client.update(updateBody(d, direction, p.name, ch)),
+        run: async () => client.update(wholeHost(await client.configs(), updateBody(d, direction, p.name, ch))),
       });
   const lists = [...CHAIN_DIRECTIONS, 'probes' as const].filter(
     (dir) => dir !== 'probes' || (d.bpf_programs.probes ?? []).length > 0
@@ -370,7 +370,7 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
             setEditing(undefined);
             setPending({
               title: `Change ${program.name}`,
-              lines: [...edit.summary, `Sends: update of ${d.iface} on ${agent.name}`],
+              lines: [...edit.summary, `Sends: update of ${d.iface} on ${agent.name} (with its other interfaces as they are)`],
               confirmText: 'Apply',
               run: async () => {
                 const withStart = updateBody(d, direction, program.name, {
@@ -381,7 +381,7 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
                 const list = el.bpf_programs?.[direction] ?? [];
                 const i = list.findIndex((x) => x.name === program.name);
                 list[i] = { ...list[i]!, map_args: edit.map_args };
-                return client.update(withStart);
+                return client.update(wholeHost(await client.configs(), withStart));
               },
             });
           }}
