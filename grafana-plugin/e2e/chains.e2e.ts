@@ -1,7 +1,7 @@
 /**
  * The built plugin (dist/module.js) in Debian Chromium, driven by playwright-core, against a real agent on a
  * veth lab: Fleet (a live agent and a down one), then on the Chains page add ratelimiting, see it in the chain,
- * change its rate, disable it, enable it again, add count-and-pass and move it up and down (the kernel chain
+ * change its rate, disable it (gone from GET, as l3afd; the page keeps it), enable it again, add count-and-pass and move it up and down (the kernel chain
  * order read back with GET /l3af/chains/<iface>), delete both — each step checked through the agent's own GET
  * (and the rate also in the kernel map, with bpftool). Under real SYN traffic from the namespace, the Events page shows the drops
  * live and the Ratelimiting page (Scenes) shows candidates, drops and the configured rate from a real Prometheus
@@ -42,7 +42,7 @@ async function shot(name: string, fullPage = true): Promise<void> {
 
 /** The ratelimiting program as the agent's GET reports it (undefined when absent). */
 async function agentProgram(): Promise<GetProgram | undefined> {
-  const { status, body } = await agent.get<GetInterface>(`/l3af/configs/v1/${lab.rootIf}`);
+  const { status, body } = await agent.get<GetInterface>(`/l3af/configs/v1/${lab.rootIf}?status=true`);
   assert.equal(status, 200);
   return body.bpf_programs.xdp_ingress?.find((p) => p.name === 'ratelimiting');
 }
@@ -422,13 +422,13 @@ test('Fleet: the live agent now reports 1 of 1 programs running', { timeout: 60_
   await page.getByTestId('row-xdp_ingress-ratelimiting').waitFor({ timeout: STEP_MS });
 });
 
-test('Chains: disable; GET shows admin_status disabled and not attached', { timeout: 90_000 }, async () => {
+test('Chains: disable; as l3afd, GET no longer lists it and the chain is gone; the page keeps it to enable', { timeout: 90_000 }, async () => {
   await page.getByTestId('disable-ratelimiting').click();
   const text = await confirmAndWait('Disable');
   assert.match(text, /ratelimiting.*updated/);
-  const p = await agentProgram();
-  assert.equal(p?.admin_status, 'disabled');
-  assert.equal(p?.status?.attached, false);
+  assert.equal(await agentProgram(), undefined, 'admin_status disabled drops it from GET (l3afd)');
+  const chains = await agent.get<InterfaceChains>(`/l3af/chains/${lab.rootIf}`);
+  assert.equal(chains.body.chains.some((c) => c.direction === 'xdp_ingress'), false, 'no XDP chain left');
   await page.getByTestId('enable-ratelimiting').waitFor({ timeout: STEP_MS });
   assert.match(
     await page.getByTestId('row-xdp_ingress-ratelimiting').getByTestId('cell-status').innerText(),
@@ -440,7 +440,7 @@ test('Chains: disable; GET shows admin_status disabled and not attached', { time
 test('Chains: enable again; GET shows admin_status enabled and attached', { timeout: 90_000 }, async () => {
   await page.getByTestId('enable-ratelimiting').click();
   const text = await confirmAndWait('Enable');
-  assert.match(text, /ratelimiting.*updated/);
+  assert.match(text, /ratelimiting.*added/);
   const p = await agentProgram();
   assert.equal(p?.admin_status, 'enabled');
   assert.equal(p?.status?.attached, true);

@@ -131,11 +131,14 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
     assert.deepEqual(JSON.parse(text), { results: [{ iface, direction: 'xdp_ingress', name: 'ratelimiting', outcome: 'added' }] });
     assert.ok(agent.lines.some((l) => l.reqId === `e2e-${process.pid}`), 'the request id is in the agent log');
 
-    const got = await fetch(`${base}/${iface}`);
+    const plain = await fetch(`${base}/${iface}`);
+    assert.equal(plain.status, 200);
+    const [expected] = withoutStatus([normalizeL3afBpfPrograms(body[0] as never)]);
+    assert.deepEqual(await plain.json(), expected, 'GET returns exactly the payload in l3afd shape (no status)');
+    const got = await fetch(`${base}/${iface}?status=true`);
     assert.equal(got.status, 200);
     const doc = (await got.json()) as NormalizedL3afBpfPrograms;
-    const [expected] = withoutStatus([normalizeL3afBpfPrograms(body[0] as never)]);
-    assert.deepEqual(withoutStatus([doc])[0], expected, 'GET returns the payload in l3afd shape');
+    assert.deepEqual(withoutStatus([doc])[0], expected, 'GET ?status=true: the same, each program with its status');
     const status = (doc.bpf_programs.xdp_ingress?.[0] as unknown as { status: { attached: boolean; kernel_prog_id: number } }).status;
     assert.equal(status.attached, true);
     assert.ok(status.kernel_prog_id > 0);

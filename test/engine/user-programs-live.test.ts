@@ -109,7 +109,7 @@ test('seed ratelimiting user program through the engine limits traffic; GET over
     assert.deepEqual(observer.events, ['started ratelimiting'], 'the observer heard the self-linked program start');
 
     // GET through the REST API: the status schema keeps running and user_program
-    const got = await app.inject({ method: 'GET', url: `/l3af/configs/v1/${iface}` });
+    const got = await app.inject({ method: 'GET', url: `/l3af/configs/v1/${iface}?status=true` });
     assert.equal(got.statusCode, 200, got.body);
     const shown = ((got.json() as { bpf_programs: { xdp_ingress: Shown[] } }).bpf_programs.xdp_ingress)[0];
     assert.equal(shown?.status.attached, true);
@@ -193,7 +193,7 @@ test('crash-looping user program: restarted within its budget, then given up; GE
     start_args: { after }, ebpf_package_repo_url: pathToFileURL(repoDir).href,
   });
   const status = async (): Promise<ProgramStatus | undefined> => {
-    const r = await app.inject({ method: 'GET', url: `/l3af/configs/v1/${iface}` });
+    const r = await app.inject({ method: 'GET', url: `/l3af/configs/v1/${iface}?status=true` });
     assert.equal(r.statusCode, 200, r.body);
     return ((r.json() as { bpf_programs: { xdp_ingress: Shown[] | null } }).bpf_programs.xdp_ingress ?? []).find((p) => p.name === 'cap-crash')?.status;
   };

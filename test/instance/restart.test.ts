@@ -67,7 +67,7 @@ test('restart hands over to an installed build under traffic: same XDP program, 
     counters.push(cap);
     const xdpBefore = queryXdp(iface).progId;
     const progOf = async (): Promise<number> => {
-      const g = await call(port, 'GET', `/l3af/configs/v1/${iface}`);
+      const g = await call(port, 'GET', `/l3af/configs/v1/${iface}?status=true`);
       return ((g.json.bpf_programs as { xdp_ingress: { status: { kernel_prog_id: number } }[] }).xdp_ingress[0]?.status.kernel_prog_id) ?? 0;
     };
     const capBefore = await progOf();

@@ -88,8 +88,11 @@ test('l3afctl: every command against a running agent over mTLS, with exit codes'
     assert.match(upd.stdout, /^\S+\s+xdp_ingress\s+count-and-pass\s+added$/m);
     assert.match(upd.stdout, /^\S+\s+xdp_ingress\s+ratelimiting\s+unchanged$/m);
 
-    // ---- get (reader's certificate) → 0, the l3afd GET shape with live status
-    const get = await ctl([...R, 'get', iface]);
+    // ---- get (reader's certificate) → 0, l3afd's exact GET shape; with --status, the live status too
+    const plain = await ctl([...R, 'get', iface]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.ok(!plain.stdout.includes('"status"'), 'get: l3afd\'s shape, no status');
+    const get = await ctl([...R, 'get', '--status', iface]);
     assert.equal(get.code, 0, get.stderr);
     type Got = { iface: string; bpf_programs: { xdp_ingress: { name: string; seq_id: number; status: { kernel_prog_id: number; attached: boolean } }[] } };
     const doc = JSON.parse(get.stdout) as Got;

@@ -27,6 +27,17 @@ export interface ConfigsRoutesOptions {
 const VersionParams = Type.Object({
   version: Type.String({ minLength: 1, maxLength: 64, description: 'API version segment; ignored (clients send "v1").' }),
 });
+const StatusQuery = Type.Object({
+  status: Type.Optional(Type.Enum(['true', 'false', '1', '0'], {
+    description: 'true (or 1): each program also carries the agent\'s live `status` (attached, kernel id, errors, user program, chain reach). Absent or false: exactly l3afd\'s shape.',
+  })),
+});
+
+/** True when the query asks for the live status. */
+function wantsStatus(q: { status?: string }): boolean {
+  return q.status === 'true' || q.status === '1';
+}
+
 const IfaceParams = Type.Object({
   version: VersionParams.properties.version,
   iface: Type.String({ pattern: patterns.IFACE, description: 'Interface name.' }),
@@ -101,20 +112,20 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
 
   app.get('/:version', {
     schema: {
-      tags, operationId: 'getAll', params: VersionParams,
+      tags, operationId: 'getAll', params: VersionParams, querystring: StatusQuery,
       response: { 200: GetAll, 400: rejected[400], 500: rejected[500], 503: rejected[503] },
-      summary: 'Every interface with programs, in l3afd\'s shape, each program with its live status.',
+      summary: 'Every interface the agent knows, in l3afd\'s shape (with ?status=true, each program with its live status).',
     },
-  }, async () => engine.get());
+  }, async (req) => engine.get(undefined, { status: wantsStatus(req.query) }));
 
   app.get('/:version/:iface', {
     schema: {
-      tags, operationId: 'getInterface', params: IfaceParams,
+      tags, operationId: 'getInterface', params: IfaceParams, querystring: StatusQuery,
       response: { 200: GetInterface, 400: rejected[400], 500: rejected[500], 503: rejected[503] },
       summary: 'One interface in l3afd\'s shape; an interface without programs (or unknown) gives its name and null lists, as l3afd.',
     },
   }, async (req, reply) => {
-    const found = engine.get(req.params.iface).find((e) => e.iface === req.params.iface);
+    const found = engine.get(req.params.iface, { status: wantsStatus(req.query) }).find((e) => e.iface === req.params.iface);
     const doc = found ?? emptyInterface(host.hostName(), req.params.iface);
     // l3afd pretty-prints this answer (2-space indent); its e2e suite compares it byte for byte.
     return reply.type('application/json; charset=utf-8').serializer((d: unknown) => JSON.stringify(d, null, 2)).send(doc);

@@ -77,10 +77,10 @@ export const ProgramStatusSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** A program as GET returns it: every l3afd key, plus the agent's `status`. */
+/** A program as GET returns it: every l3afd key, plus the agent's `status` with `?status=true`. */
 export const GetProgram = Type.Object(
   { ...NormalizedBpfProgram.properties, status: Type.Optional(ProgramStatusSchema) },
-  { additionalProperties: false, description: 'One program with every l3afd field and the live status.' },
+  { additionalProperties: false, description: 'One program with every l3afd field; the live status only with ?status=true.' },
 );
 
 const getList = Type.Union([Type.Array(GetProgram), Type.Null()]);
@@ -101,4 +101,4 @@ export const GetInterface = Type.Object(
 export type GetInterface = Static<typeof GetInterface>;
 
 /** GET of all interfaces. */
-export const GetAll = Type.Array(GetInterface, { description: 'Every interface with programs ([] when none).' });
+export const GetAll = Type.Array(GetInterface, { description: 'Every interface the agent knows ([] when none); as l3afd, an interface stays after its last program goes, until an update omits it.' });

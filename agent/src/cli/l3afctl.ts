@@ -1,7 +1,7 @@
 /**
  * `l3afctl`: the agent from the command line (`npm run l3afctl -- <command>`).
  *
- *   get [iface] | add FILE | update FILE | delete [FILE] (--iface --direction --name)
+ *   get [iface] [--status] | add FILE | update FILE | delete [FILE] (--iface --direction --name)
  *   status | events [--iface --program --count N --for 10s] | metrics | packages [--platform p|all]
  *
  * Global options: --agent URL (default http://localhost:53000), --metrics URL (https when the agent
@@ -79,8 +79,9 @@ interface StatusProgram {
 }
 interface Element { iface: string; bpf_programs: Partial<Record<string, StatusProgram[] | null>> }
 
-async function getAll(g: Globals, iface?: string): Promise<Answer> {
-  const a = await call(agentUrl(g, `/l3af/configs/v1${iface === undefined ? '' : `/${encodeURIComponent(iface)}`}`), 'GET', g);
+/** GET of every interface, or of one; with `status`, each program carries the agent's live status (`?status=true`). */
+async function getAll(g: Globals, iface?: string, status = false): Promise<Answer> {
+  const a = await call(agentUrl(g, `/l3af/configs/v1${iface === undefined ? '' : `/${encodeURIComponent(iface)}`}${status ? '?status=true' : ''}`), 'GET', g);
   check(a, 'get');
   return a;
 }
@@ -303,13 +304,14 @@ export function program(setCode: (code: number) => void): Command {
   const run = <A extends any[]>(fn: (...args: A) => Promise<number>) => async (...args: A): Promise<void> => setCode(await fn(...args));
 
   cli.command('get [iface]').description('programs of every interface, or of one (l3afd GET shape)')
-    .action(run(async (iface?: string) => {
-      const a = await getAll(g(), iface);
+    .option('--status', 'each program with the agent\'s live status (GET ?status=true)')
+    .action(run(async (iface: string | undefined, o: { status?: boolean }) => {
+      const a = await getAll(g(), iface, o.status === true);
       out(g().json ? a.text : JSON.stringify(JSON.parse(a.text), null, 2));
       return EXIT.OK;
     }));
   for (const op of ['add', 'update'] as const) {
-    cli.command(`${op} <file>`).description(op === 'add' ? 'add programs from an l3afd payload file (- = stdin)' : 'set the desired state of the interfaces in a payload file')
+    cli.command(`${op} <file>`).description(op === 'add' ? 'add programs from an l3afd payload file (- = stdin)' : 'set the host\'s whole desired state from a payload file (as l3afd: interfaces it omits are stopped)')
       .action(run(async (file: string) => printOperation(await call(agentUrl(g(), `/l3af/configs/v1/${op}`), 'POST', g(), readPayload(file)), op, g())));
   }
   cli.command('delete [file]').description('remove programs: a delete payload file, or --iface/--direction/--name')
@@ -330,7 +332,7 @@ export function program(setCode: (code: number) => void): Command {
     }));
   cli.command('status').description('a table of every program: interface, direction, seq, program, version, status, kernel id, restarts')
     .action(run(async () => {
-      const elements = JSON.parse((await getAll(g())).text) as Element[];
+      const elements = JSON.parse((await getAll(g(), undefined, true)).text) as Element[];
       const rows = statusRows(elements);
       if (g().json) out(JSON.stringify(rows.map(([iface, direction, seq, program, version, status, kernelId, restarts]) => ({ iface, direction, seq, program, version, status, kernelId, restarts }))));
       else out(rows.length === 0 ? 'no programs' : table(['INTERFACE', 'DIRECTION', 'SEQ', 'PROGRAM', 'VERSION', 'STATUS', 'KERNEL ID', 'RESTARTS'], rows));

@@ -1266,9 +1266,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
 
   // ---------------------------------------------------------------- status
 
-  get(iface?: string): NormalizedL3afBpfPrograms[] {
+  get(iface?: string, opts: { status?: boolean } = {}): NormalizedL3afBpfPrograms[] {
     this.#status.start();
-    return this.#status.withStatus(iface);
+    return opts.status === false ? this.#status.desired(iface) : this.#status.withStatus(iface);
   }
 
   /** Every element with its live status, from the kernel: what {@link StatusCache} keeps. */

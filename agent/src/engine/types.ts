@@ -72,8 +72,11 @@ export interface Engine {
   update(body: AddUpdateBody): Promise<OperationResult>;
   /** Removes programs by name. */
   delete(body: DeleteBody): Promise<OperationResult>;
-  /** The desired state in l3afd's GET shape, each program with a `status` object; roots hidden. */
-  get(iface?: string): NormalizedL3afBpfPrograms[];
+  /**
+   * The desired state in l3afd's GET shape, roots hidden; each program with a `status` object unless
+   * `opts.status` is false (l3afd's exact shape, what GET answers by default).
+   */
+  get(iface?: string, opts?: { status?: boolean }): NormalizedL3afBpfPrograms[];
   /**
    * The programs in their chains now (enabled, linked in), as the observability side sees them;
    * empty before start() and after stop().

@@ -6,6 +6,7 @@ import {
   parseArgs,
   parseMapArgs,
   updateBody,
+  wholeHost,
   withMapArg,
   withMapKeys,
 } from './chain-ops';
@@ -25,6 +26,18 @@ function doc(): GetInterface {
     },
   };
 }
+
+describe('wholeHost', () => {
+  it('sends every other interface as it is (without status): the agent\'s update, as l3afd\'s, stops interfaces it omits', () => {
+    const other: GetInterface = { ...doc(), iface: 'eth1', ipv4_address: '10.0.0.2' };
+    const body = wholeHost([doc(), other], updateBody(doc(), 'xdp_ingress', 'b', { kind: 'admin_status', value: 'disabled' }));
+    expect(body.map((e) => e.iface)).toEqual(['eth0', 'eth1']);
+    expect(body[0]?.bpf_programs?.xdp_ingress?.find((p) => p.name === 'b')?.admin_status).toBe('disabled');
+    expect(body[1]).toMatchObject({ iface: 'eth1', ipv4_address: '10.0.0.2' });
+    expect(body[1]?.bpf_programs?.xdp_ingress?.map((p) => p.name)).toEqual(['a', 'b', 'c']);
+    expect(JSON.stringify(body)).not.toContain('"status"');
+  });
+});
 
 describe('updateBody', () => {
   it('sends the whole interface, in chain order, without status', () => {

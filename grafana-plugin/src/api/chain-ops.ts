@@ -1,7 +1,7 @@
 /**
  * Pure functions that turn a user's action on a chain into the agent request that performs it. Changes to a
- * program of an interface are sent as `update` with the interface's complete desired state (the agent's update
- * sets the full state of the interfaces it names), built from what GET returned, without the live `status`.
+ * program are sent as `update` with the host's complete desired state (the agent's update, as l3afd's, is the
+ * whole state: interfaces it omits are stopped), built from what GET returned, without the live `status`.
  */
 import {
   DIRECTIONS,
@@ -84,6 +84,25 @@ export function updateBody(
   }
   list[i] = p;
   return [{ host_name: doc.host_name, iface: doc.iface, ipv4_address: doc.ipv4_address, bpf_programs: lists }];
+}
+
+/**
+ * The update body for the whole host: `body`'s interfaces as given, every other interface of `all` (GET of every
+ * interface) as it is, without status — an update that named only one interface would stop the others.
+ */
+export function wholeHost(all: GetInterface[], body: AddUpdateBody): AddUpdateBody {
+  const named = new Set(body.map((e) => e.iface));
+  const others = all
+    .filter((e) => !named.has(e.iface))
+    .map((e) => {
+      const lists: Partial<Record<Direction, BpfProgram[] | null>> = {};
+      for (const d of DIRECTIONS) {
+        const list = e.bpf_programs[d];
+        lists[d] = list === null ? null : ordered(list).map(toRequestProgram);
+      }
+      return { host_name: e.host_name, iface: e.iface, ipv4_address: e.ipv4_address, bpf_programs: lists };
+    });
+  return [...body, ...others];
 }
 
 /** The add body for one program on an interface. */

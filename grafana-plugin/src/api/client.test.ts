@@ -9,7 +9,7 @@ describe('AgentClient', () => {
     const { calls } = fakeBackend(() => ({ status: 200, data: [] }));
     await expect(new AgentClient(lab).configs()).resolves.toEqual([]);
     expect(calls).toEqual([
-      { url: 'api/plugin-proxy/l3af-chains-app/agent3/l3af/configs/v1', method: 'GET', data: undefined },
+      { url: 'api/plugin-proxy/l3af-chains-app/agent3/l3af/configs/v1?status=true', method: 'GET', data: undefined },
     ]);
   });
 

@@ -60,14 +60,17 @@ export class AgentClient {
     }
   }
 
-  /** `GET /l3af/configs/v1`: every interface with programs. */
+  /**
+   * `GET /l3af/configs/v1?status=true`: every interface the agent knows, each program with its live status
+   * (without `?status=true` the agent answers l3afd's exact shape, without status).
+   */
   async configs(): Promise<GetInterface[]> {
-    return (await this.#request<GetInterface[]>('GET', '/l3af/configs/v1')).data ?? [];
+    return (await this.#request<GetInterface[]>('GET', '/l3af/configs/v1?status=true')).data ?? [];
   }
 
-  /** `GET /l3af/configs/v1/:iface`: one interface (empty lists when it has no programs). */
+  /** `GET /l3af/configs/v1/:iface?status=true`: one interface (empty lists when it has no programs), with status. */
   async config(iface: string): Promise<GetInterface> {
-    return (await this.#request<GetInterface>('GET', `/l3af/configs/v1/${encodeURIComponent(iface)}`)).data;
+    return (await this.#request<GetInterface>('GET', `/l3af/configs/v1/${encodeURIComponent(iface)}?status=true`)).data;
   }
 
   async #operation(op: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<Applied> {
@@ -82,7 +85,7 @@ export class AgentClient {
     return this.#operation('add', body);
   }
 
-  /** `POST /l3af/configs/v1/update` (full desired state of the interfaces named). */
+  /** `POST /l3af/configs/v1/update`: the host's whole desired state (as l3afd, interfaces it omits are stopped). */
   update(body: AddUpdateBody): Promise<Applied> {
     return this.#operation('update', body);
   }

@@ -28,10 +28,10 @@ function backend(
     if (c.method === 'POST') {
       return onPost?.(c);
     }
-    if (c.url.endsWith('/l3af/configs/v1')) {
+    if (c.url.endsWith('/l3af/configs/v1?status=true')) {
       return { status: 200, data: programs.length ? [iface(programs)] : [] };
     }
-    if (c.url.endsWith('/l3af/configs/v1/eth0')) {
+    if (c.url.endsWith('/l3af/configs/v1/eth0?status=true')) {
       return { status: 200, data: iface(programs) };
     }
     if (c.url.endsWith('/l3af/chains/eth0')) {
@@ -300,10 +300,10 @@ describe('Chains', () => {
       if (c.url.endsWith('/l3af/packages')) {
         return { status: 200, data: { repository: 'file:///repo', platform: 'bookworm', packages } };
       }
-      if (c.url.endsWith('/l3af/configs/v1/eth0')) {
+      if (c.url.endsWith('/l3af/configs/v1/eth0?status=true')) {
         return { status: 200, data: iface([]) };
       }
-      if (c.url.endsWith('/l3af/configs/v1')) {
+      if (c.url.endsWith('/l3af/configs/v1?status=true')) {
         return { status: 200, data: [] };
       }
       return undefined;

@@ -21,7 +21,8 @@ import {
 } from '@grafana/ui';
 import { AgentClient, type Applied } from '../api/client';
 import { AgentError } from '../api/agent-error';
-import { addBody, deleteBody, nextSeqId, ordered, updateBody, type ProgramChange } from '../api/chain-ops';
+import { addBody, deleteBody, nextSeqId, ordered, updateBody, wholeHost, type ProgramChange } from '../api/chain-ops';
+import { park, unpark, withParked } from '../api/parked';
 import type { AgentRef } from '../api/settings';
 import {
   CHAIN_DIRECTIONS,
@@ -190,7 +191,7 @@ function ChainTable({
                         `${enabled ? 'Disable' : 'Enable'} ${p.name}`,
                         [
                           enabled
-                            ? `${p.name} is unloaded from the chain and kept in the desired state.`
+                            ? `${p.name} is unloaded from the chain and, as in l3afd, leaves the agent's desired state (this page keeps it to enable again).`
                             : `${p.name} is loaded and linked again.`,
                         ],
                         enabled ? 'Disable' : 'Enable'
@@ -278,7 +279,8 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
   if (doc.error) {
     return <AgentErrorView error={doc.error} />;
   }
-  const d = doc.value as GetInterface;
+  // programs this session disabled: the agent (as l3afd) no longer lists them; shown greyed out to enable again
+  const d = withParked(agent.name, doc.value as GetInterface);
   const kernelByDir = new Map<string, Map<string, ChainElement>>();
   for (const c of kernel.value?.chains ?? []) {
     kernelByDir.set(c.direction, new Map(c.programs.map((e) => [e.name, e])));
@@ -287,9 +289,19 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
     (direction: Direction) => (p: GetProgram, ch: ProgramChange, title: string, lines: string[], confirmText: string) =>
       setPending({
         title,
-        lines: [...lines, `Sends: update of ${d.iface} on ${agent.name}`],
+        lines: [...lines, `Sends: update of ${d.iface} on ${agent.name} (with its other interfaces as they are)`],
         confirmText,
-        run: () => client.update(updateBody(d, direction, p.name, ch)),
+        run: async () => {
+          const applied = await client.update(wholeHost(await client.configs(), updateBody(d, direction, p.name, ch)));
+          if (ch.kind === 'admin_status' && applied.ok) {
+            if (ch.value === 'disabled') {
+              park(agent.name, d.iface, direction, p);
+            } else {
+              unpark(agent.name, d.iface, direction, p.name);
+            }
+          }
+          return applied;
+        },
       });
   const lists = [...CHAIN_DIRECTIONS, 'probes' as const].filter(
     (dir) => dir !== 'probes' || (d.bpf_programs.probes ?? []).length > 0
@@ -354,7 +366,10 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
                     `${p.name} ${p.version} is unloaded from ${dir} of ${d.iface} and removed from the desired state of ${agent.name}.`,
                   ],
                   confirmText: 'Delete',
-                  run: () => client.delete(deleteBody(d.host_name, d.iface, dir, p.name)),
+                  run: () => {
+                    unpark(agent.name, d.iface, dir, p.name);
+                    return client.delete(deleteBody(d.host_name, d.iface, dir, p.name));
+                  },
                 })
               }
             />
@@ -370,7 +385,7 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
             setEditing(undefined);
             setPending({
               title: `Change ${program.name}`,
-              lines: [...edit.summary, `Sends: update of ${d.iface} on ${agent.name}`],
+              lines: [...edit.summary, `Sends: update of ${d.iface} on ${agent.name} (with its other interfaces as they are)`],
               confirmText: 'Apply',
               run: async () => {
                 const withStart = updateBody(d, direction, program.name, {
@@ -381,7 +396,7 @@ function InterfaceView({ agent, iface, onChanged }: { agent: AgentRef; iface: st
                 const list = el.bpf_programs?.[direction] ?? [];
                 const i = list.findIndex((x) => x.name === program.name);
                 list[i] = { ...list[i]!, map_args: edit.map_args };
-                return client.update(withStart);
+                return client.update(wholeHost(await client.configs(), withStart));
               },
             });
           }}

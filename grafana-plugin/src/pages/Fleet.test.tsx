@@ -81,7 +81,7 @@ describe('Fleet', () => {
   });
 
   it('says when an agent has no programs and no host facts route', async () => {
-    fakeBackend(({ url }) => (url.endsWith('/l3af/configs/v1') ? { status: 200, data: [] } : undefined));
+    fakeBackend(({ url }) => (url.endsWith('/l3af/configs/v1?status=true') ? { status: 200, data: [] } : undefined));
     renderPage(<Fleet />, [{ name: 'a', url: 'http://a:1' }]);
     expect(await screen.findByText('No programs on this agent.')).toBeInTheDocument();
     expect(screen.getByTestId('fleet-host')).toHaveTextContent('does not report host facts');
