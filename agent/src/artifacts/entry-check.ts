@@ -13,7 +13,19 @@ export interface ExtractLimits {
   maxBytes: number;
   /** Most entries (files, directories, links). */
   maxEntries: number;
+  /** Largest single entry (default: maxBytes). */
+  maxEntryBytes?: number;
+  /**
+   * Largest expansion of the archive file (decompressed bytes / archive bytes) once more than
+   * {@link RATIO_FLOOR} bytes came out (default {@link DEFAULT_MAX_RATIO}).
+   */
+  maxRatio?: number;
 }
+
+/** Expansion below this many bytes is never refused for its ratio (small archives compress well). */
+export const RATIO_FLOOR = 32 * 1024 * 1024;
+/** Default largest expansion ratio; a gzip of zeros expands about 1000 times, real packages 2 to 20. */
+export const DEFAULT_MAX_RATIO = 200;
 
 /** Kind of an archive entry after classification. */
 export type EntryKind = 'file' | 'directory' | 'symlink' | 'hardlink' | 'device' | 'other';
@@ -63,6 +75,10 @@ export class ArchiveChecker {
     this.bytes += Math.max(0, e.size);
     if (this.bytes > this.limits.maxBytes) {
       throw new ArtifactError('TOO_LARGE', this.url, `archive expands to more than ${this.limits.maxBytes} bytes`);
+    }
+    const maxEntry = this.limits.maxEntryBytes ?? this.limits.maxBytes;
+    if (e.size > maxEntry) {
+      throw new ArtifactError('TOO_LARGE', this.url, `entry ${JSON.stringify(e.path)} is ${e.size} bytes (limit ${maxEntry} per entry)`);
     }
     if (e.kind === 'device') throw new ArtifactError('UNSAFE_ENTRY', this.url, `device or FIFO entry ${JSON.stringify(e.path)}`);
     if (e.kind === 'other') throw new ArtifactError('UNSAFE_ENTRY', this.url, `unsupported entry type for ${JSON.stringify(e.path)}`);

@@ -4,14 +4,15 @@
  * folder the caller owns (normally a temporary one that is renamed into place afterwards).
  * Extracted files keep their permission bits minus setuid/setgid/sticky and group/other write.
  */
-import { createWriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, symlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, realpath, stat, symlink } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import * as tar from 'tar';
+import { createGunzip } from 'node:zlib';
 import yauzl from 'yauzl';
-import { ArchiveChecker, type EntryInfo, type EntryKind, type ExtractLimits } from './entry-check.ts';
+import { ArchiveChecker, DEFAULT_MAX_RATIO, RATIO_FLOOR, type EntryInfo, type EntryKind, type ExtractLimits } from './entry-check.ts';
 import { ArtifactError } from './errors.ts';
 
 /** Archive formats by file-name suffix (as l3afd decides). */
@@ -35,37 +36,138 @@ function tarKind(type: string): EntryKind {
   }
 }
 
-/** Checks then extracts a gzip-compressed tar archive into `dest` (created; must not exist). */
+/** The events of node-tar's Parser / Unpack that {@link feedTar} waits on. */
+type TarSink = tar.Parser;
+
+/**
+ * Streams the gzip `file` through zlib into `sink` (a node-tar Parser or Unpack that must not
+ * decompress again), enforcing the limits as bytes flow: the decompressed tar stream is bounded
+ * (entry data plus header and padding blocks), the expansion ratio is bounded once past
+ * {@link RATIO_FLOOR}, nested compression is refused, and feeding stops at the tar end-of-archive
+ * marker (node-tar buffers, quadratically, everything written after it). Memory stays at a few
+ * stream buffers (64 KiB reads) whatever the archive's size.
+ */
+async function feedTar(file: string, sink: TarSink, limits: ExtractLimits, url: string): Promise<void> {
+  const { size } = await stat(file);
+  const bound = limits.maxBytes + 1024 * (limits.maxEntries + 2);
+  const maxRatio = limits.maxRatio ?? DEFAULT_MAX_RATIO;
+  let eof = false;
+  let failure: unknown;
+  const finished = new Promise<void>((resolve, reject) => {
+    sink.on('eof', () => { eof = true; });
+    sink.on('end', () => resolve());
+    sink.on('error', (e: unknown) => {
+      failure ??= e;
+      reject(e);
+    });
+  });
+  finished.catch(() => undefined);
+  const gunzip = createGunzip({ chunkSize: 64 * 1024 });
+  const source = createReadStream(file, { highWaterMark: 64 * 1024 });
+  source.on('error', (e) => gunzip.destroy(e));
+  source.pipe(gunzip);
+  let out = 0;
+  try {
+    for await (const c of gunzip) {
+      const chunk = c as Buffer;
+      if (out === 0 && chunk.length >= 2 && ((chunk[0] === 0x1f && chunk[1] === 0x8b) || chunk.readUInt32LE(0) === 0xfd2fb528)) {
+        throw new ArtifactError('BAD_ARCHIVE', url, 'the .tar.gz holds another compressed stream, not a tar');
+      }
+      out += chunk.length;
+      if (out > bound) throw new ArtifactError('TOO_LARGE', url, `archive expands to more than ${bound} bytes`);
+      if (out > RATIO_FLOOR && out > maxRatio * Math.max(size, 1)) {
+        throw new ArtifactError('TOO_LARGE', url, `archive expands more than ${maxRatio} times its ${size} bytes`);
+      }
+      if (failure || eof) break;
+      if (!sink.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const go = (): void => {
+            sink.off('drain', go); sink.off('eof', go); sink.off('error', go); sink.off('end', go);
+            resolve();
+          };
+          sink.on('drain', go); sink.on('eof', go); sink.on('error', go); sink.on('end', go);
+        });
+      }
+      if (failure || eof) break;
+    }
+  } catch (e) {
+    sink.abort(e instanceof Error ? e : new Error(String(e)));
+    if (e instanceof ArtifactError) throw e;
+    throw new ArtifactError('BAD_ARCHIVE', url, `not a readable .tar.gz: ${(e as Error).message}`, { cause: e });
+  } finally {
+    source.destroy();
+    gunzip.destroy();
+  }
+  if (failure) throw failure;
+  sink.end();
+  await finished;
+}
+
+/**
+ * Checks then extracts a gzip-compressed tar archive into `dest` (created; must not exist): a
+ * first streaming pass lists and checks every entry, a second writes them; both bounded by
+ * {@link feedTar}. Links are then resolved for real ({@link checkLinks}).
+ */
 export async function extractTarGz(file: string, dest: string, limits: ExtractLimits, url: string): Promise<{ entries: number; bytes: number }> {
   const checker = new ArchiveChecker(url, limits);
   let failure: unknown;
+  const lister = new tar.Parser({
+    strict: true,
+    maxMetaEntrySize: 64 * 1024,
+    onReadEntry: (entry) => {
+      entry.resume();
+      if (failure) return;
+      try {
+        checker.add({ path: entry.path, kind: tarKind(entry.type), size: entry.size ?? 0, linkpath: entry.linkpath });
+      } catch (e) {
+        failure = e;
+        lister.abort(e as Error);
+      }
+    },
+  });
   try {
-    await tar.list({
-      file,
-      strict: true,
-      onReadEntry: (entry) => {
-        if (failure) return;
-        try {
-          checker.add({ path: entry.path, kind: tarKind(entry.type), size: entry.size ?? 0, linkpath: entry.linkpath });
-        } catch (e) {
-          failure = e;
-        }
-      },
-    });
+    await feedTar(file, lister, limits, url);
   } catch (e) {
     if (failure) throw failure;
+    if (e instanceof ArtifactError) throw e;
     throw new ArtifactError('BAD_ARCHIVE', url, `not a readable .tar.gz: ${(e as Error).message}`, { cause: e });
   }
   if (failure) throw failure;
   const totals = checker.finish();
   await mkdir(dest, { recursive: false });
   try {
-    await tar.extract({ file, cwd: dest, strict: true, preserveOwner: false, preservePaths: false });
+    await feedTar(file, new tar.Unpack({ cwd: dest, strict: true, preserveOwner: false, preservePaths: false, maxMetaEntrySize: 64 * 1024 }), limits, url);
   } catch (e) {
+    if (e instanceof ArtifactError) throw e;
     throw new ArtifactError('BAD_ARCHIVE', url, `extracting failed: ${(e as Error).message}`, { cause: e });
   }
+  await checkLinks(dest, url);
   await sanitizeModes(dest);
   return totals;
+}
+
+/**
+ * Resolves every symbolic link under `root` for real (the whole chain, through other links and
+ * `..`) and refuses the package when one does not resolve, or resolves outside `root`: a chain of
+ * links that each look inside on their own can still lead out.
+ */
+export async function checkLinks(root: string, url: string): Promise<void> {
+  const realRoot = await realpath(root);
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  for (const e of entries) {
+    if (!e.isSymbolicLink()) continue;
+    const p = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
+    const shown = relative(root, p);
+    let real: string;
+    try {
+      real = await realpath(p);
+    } catch (err) {
+      throw new ArtifactError('UNSAFE_ENTRY', url, `link ${JSON.stringify(shown)} does not resolve inside the package (${(err as { code?: string }).code ?? (err as Error).message})`, { cause: err });
+    }
+    if (real !== realRoot && !real.startsWith(realRoot + sep)) {
+      throw new ArtifactError('UNSAFE_ENTRY', url, `link ${JSON.stringify(shown)} resolves outside the package`);
+    }
+  }
 }
 
 function openZip(file: string): Promise<yauzl.ZipFile> {
@@ -171,6 +273,11 @@ export async function extractZip(file: string, dest: string, limits: ExtractLimi
     zf?.close();
   }
   const totals = checker.finish();
+  const { size } = await stat(file);
+  const maxRatio = limits.maxRatio ?? DEFAULT_MAX_RATIO;
+  if (totals.bytes > RATIO_FLOOR && totals.bytes > maxRatio * Math.max(size, 1)) {
+    throw new ArtifactError('TOO_LARGE', url, `archive expands more than ${maxRatio} times its ${size} bytes`);
+  }
   await mkdir(dest, { recursive: false });
   try {
     zf = await openZip(file);
@@ -197,6 +304,7 @@ export async function extractZip(file: string, dest: string, limits: ExtractLimi
   } finally {
     zf?.close();
   }
+  await checkLinks(dest, url);
   await sanitizeModes(dest);
   return totals;
 }

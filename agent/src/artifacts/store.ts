@@ -10,8 +10,10 @@ import { lstat, mkdir, realpath, rename, rm } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { downloadToFile, fetchSmallText, type ArtifactLogger, type DownloadProgress } from './download.ts';
+import { DEFAULT_MAX_RATIO } from './entry-check.ts';
 import { ArtifactError } from './errors.ts';
-import { archiveFormat, extractTarGz, extractZip } from './extract.ts';
+import { archiveFormat } from './extract.ts';
+import { extractInWorker } from './extract-worker.ts';
 import type { AgentConfig } from '../config/schema.ts';
 
 /** Which package to fetch. */
@@ -64,6 +66,10 @@ export interface ArtifactStoreOptions {
   maxBytes?: number;
   /** Most archive entries (default 10 000). */
   maxEntries?: number;
+  /** Largest expansion ratio of an archive past 32 MiB (default 200). */
+  maxRatio?: number;
+  /** Deadline of one extraction, run in a worker thread (default 120 s). */
+  extractTimeoutMs?: number;
   /** Progress step for large downloads (default 8 MiB, or 10 % of a known size when larger). */
   progressStepBytes?: number;
   logger?: ArtifactLogger;
@@ -123,6 +129,8 @@ export class ArtifactStore {
       totalTimeoutMs: 600_000,
       maxBytes: 512 * MiB,
       maxEntries: 10_000,
+      maxRatio: DEFAULT_MAX_RATIO,
+      extractTimeoutMs: 120_000,
       progressStepBytes: 8 * MiB,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as ArtifactStore['opts'];
@@ -212,8 +220,8 @@ export class ArtifactStore {
       if (await isDir(root)) return await this.result(ref, shown, got.sha256, true, true);
       const staging = join(tmpDir, `x-${nonce}`);
       try {
-        const limits = { maxBytes: o.maxBytes, maxEntries: o.maxEntries };
-        const totals = format === 'zip' ? await extractZip(archive, staging, limits, shown) : await extractTarGz(archive, staging, limits, shown);
+        const limits = { maxBytes: o.maxBytes, maxEntries: o.maxEntries, maxRatio: o.maxRatio };
+        const totals = await extractInWorker(format, archive, staging, limits, shown, { timeoutMs: o.extractTimeoutMs });
         try {
           await rename(staging, root);
         } catch (e) {
