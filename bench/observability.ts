@@ -5,23 +5,21 @@
 //    /metrics over real HTTP) with N programs (default 100), each ratelimiting.bpf.o + obs_maps.bpf.o loaded and
 //    pinned into one directory, and 10 monitored maps per program (10 distinct pinned maps). Both programs of
 //    each get BPF_PROG_TEST_RUN traffic while --scrapes sequential scrapes are timed.
-// 2. Ring buffer events: test/bpf/obs_events (one 48-byte BTF-described record per run into a 256 KiB ring),
-//    streamed through the EventHub with BTF decoding; driven by `bpftool prog run … repeat R` in a separate
-//    process, consumed (a) in process by a hub subscriber and (b) by an SSE client in a child process. Delivered
-//    per second and losses (ring full, counted by the program; subscriber queue full) for a flood and a paced
-//    driver.
-import { execFile, spawn } from 'node:child_process';
+//    The floor, scraped in the same run (interleaved): bare prom-client with the same series (families, labels and
+//    values parsed from the agent's body), rendered per scrape, served by node:http.
+// Ring-buffer events are measured by bench/events.ts.
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
-import Fastify from 'fastify';
+import { parseArgs } from 'node:util';
+import { createServer } from 'node:http';
+import { Gauge, Registry } from 'prom-client';
 import { BpfMap, BpfProgram, u32, u64 } from '../agent/src/bpf/index.ts';
 import type { MonitorMap } from '../agent/src/api/schemas/index.ts';
 import type { RunningProgram } from '../agent/src/engine/types.ts';
 import { Observability } from '../agent/src/metrics/observability.ts';
-import { eventRoutes } from '../agent/src/events/sse-routes.ts';
 import { PrivateBpffs } from '../test/harness/index.ts';
 import { Loaded } from '../test/metrics/fixtures.ts';
 import { programObject, tcp4 } from '../test/programs/frames.ts';
@@ -34,7 +32,6 @@ const USAGE = `usage: observability [--programs N] [--scrapes N] [--out FILE]
   --scrapes N   timed /metrics scrapes (default 250; at least 200 for the report)
   --out FILE    markdown report (default bench/reports/observability.md)
 Needs root and a bpffs (a private one is mounted).`;
-const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The frame every program runs: a SYN to port 80 (ratelimiting's listed port). */
@@ -58,26 +55,16 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 interface Check { what: string; ok: boolean; detail: string }
-interface EventCase { consumer: string; driver: string; runs: number; delivered: number; ringLost: number; queueDropped: number; driverMs: number; elapsedMs: number }
 
 function counter(dir: string, map: string, key: number): number {
   using m = BpfMap.openPinned(join(dir, map));
   return Number(m.typed(u32, u64).get(key) ?? 0n);
 }
 
-/** An SSE client in a child process: prints the number of events received every 50 ms. */
-const SSE_CLIENT = `
-const http = require('node:http');
-let n = 0, tail = '';
-http.get(process.argv[1], (res) => {
-  res.setEncoding('utf8');
-  res.on('data', (d) => { const s = tail + d; let i = -1; while ((i = s.indexOf('\\nid: ', i + 1)) >= 0) n++; if (s.startsWith('id: ') && tail === '') n++; tail = s.slice(-5); });
-});
-setInterval(() => process.stdout.write(n + '\\n'), 50);
-process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
-`;
-
-/** --traffic id,id,…: runs each program 10 times every 100 ms until stdin closes; prints its counts. */
+/**
+ * --traffic id,id,…: runs each program 10 times every 100 ms until stdin closes; prints its counts. Ten calls with
+ * repeat 1, not one with repeat 10: an XDP test run with repeat > 1 pays ≈ 28 ms once per call on this kernel.
+ */
 async function trafficChild(list: string): Promise<number> {
   const progs = list.split(',').map((id) => BpfProgram.fromId(Number(id)));
   let ticks = 0;
@@ -89,7 +76,7 @@ async function trafficChild(list: string): Promise<number> {
     const next = performance.now() + 100;
     for (const p of progs) {
       try {
-        p.testRun({ data: SYN, repeat: 10 });
+        for (let k = 0; k < 10; k++) p.testRun({ data: SYN, repeat: 1 });
       } catch (err) {
         // the kernel ends a test run early with EINTR when a signal is pending; that run is skipped
         if ((err as { code?: string }).code !== 'EINTR') throw err;
@@ -135,7 +122,7 @@ async function main(): Promise<number> {
   await using bpffs = await PrivateBpffs.create();
   const loaded: Loaded[] = [];
   const tmp = mkdtempSync(join(tmpdir(), `l3af-bench-obs-${process.pid}-`));
-  const obs = await Observability.start({ metricsAddr: '127.0.0.1:0', sampleIntervalMs: 1000, kernelStatsEnabled: true, host: 'bench', env: {} });
+  const obs = await Observability.start({ metricsAddr: '127.0.0.1:0', sampleIntervalMs: 1000, kernelStatsEnabled: false, host: 'bench', env: {} });
   try {
     // ---------------------------------------------------------------- 1. scrape latency
     const t0 = performance.now();
@@ -172,18 +159,26 @@ async function main(): Promise<number> {
     const errorsLine = first.split('\n').filter((l) => l.startsWith('l3af_map_sample_errors_total{') && !l.endsWith(' 0'));
     checks.push({ what: 'no map read errors', ok: errorsLine.length === 0, detail: errorsLine.length === 0 ? 'none' : errorsLine.slice(0, 3).join('; ') });
     const runStats = first.split('\n').filter((l) => l.startsWith('l3af_program_runs_total{'));
+    const floor = await floorServer(first);
     const lat: number[] = [];
+    const floorLat: number[] = [];
     let bytes = 0;
+    let floorBytes = 0;
     const s0 = performance.now();
     for (let i = 0; i < opts.scrapes; i++) {
       const a = performance.now();
       const res = await fetch(url);
       const body = await res.text();
       lat.push(performance.now() - a);
-      bytes = body.length;
+      bytes = Buffer.byteLength(body);
       if (res.status !== 200) checks.push({ what: `scrape ${i}`, ok: false, detail: `status ${res.status}` });
+      const b = performance.now();
+      const fb = await (await fetch(floor.url)).text();
+      floorLat.push(performance.now() - b);
+      floorBytes = Buffer.byteLength(fb);
       await sleep(20);
     }
+    await floor.close();
     const scrapeWallMs = performance.now() - s0;
     const sampleLine = (await (await fetch(url)).text()).split('\n').find((l) => l.startsWith('l3af_map_sample_duration_seconds'));
     trafficChild.stdin.end();
@@ -193,92 +188,11 @@ async function main(): Promise<number> {
     const trafficMs = Number(/ms (\d+)/.exec(trafficReport)?.[1] ?? NaN);
     checks.push({ what: 'the traffic process ran', ok: ticks > 0, detail: `${ticks} ticks of ${ids.length} test runs, ${interrupted} interrupted (EINTR)` });
     const sorted = [...lat].sort((a, b) => a - b);
+    const floorSorted = [...floorLat].sort((a, b) => a - b);
     const series = first.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
     const drops = counter(programs[0]!.rl.pinDir, 'rl_drop_count_map', 0);
     checks.push({ what: 'traffic reached the programs during the scrapes', ok: drops > 0, detail: `program b0: rl_drop_count_map = ${drops}` });
     for (const x of programs) obs.programStopped(x.p);
-
-    // ---------------------------------------------------------------- 2. ring buffer events
-    const ev = new Loaded(bpffs, programObject('test/obs_events'), 'obs_emit', ['ev', 'obs_events', '1']);
-    loaded.push(ev);
-    const evp: RunningProgram = { ...ev.running({ iface: 'ev', name: 'obs_events' }), eventMaps: [{ name: 'obs_events', struct: 'obs_event' }] };
-    obs.programStarted(evp);
-    const app = Fastify();
-    await app.register(eventRoutes, { hub: obs.events, statsMs: 1000 });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const sseUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/l3af/events?program=obs_events`;
-    const frameFile = join(tmp, 'frame.bin');
-    const frame = Buffer.alloc(60);
-    Buffer.from([0x02, 0, 0, 0, 0, 0x0b]).copy(frame);
-    writeFileSync(frameFile, frame);
-    const progId = ev.prog.info().id;
-    const droppedTotal = async (): Promise<number> => {
-      const m = /l3af_events_dropped_total\{[^}]*program="obs_events"[^}]*\} (\d+)/.exec(await obs.registry.metrics());
-      return m ? Number(m[1]) : 0;
-    };
-    const drivers = [
-      { name: 'flood: 5 bpftool runs × repeat 200 000', runs: 5, repeat: 200_000 },
-      { name: 'paced: 200 bpftool runs × repeat 2 000 (one after the other)', runs: 200, repeat: 2000 },
-    ];
-    const drive = async (runs: number, repeat: number): Promise<number> => {
-      const a = performance.now();
-      for (let i = 0; i < runs; i++) await run('bpftool', ['prog', 'run', 'id', String(progId), 'data_in', frameFile, 'repeat', String(repeat)]);
-      return performance.now() - a;
-    };
-    const cases: EventCase[] = [];
-    for (const consumer of ['in-process subscriber', 'SSE client (child process)']) {
-      for (const d of drivers) {
-        const seq0 = counter(ev.pinDir, 'obs_ctr', 0);
-        const lost0 = counter(ev.pinDir, 'obs_ctr', 1);
-        const dropped0 = await droppedTotal();
-        let delivered = 0;
-        let last = performance.now();
-        let close: () => void;
-        if (consumer.startsWith('in-process')) {
-          const sub = obs.events.subscribe({ program: 'obs_events' }, { queueLimit: 1_000_000 });
-          sub.onReadable = () => {
-            delivered += sub.take().length;
-            last = performance.now();
-          };
-          close = () => sub.close();
-        } else {
-          const child = spawn(process.execPath, ['-e', SSE_CLIENT, sseUrl], { stdio: ['pipe', 'pipe', 'inherit'] });
-          child.stdout.setEncoding('utf8').on('data', (s: string) => {
-            const n = Number(s.trim().split('\n').at(-1));
-            if (n !== delivered) {
-              delivered = n;
-              last = performance.now();
-            }
-          });
-          close = () => child.stdin.end();
-          await sleep(500); // connected and subscribed
-        }
-        const start = performance.now();
-        const driverMs = await drive(d.runs, d.repeat);
-        const total = d.runs * d.repeat;
-        const deadline = performance.now() + 30_000;
-        let ringLost = 0;
-        let queueDropped = 0;
-        for (;;) {
-          ringLost = counter(ev.pinDir, 'obs_ctr', 1) - lost0;
-          queueDropped = (await droppedTotal()) - dropped0;
-          if (delivered + ringLost + queueDropped >= total || performance.now() > deadline) break;
-          await sleep(50);
-        }
-        const produced = counter(ev.pinDir, 'obs_ctr', 0) - seq0;
-        close();
-        await sleep(300);
-        cases.push({ consumer, driver: d.name, runs: total, delivered, ringLost, queueDropped, driverMs, elapsedMs: last - start });
-        checks.push({
-          what: `${consumer}, ${d.name.split(':')[0]}: delivered + ring lost + queue dropped = runs`, ok: delivered + ringLost + queueDropped === total && produced + ringLost === total,
-          detail: `${delivered} + ${ringLost} + ${queueDropped} of ${total} (records written ${produced})`,
-        });
-      }
-    }
-    const decodeCheck = obs.events.streams().find((s) => s.map === 'obs_events');
-    checks.push({ what: 'records decoded from BTF (no fallback to raw)', ok: decodeCheck !== undefined && decodeCheck.problem === undefined, detail: decodeCheck?.problem ?? 'struct obs_event' });
-    obs.programStopped(evp);
-    await app.close();
 
     // ---------------------------------------------------------------- report
     const f = (x: number, d = 1): string => x.toFixed(d);
@@ -297,29 +211,22 @@ async function main(): Promise<number> {
       '## /metrics scrape latency',
       '',
       `${opts.programs} programs (ratelimiting.bpf.o + obs_maps.bpf.o each, loaded in ${f(loadMs / 1000)} s, maps pinned in one directory per program), `
-        + `10 monitored maps each (${MONITORS.map((m) => `${m.name}[${m.key}] ${m.aggregator}`).join(', ')}): ${opts.programs * 10} map series, sampled every 1 s; kernel run statistics on (${runStats.length} run-count series). `
+        + `10 monitored maps each (${MONITORS.map((m) => `${m.name}[${m.key}] ${m.aggregator}`).join(', ')}): ${opts.programs * 10} map series, sampled every 1 s; kernel run statistics off (the default; ${runStats.length} run-count series). `
         + `A separate process (this script with --traffic) runs each of the ${opts.programs * 2} programs 10 times per round (BPF_PROG_TEST_RUN), a round at most every 100 ms, while the scrapes go on: ${ticks} rounds in ${f(trafficMs / 1000)} s (${f(ticks / (trafficMs / 1000))} rounds/s; ${interrupted} calls ended early with EINTR and were skipped). `
         + `Scrapes are sequential GETs over HTTP on 127.0.0.1 from the same process, 20 ms apart (${f(scrapeWallMs / 1000)} s in all, so about ${Math.round(scrapeWallMs / 1000)} sampling rounds ran in between).`,
       '',
-      '| scrapes | series in a scrape | bytes | p50 (ms) | p90 (ms) | p99 (ms) | min | max | mean |',
-      '|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
-      `| ${lat.length} | ${series} | ${bytes} | **${f(percentile(sorted, 50), 2)}** | ${f(percentile(sorted, 90), 2)} | **${f(percentile(sorted, 99), 2)}** | ${f(sorted[0]!, 2)} | ${f(sorted.at(-1)!, 2)} | ${f(lat.reduce((a, b) => a + b, 0) / lat.length, 2)} |`,
+      '| server | scrapes | series in a scrape | bytes | p50 (ms) | p90 (ms) | p99 (ms) | min | max | mean |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+      `| agent (/metrics, body rendered once per sampling tick) | ${lat.length} | ${series} | ${bytes} | **${f(percentile(sorted, 50), 2)}** | ${f(percentile(sorted, 90), 2)} | **${f(percentile(sorted, 99), 2)}** | ${f(sorted[0]!, 2)} | ${f(sorted.at(-1)!, 2)} | ${f(lat.reduce((a, b) => a + b, 0) / lat.length, 2)} |`,
+      `| floor: bare prom-client, same series, rendered per scrape | ${floorLat.length} | ${series} | ${floorBytes} | **${f(percentile(floorSorted, 50), 2)}** | ${f(percentile(floorSorted, 90), 2)} | **${f(percentile(floorSorted, 99), 2)}** | ${f(floorSorted[0]!, 2)} | ${f(floorSorted.at(-1)!, 2)} | ${f(floorLat.reduce((a, b) => a + b, 0) / floorLat.length, 2)} |`,
+      '',
+      `p50 ratio agent / floor: **${f(percentile(sorted, 50) / percentile(floorSorted, 50), 2)}** (scrapes interleaved: agent, floor, agent, …; both servers in this process, over HTTP on 127.0.0.1).`,
       '',
       `Last sampling round of all ${opts.programs * 10} monitored maps (l3af_map_sample_duration_seconds): ${sampleLine ? `${f(Number(sampleLine.split(' ').at(-1)) * 1000, 2)} ms` : 'not reported'}.`,
       '',
-      'A scrape reads no map: it serialises what the last sampling round stored (the sampler reads the kernel once a second, batched per map), so its latency is the registry\'s serialisation plus HTTP; a scrape that lands during a sampling round waits for that round\'s synchronous reads.',
+      'A scrape reads no map and renders nothing: the body is rendered once right after each sampling round (the sampler reads the kernel once a second, batched per map) and served as bytes; a scrape that lands during a sampling round waits for that round\'s synchronous reads and rendering.',
       '',
-      '## Ring buffer events',
-      '',
-      'test/bpf/obs_events: each run writes one 48-byte `struct obs_event` into `obs_events` (ring buffer, 256 KiB: about 4 680 records of 48 + 8 bytes) or, when the ring is full, counts it in `obs_ctr[1]` ("ring lost"). '
-        + 'The EventHub decodes every record from the program\'s BTF (event_maps `struct: obs_event`). The driver is `bpftool prog run id <id> data_in <60-byte frame> repeat R` in a separate process, so production does not share the agent\'s event loop. '
-        + 'The in-process subscriber has a queue of 1 000 000 events and takes everything on each batch; the SSE client is a Node child process counting `id:` lines from `GET /l3af/events?program=obs_events` (server queue: the default 1024 events, oldest dropped when the socket backs up: "queue dropped").',
-      '',
-      '| consumer | driver | runs | delivered | ring lost | queue dropped | delivered/s | driver time (ms) | to last delivery (ms) |',
-      '|---|---|--:|--:|--:|--:|--:|--:|--:|',
-      ...cases.map((c) => `| ${c.consumer} | ${c.driver} | ${c.runs} | ${c.delivered} | ${c.ringLost} (${f((100 * c.ringLost) / c.runs)} %) | ${c.queueDropped} | **${Math.round(c.delivered / (c.elapsedMs / 1000))}** | ${f(c.driverMs, 0)} | ${f(c.elapsedMs, 0)} |`),
-      '',
-      'delivered/s = events delivered / time from the driver\'s start to the last delivery. Under the flood the kernel fills the ring far faster than any reader (ring lost is the program\'s own count); the paced driver leaves gaps of one bpftool start between bursts of 2 000, below the ring\'s capacity. Where nothing is lost (paced, in process) delivered/s is the driver\'s rate, a lower bound of what the consumer can take; the SSE client\'s figure is what one connection carried while the rest was dropped from its server-side queue (the socket backed up: the client parses in one Node process on a 2-CPU machine shared with the driver and the agent).',
+      'Ring-buffer events: see [events.md](events.md) (bench/events.ts).',
       '',
       '## Checks',
       '',
@@ -348,8 +255,45 @@ function environmentRows(env: BenchEnvironment, command: string): string[] {
     `| libbpf | ${env.libbpf} |`,
     `| node | ${env.node} |`,
     `| bpf_jit_enable | ${env.jit} |`,
-    `| bpf_stats_enabled | ${env.bpfStats} |`,
+    `| kernel run statistics (sysctl and stats fds of any process) | ${env.bpfStats} |`,
   ];
+}
+
+/** Bare prom-client serving the series of an exposition body (families, labels, values), rendered per scrape. */
+async function floorServer(body: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const registry = new Registry();
+  const help = new Map<string, string>();
+  const samples = new Map<string, Array<{ labels: Record<string, string>; value: number }>>();
+  for (const line of body.split('\n')) {
+    if (line.startsWith('# HELP ')) {
+      const [, name, ...rest] = line.slice(2).split(' ');
+      help.set(name!, rest.join(' '));
+      continue;
+    }
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_x, c: string) => (c === 'n' ? '\n' : c));
+    const list = samples.get(m[1]!) ?? [];
+    list.push({ labels, value: Number(m[3]) });
+    samples.set(m[1]!, list);
+  }
+  for (const [name, list] of samples) {
+    const labelNames = [...new Set(list.flatMap((x) => Object.keys(x.labels)))];
+    const base = name.replace(/_(bucket|sum|count)$/, '');
+    const g = new Gauge({ name, help: help.get(name) ?? help.get(base) ?? name, labelNames, registers: [registry] });
+    for (const x of list) g.set(x.labels, x.value);
+  }
+  const server = createServer((_req, res) => {
+    registry.metrics().then((text) => {
+      res.writeHead(200, { 'content-type': registry.contentType });
+      res.end(text);
+    }, () => res.writeHead(500).end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}/metrics`, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
 }
 
 process.exitCode = await main();

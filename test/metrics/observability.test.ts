@@ -20,7 +20,7 @@ test('Observability: one observer, /metrics with our and l3afd names, events, cl
   const cfg = rl.obj.map('rl_config_map').typed(u32, u64);
   cfg.set(0, 1n);
   cfg.set(1, 3_600_000_000_000n);
-  const obs = await Observability.start({ metricsAddr: '127.0.0.1:0', sampleIntervalMs: 100, l3afdCompat: true, host: 'h', env: {} });
+  const obs = await Observability.start({ metricsAddr: '127.0.0.1:0', sampleIntervalMs: 100, l3afdCompat: true, kernelStatsEnabled: true, host: 'h', env: {} });
   t.after(() => obs.close());
   assert.equal(obs.telemetry.enabled, false);
   const p = rl.running({ iface: IFACE, name: 'ratelimiting', ipv4: '10.9.9.9', monitorMaps: [

@@ -66,6 +66,8 @@ export interface MapMonitorsOptions {
   readonly l3afdCompat?: boolean;
   /** Further specs per program (key ranges, all keys, histograms). */
   readonly extraSpecs?: (p: RunningProgram) => readonly MonitorSpec[];
+  /** Called after each sampling round (the /metrics body is rendered again then). */
+  readonly onSampled?: () => void;
   readonly logger?: Logger;
 }
 
@@ -227,6 +229,7 @@ export class MapMonitors implements EngineObserver {
   readonly maxKeysPerSpec: number;
   readonly logger: Logger | undefined;
   readonly #extra: ((p: RunningProgram) => readonly MonitorSpec[]) | undefined;
+  readonly #onSampled: (() => void) | undefined;
   readonly #programs = new Map<string, ProgramMonitor>();
   readonly #errors = new Map<string, { labels: Record<string, string>; count: number }>();
   #timer: NodeJS.Timeout | undefined;
@@ -240,6 +243,7 @@ export class MapMonitors implements EngineObserver {
     this.maxKeysPerSpec = opts.maxKeysPerSpec ?? 256;
     this.logger = opts.logger;
     this.#extra = opts.extraSpecs;
+    this.#onSampled = opts.onSampled;
     if (!(this.intervalMs >= 1)) throw new RangeError(`sampling interval must be ≥ 1 ms, got ${this.intervalMs}`);
     if (!Number.isInteger(this.maxKeysPerSpec) || this.maxKeysPerSpec < 1) throw new RangeError(`maxKeysPerSpec must be a positive integer, got ${this.maxKeysPerSpec}`);
     new RateWindow(this.samples); // validates
@@ -266,6 +270,7 @@ export class MapMonitors implements EngineObserver {
     const t0 = performance.now();
     for (const m of this.#programs.values()) m.sample();
     this.lastTickMs = performance.now() - t0;
+    this.#onSampled?.();
   }
 
   #specs(p: RunningProgram): MonitorSpec[] {

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
 import type { SecureContextTarget } from '../security/index.ts';
+import type { ExpositionCache } from './exposition-cache.ts';
 
 /** TLS of the metrics listener. */
 export interface MetricsTls {
@@ -30,6 +31,8 @@ export interface MetricsServerOptions {
   readonly path?: string;
   /** Serve https (undefined: plain http). */
   readonly tls?: MetricsTls;
+  /** Serve the body rendered once per sampling tick (undefined: render the registry per scrape). */
+  readonly cache?: ExpositionCache;
 }
 
 /** A listening metrics server. */
@@ -66,7 +69,8 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;
     }
-    opts.registry.metrics().then((body) => {
+    const cache = opts.cache;
+    (cache ? cache.body() : opts.registry.metrics()).then((body) => {
       res.writeHead(200, { 'content-type': opts.registry.contentType, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
     }, (err: unknown) => {

@@ -16,6 +16,7 @@ import { AgentMetrics } from './agent-metrics.ts';
 import { KernelStats } from './kernel-stats.ts';
 import { MapMonitors, type MonitorSpec } from './map-monitor.ts';
 import { startMetricsServer, type MetricsServer, type MetricsTls } from './metrics-server.ts';
+import { ExpositionCache } from './exposition-cache.ts';
 
 /** Options of {@link Observability.start}. */
 export interface ObservabilityOptions {
@@ -64,6 +65,8 @@ export class Observability implements EngineObserver {
     readonly hostFacts: HostFactsCache,
     readonly telemetry: Telemetry,
     readonly server: MetricsServer | undefined,
+    /** The /metrics body, rendered once per sampling tick. */
+    readonly exposition: ExpositionCache,
   ) {}
 
   /** Builds the registry and its parts, starts the timers, the listener and OpenTelemetry. */
@@ -71,7 +74,9 @@ export class Observability implements EngineObserver {
     const registry = new Registry();
     const common = { registry, ...(o.host ? { host: o.host } : {}), ...(o.logger ? { logger: o.logger } : {}) };
     const agent = new AgentMetrics({ ...common, l3afdCompat: o.l3afdCompat ?? false });
+    const exposition = new ExpositionCache(registry, { maxAgeMs: o.sampleIntervalMs ?? 1000 });
     const maps = new MapMonitors({
+      onSampled: () => exposition.tick(),
       ...common, l3afdCompat: o.l3afdCompat ?? false, intervalMs: o.sampleIntervalMs ?? 1000, samples: o.nMetricSamples ?? 20,
       ...(o.maxKeysPerSpec ? { maxKeysPerSpec: o.maxKeysPerSpec } : {}), ...(o.extraSpecs ? { extraSpecs: o.extraSpecs } : {}),
     });
@@ -85,7 +90,7 @@ export class Observability implements EngineObserver {
     const telemetry = startTelemetry({ registry, ...(o.env ? { env: o.env } : {}) });
     let server: MetricsServer | undefined;
     try {
-      if (o.metricsAddr !== undefined) server = await startMetricsServer({ registry, addr: o.metricsAddr, ...(o.metricsTls ? { tls: o.metricsTls } : {}) });
+      if (o.metricsAddr !== undefined) server = await startMetricsServer({ registry, addr: o.metricsAddr, cache: exposition, ...(o.metricsTls ? { tls: o.metricsTls } : {}) });
     } catch (err) {
       maps.close();
       kernel.close();
@@ -93,10 +98,11 @@ export class Observability implements EngineObserver {
       await telemetry.shutdown();
       throw err;
     }
-    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server);
+    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition);
   }
 
   programStarted(p: RunningProgram): void {
+    this.exposition.invalidate();
     this.agent.programStarted(p);
     this.maps.programStarted(p);
     this.kernel.programStarted(p);
@@ -104,6 +110,7 @@ export class Observability implements EngineObserver {
   }
 
   programStopped(p: RunningProgram): void {
+    this.exposition.invalidate();
     this.agent.programStopped(p);
     this.maps.programStopped(p);
     this.kernel.programStopped(p);
@@ -111,6 +118,7 @@ export class Observability implements EngineObserver {
   }
 
   programUpdated(p: RunningProgram): void {
+    this.exposition.invalidate();
     this.agent.programUpdated(p);
     this.maps.programUpdated(p);
     this.kernel.programUpdated(p);
@@ -118,15 +126,18 @@ export class Observability implements EngineObserver {
   }
 
   updateFailed(p: ProgramRef, reason: string): void {
+    this.exposition.invalidate();
     this.agent.updateFailed(p, reason);
   }
 
   deployFailed(p: ProgramRef, reason: string): void {
+    this.exposition.invalidate();
     this.agent.deployFailed(p, reason);
   }
 
   /** Attach state found by the health monitor. */
   setRunning(p: ProgramRef, running: boolean): void {
+    this.exposition.invalidate();
     this.agent.setRunning(p, running);
   }
 
