@@ -4,7 +4,7 @@
  * and no answer carries a stack.
  */
 import type { FastifyError } from 'fastify';
-import { formatSchemaErrors, type FieldError, type SchemaErrorLike } from './schemas/index.ts';
+import { capProblems, formatSchemaErrors, type FieldError, type SchemaErrorLike } from './schemas/index.ts';
 import type { ErrorBody } from './responses.ts';
 import { EngineError } from '../engine/index.ts';
 
@@ -66,7 +66,7 @@ const JSON_ERRORS = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY
 /** The answer for an error raised while handling a request. */
 export function errorAnswer(err: FastifyError | Error): ErrorAnswer {
   if (err instanceof RequestError) {
-    return { statusCode: err.statusCode, body: { error: err.message, problems: err.problems } };
+    return { statusCode: err.statusCode, body: { error: err.message, problems: capProblems(err.problems) } };
   }
   if (err instanceof EngineError && /not started|stopped/.test(err.message)) {
     // Between start-up and shutdown only: the client may retry.
