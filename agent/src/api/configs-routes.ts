@@ -54,12 +54,21 @@ const rejected = {
 const operationResponses = {
   200: { ...OperationResultSchema, description: 'Applied: no program failed.' },
   422: { ...OperationResultSchema, description: 'Processed, but at least one program failed (outcome "failed" with its reason); every failed program was left as it was.' },
+  502: { ...OperationResultSchema, description: 'Processed, but every program that failed did so because its package repository could not be reached (error_code REPOSITORY_UNREACHABLE: refused, DNS, reset, HTTP 5xx); retry later. Failed programs were left as they were.' },
+  504: { ...OperationResultSchema, description: 'As 502, but at least one repository did not answer in time (error_code REPOSITORY_TIMEOUT).' },
   ...rejected,
 };
 
-/** 200 when nothing failed, 422 when any program failed. */
-function statusOf(result: OperationResult): 200 | 422 {
-  return result.results.some((r) => r.outcome === 'failed') ? 422 : 200;
+/**
+ * 200 when nothing failed; 502 / 504 when every failure was the package repository's (504 when
+ * one of them timed out); 422 when any program failed for another reason. Any non-2xx is a
+ * failure, as l3afd's clients read it (l3afd answers 500 to every failure).
+ */
+function statusOf(result: OperationResult): 200 | 422 | 502 | 504 {
+  const failed = result.results.filter((r) => r.outcome === 'failed');
+  if (failed.length === 0) return 200;
+  if (failed.every((r) => r.error_code !== undefined)) return failed.some((r) => r.error_code === 'REPOSITORY_TIMEOUT') ? 504 : 502;
+  return 422;
 }
 
 function refuse(problems: FieldError[]): void {

@@ -4,7 +4,7 @@
  * and no answer carries a stack.
  */
 import type { FastifyError } from 'fastify';
-import { formatSchemaErrors, type FieldError, type SchemaErrorLike } from './schemas/index.ts';
+import { capProblems, formatSchemaErrors, type FieldError, type SchemaErrorLike } from './schemas/index.ts';
 import type { ErrorBody } from './responses.ts';
 import { EngineError } from '../engine/index.ts';
 
@@ -66,7 +66,7 @@ const JSON_ERRORS = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY
 /** The answer for an error raised while handling a request. */
 export function errorAnswer(err: FastifyError | Error): ErrorAnswer {
   if (err instanceof RequestError) {
-    return { statusCode: err.statusCode, body: { error: err.message, problems: err.problems } };
+    return { statusCode: err.statusCode, body: { error: err.message, problems: capProblems(err.problems) } };
   }
   if (err instanceof EngineError && /not started|stopped/.test(err.message)) {
     // Between start-up and shutdown only: the client may retry.
@@ -94,8 +94,38 @@ export function errorAnswer(err: FastifyError | Error): ErrorAnswer {
     // JSON.parse failures and prototype-poisoning refusals from the JSON body parser.
     return { statusCode: 400, body: { error: 'invalid JSON', problems: [{ path: '', message: err.message }] } };
   }
+  if (fe.code === 'FST_ERR_BAD_URL') {
+    return { statusCode: 400, body: { error: 'invalid URL', problems: [{ path: '', message: `${fe.message} (malformed percent-encoding in the path)` }] } };
+  }
+  if (fe.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return { statusCode: 414, body: { error: 'URI too long', problems: [{ path: '', message: fe.message }] } };
+  }
   if (status >= 400 && status < 500) {
-    return { statusCode: status, body: { error: fe.message || 'bad request', problems: [] } };
+    const name = fe.code !== undefined ? `${fe.code}: ` : '';
+    return { statusCode: status, body: { error: fe.message || 'bad request', problems: [{ path: '', message: `${name}${fe.message || 'the request was refused'}` }] } };
   }
   return { statusCode: 500, body: { error: 'internal error', problems: [{ path: '', message: err.message }] } };
+}
+
+/**
+ * The answer written on a socket whose request Node's HTTP parser refused (fastify's
+ * `clientErrorHandler`): header overflow 431, request timeout 408, anything else 400, each in the
+ * error document with the parser's reason named. A body shorter or longer than its Content-Length
+ * shows up here as a parse error of what follows it. Undefined when nothing can be written.
+ */
+export function clientErrorAnswer(err: Error & { code?: string }): ErrorAnswer {
+  const code = err.code ?? 'unknown';
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return { statusCode: 431, body: { error: 'request header fields too large', problems: [{ path: '', message: 'the request headers exceed the server\'s limit (HPE_HEADER_OVERFLOW)' }] } };
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return { statusCode: 408, body: { error: 'request timeout', problems: [{ path: '', message: 'the request was not received in full in time (ERR_HTTP_REQUEST_TIMEOUT)' }] } };
+  }
+  const hint = code === 'HPE_INVALID_EOF_STATE'
+    ? 'the connection ended before the whole request arrived (a body shorter than its Content-Length?)'
+    : code === 'HPE_INVALID_METHOD' || code === 'HPE_INVALID_CONSTANT'
+      ? 'bytes after the end of a request are not a request (a body longer than its Content-Length?)'
+      : 'the request could not be parsed';
+  const reason = (err as { reason?: unknown }).reason;
+  return { statusCode: 400, body: { error: 'malformed request', problems: [{ path: '', message: `${hint} (${code}${typeof reason === 'string' && reason !== '' ? `: ${reason}` : ''})` }] } };
 }

@@ -35,6 +35,9 @@ export const ProgramResultSchema = Type.Object(
     name: Type.String(),
     outcome: Type.Enum(['added', 'updated', 'unchanged', 'removed', 'failed']),
     reason: Type.Optional(Type.String({ description: 'updated: the fields that changed; failed: why (the previous state of that program was kept).' })),
+    error_code: Type.Optional(Type.Enum(['REPOSITORY_UNREACHABLE', 'REPOSITORY_TIMEOUT'], {
+      description: 'failed because of the package repository, not the request: unreachable (502 when every failure is one) or timed out (504).',
+    })),
   },
   { additionalProperties: false },
 );

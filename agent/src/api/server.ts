@@ -18,7 +18,9 @@ import type { AgentConfig } from '../config/index.ts';
 import type { Engine } from '../engine/types.ts';
 import { chainsRoutes } from './chains-routes.ts';
 import { configsRoutes } from './configs-routes.ts';
-import { errorAnswer } from './errors.ts';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { clientErrorAnswer, errorAnswer } from './errors.ts';
 import { realHost, type HostFacts } from './host-checks.ts';
 import { packagesRoutes } from './packages-routes.ts';
 import { tracingPlugin } from '../telemetry/tracing.ts';
@@ -78,6 +80,9 @@ class RequestLogs extends LogController {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Methods a route may answer (a 405 names those of the path that exist). */
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
+
 /** Builds the server (not listening yet); call `.listen()` or `.inject()` on it. */
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const { engine, config, logger } = opts;
@@ -92,7 +97,23 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // answered by the onRequest hook below, in the error document (fastify's own 503 is not)
+    return503OnClosing: false,
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      const answer = errorAnswer(err);
+      req.log.info({ status: answer.statusCode, error: answer.body.error, problems: answer.body.problems }, 'request rejected');
+      return reply.code(answer.statusCode).type('application/json; charset=utf-8').send(answer.body);
+    },
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const answer = clientErrorAnswer(err);
+      logger.info({ status: answer.statusCode, error: answer.body.error, problems: answer.body.problems }, 'request rejected by the HTTP parser');
+      if (socket.writable) {
+        const body = JSON.stringify(answer.body);
+        socket.write(`HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy(err);
+    },
     requestTimeout: SERVER_TIMEOUTS.requestTimeoutMs,
     keepAliveTimeout: SERVER_TIMEOUTS.keepAliveTimeoutMs,
     ...(opts.https ? { https: opts.https } : {}),
@@ -122,10 +143,27 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return reply.code(answer.statusCode).type('application/json; charset=utf-8').send(answer.body);
   });
 
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({
-    error: 'not found',
-    problems: [{ path: '', message: `no route ${req.method} ${req.url.split('?')[0] ?? ''}` }],
-  }));
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    if (!closing) return;
+    await reply.code(503).header('connection', 'close').type('application/json; charset=utf-8')
+      .send({ error: 'not ready', problems: [{ path: '', message: 'the agent is stopping; retry' }] });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0] ?? '';
+    const allowed = ROUTE_METHODS.filter((m) => m !== req.method && app.findRoute({ method: m, url: path }) !== null);
+    if (allowed.length > 0) {
+      return reply.code(405).header('allow', allowed.join(', ')).send({
+        error: 'method not allowed',
+        problems: [{ path: '', message: `${req.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})` }],
+      });
+    }
+    return reply.code(404).send({ error: 'not found', problems: [{ path: '', message: `no route ${req.method} ${path}` }] });
+  });
 
   await registerOpenApi(app, { swaggerUi: config.l3afd.swaggerApiEnabled, version: API_VERSION });
   await app.register(configsRoutes, { prefix: '/l3af/configs', engine, host: opts.host ?? realHost });

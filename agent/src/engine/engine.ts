@@ -30,7 +30,7 @@ import {
   type AdoptedRef, type ChainDescription, type ChainDirection, type ProgramSpec, type RootSpecs,
 } from '../chain/index.ts';
 import { pinsIn } from '../chain/pin-layout.ts';
-import { ArtifactStore, artifactStoreOptions, type ArtifactRef } from '../artifacts/index.ts';
+import { ArtifactError, ArtifactStore, artifactStoreOptions, type ArtifactRef } from '../artifacts/index.ts';
 import { platformName } from '../platform/platform-name.ts';
 import {
   checkAddUpdateSemantics, checkDeleteSemantics, normalizeProgram,
@@ -48,7 +48,7 @@ import { UserRoots, hookProgramId } from './user-roots.ts';
 import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import { StatusCache } from './status-cache.ts';
 import type {
-  Engine, EngineObserver, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RunningProgram,
+  Engine, EngineObserver, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
 } from './types.ts';
 
 /** The logger the engine writes to (pino's call shape). */
@@ -150,6 +150,14 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The repository failure behind `err` (a package that could not be fetched), if that is what it is. */
+export function repositoryErrorCode(err: unknown): RepositoryErrorCode | undefined {
+  if (!(err instanceof ArtifactError)) return undefined;
+  if (err.code === 'TIMEOUT') return 'REPOSITORY_TIMEOUT';
+  if (err.code === 'UNREACHABLE') return 'REPOSITORY_UNREACHABLE';
+  return undefined;
+}
+
 function seg(version: string): string {
   return versionSegment(version);
 }
@@ -198,8 +206,11 @@ function objectIn(dir: string, file: string): string {
 class Results {
   readonly #out = new Map<string, ProgramResult>();
   constructor(readonly iface: string, readonly direction: PayloadDirection) {}
-  set(name: string, outcome: ProgramResult['outcome'], reason?: string): void {
-    this.#out.set(name, { iface: this.iface, direction: this.direction, name, outcome, ...(reason === undefined ? {} : { reason }) });
+  set(name: string, outcome: ProgramResult['outcome'], reason?: string, cause?: unknown): void {
+    const code = outcome === 'failed' ? repositoryErrorCode(cause) : undefined;
+    this.#out.set(name, {
+      iface: this.iface, direction: this.direction, name, outcome, ...(reason === undefined ? {} : { reason }), ...(code === undefined ? {} : { error_code: code }),
+    });
   }
   get(name: string): ProgramResult | undefined {
     return this.#out.get(name);
@@ -700,8 +711,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const keyOf = (name: string): string => userKey(iface, direction, name);
     const supervised = (name: string): boolean => sup.snapshot(keyOf(name)) !== undefined;
     const refused = new Map<string, string>();
-    const fail = (name: string, reason: string): void => {
-      results.set(name, 'failed', reason);
+    const fail = (name: string, reason: string, cause?: unknown): void => {
+      results.set(name, 'failed', reason, cause);
       if (current.some((c) => c.name === name)) this.#rt(iface, direction, name).lastError = reason;
       this.#log.warn({ iface, direction, name, reason }, 'program change failed');
     };
@@ -803,7 +814,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         else if (changed.length > 0) results.set(t.name, 'updated', `changed: ${changed.join(', ')}`);
         else results.set(t.name, running?.name === t.name ? 'unchanged' : 'updated', running?.name === t.name ? 'restarted after the programs before it changed' : 'started again (it was not running)');
       } catch (err) {
-        fail(t.name, messageOf(err));
+        fail(t.name, messageOf(err), err);
         if (c) {
           out.push(c);
           // the previous version ran before this change: bring it back
@@ -826,8 +837,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const chaining = this.#config.l3afd.bpfChainingEnabled;
     const wanted = new Map(target.map((p) => [p.name, p]));
     const ipv4Changed = this.#ifaceState(iface).ipv4_address !== ipv4;
-    const fail = (name: string, reason: string): void => {
-      results.set(name, 'failed', reason);
+    const fail = (name: string, reason: string, cause?: unknown): void => {
+      results.set(name, 'failed', reason, cause);
       if (applied.has(name)) this.#rt(iface, direction, name).lastError = reason;
       this.#log.warn({ iface, direction, name, reason }, 'program change failed');
       const p = applied.get(name) ?? wanted.get(name);
@@ -925,7 +936,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
       } catch (err) {
         for (const u of undo.reverse()) await u().catch((e: unknown) => this.#log.error({ iface, direction, name: t.name, err: messageOf(e) }, 'rollback failed'));
-        fail(t.name, messageOf(err));
+        fail(t.name, messageOf(err), err);
         continue;
       }
       if (t.seq_id !== c.seq_id) {
@@ -979,7 +990,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         else results.set(name, 'added');
         this.#notifyRunning('programStarted', iface, direction, l.to, ipv4);
       } catch (err) {
-        fail(name, messageOf(err));
+        fail(name, messageOf(err), err);
       }
     }
     return bySeq([...applied.values()]);
@@ -1057,7 +1068,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
     } catch (err) {
       if (had) this.#probeErrors.set(p.name, messageOf(err));
       this.#log.warn({ name: p.name, err: messageOf(err) }, 'probe change failed');
-      return result('failed', messageOf(err));
+      const code = repositoryErrorCode(err);
+      return { ...result('failed', messageOf(err)), ...(code === undefined ? {} : { error_code: code }) };
     }
   }
 

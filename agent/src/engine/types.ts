@@ -21,7 +21,16 @@ export interface ProgramResult {
   readonly outcome: ProgramOutcome;
   /** For updated: which fields changed; for failed: why (the program's previous state was kept). */
   readonly reason?: string;
+  /**
+   * For failed, when the cause was the package repository rather than the request: it could not
+   * be reached (refused, DNS, reset, HTTP 5xx) or did not answer in time. The API answers 502 / 504
+   * when every failure of an operation has one.
+   */
+  readonly error_code?: RepositoryErrorCode;
 }
+
+/** A failure of the package repository (a gateway problem, not the client's). */
+export type RepositoryErrorCode = 'REPOSITORY_UNREACHABLE' | 'REPOSITORY_TIMEOUT';
 
 export interface OperationResult {
   readonly results: ProgramResult[];

@@ -53,41 +53,85 @@ function describe(e: SchemaErrorLike): FieldError {
 
 const typeOf = (e: SchemaErrorLike) => String(e.params.type);
 
+/** The most problems one answer lists; the rest are counted in one last problem (see {@link capProblems}). */
+export const MAX_PROBLEMS = 100;
+
+/**
+ * `problems` cut to `limit` entries; when some are left out, one more entry (path "") says how
+ * many, so a client knows the list is not complete.
+ */
+export function capProblems(problems: readonly FieldError[], limit = MAX_PROBLEMS, total = problems.length): FieldError[] {
+  if (total <= limit) return [...problems];
+  return [
+    ...problems.slice(0, limit),
+    { path: '', message: `${total - limit} more problems not listed (an answer lists the first ${limit} of ${total})` },
+  ];
+}
+
 /**
  * Formats ajv errors. For an `anyOf` (our nullable unions), branches that failed only because
  * the value has another type are dropped when some branch failed deeper (so `[{"seq_id": -1}]`
  * reports `/…/seq_id` rather than "must be null"); when every branch is a type mismatch, one
- * message lists the accepted types. Duplicates are removed; order follows the input.
+ * message lists the accepted types. Duplicates are removed; order follows the input; at most
+ * `limit` problems are listed (then one more says how many were left out).
+ *
+ * Linear in the number of errors times the depth of their schema paths: each error is filed once
+ * under every `anyOf` whose schema path is a prefix of its own (an index of the anyOfs by path),
+ * so a body with thousands of failing unions costs no more per error than one with a single one.
  */
-export function formatSchemaErrors(errors: readonly SchemaErrorLike[] | null | undefined): FieldError[] {
+export function formatSchemaErrors(errors: readonly SchemaErrorLike[] | null | undefined, limit = MAX_PROBLEMS): FieldError[] {
   if (!errors || errors.length === 0) return [];
   const dropped = new Set<SchemaErrorLike>();
   const replacement = new Map<SchemaErrorLike, FieldError>();
-  const anyOfs = errors.filter((e) => e.keyword === 'anyOf').sort((a, b) => a.schemaPath.length - b.schemaPath.length);
+  // anyOf schema path -> branch index -> indexes (into errors) of the errors inside that branch, in input order
+  const members = new Map<string, Map<string, number[]>>();
+  const anyOfs: SchemaErrorLike[] = [];
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf') continue;
+    anyOfs.push(e);
+    if (!members.has(e.schemaPath)) members.set(e.schemaPath, new Map());
+  }
+  if (anyOfs.length > 0) {
+    errors.forEach((e, i) => {
+      const sp = e.schemaPath;
+      for (let at = sp.indexOf('/'); at !== -1; at = sp.indexOf('/', at + 1)) {
+        const branches = members.get(sp.slice(0, at));
+        if (!branches) continue;
+        const end = sp.indexOf('/', at + 1);
+        const idx = sp.slice(at + 1, end === -1 ? undefined : end);
+        const list = branches.get(idx);
+        if (list) list.push(i);
+        else branches.set(idx, [i]);
+      }
+    });
+  }
+  anyOfs.sort((a, b) => a.schemaPath.length - b.schemaPath.length);
   for (const a of anyOfs) {
     dropped.add(a);
-    const prefix = `${a.schemaPath}/`;
-    const branches = new Map<string, SchemaErrorLike[]>();
-    for (const e of errors) {
-      if (!e.schemaPath.startsWith(prefix) || dropped.has(e)) continue;
-      const idx = e.schemaPath.slice(prefix.length).split('/')[0] ?? '';
-      const list = branches.get(idx) ?? [];
-      list.push(e);
-      branches.set(idx, list);
+    const all: SchemaErrorLike[][] = [];
+    const firsts: number[] = [];
+    for (const idxs of members.get(a.schemaPath)?.values() ?? []) {
+      const kept = idxs.filter((i) => !dropped.has(errors[i] as SchemaErrorLike));
+      if (kept.length === 0) continue;
+      all.push(kept.map((i) => errors[i] as SchemaErrorLike));
+      firsts.push(kept[0] as number);
     }
+    // branches in the order their first remaining error appears
+    const order = all.map((_, k) => k).sort((x, y) => (firsts[x] as number) - (firsts[y] as number));
+    const branches = order.map((k) => all[k] as SchemaErrorLike[]);
     const typeOnly = (list: SchemaErrorLike[]) =>
       list.every((e) => e.keyword === 'type' && e.instancePath === a.instancePath);
-    const all = [...branches.values()];
-    if (all.length > 0 && all.every(typeOnly)) {
-      const types = [...new Set(all.flat().map(typeOf))];
-      const first = all.flat()[0];
-      for (const e of all.flat()) dropped.add(e);
+    if (branches.length > 0 && branches.every(typeOnly)) {
+      const flat = branches.flat();
+      const types = [...new Set(flat.map(typeOf))];
+      const first = flat[0];
+      for (const e of flat) dropped.add(e);
       if (first) {
         dropped.delete(first);
         replacement.set(first, { path: a.instancePath, message: `must be ${types.join(' or ')}` });
       }
     } else {
-      for (const list of all) if (typeOnly(list)) for (const e of list) dropped.add(e);
+      for (const list of branches) if (typeOnly(list)) for (const e of list) dropped.add(e);
     }
   }
   const out: FieldError[] = [];
@@ -98,7 +142,7 @@ export function formatSchemaErrors(errors: readonly SchemaErrorLike[] | null | u
     const key = `${fe.path}\0${fe.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push(fe);
+    if (out.length < limit) out.push(fe);
   }
-  return out;
+  return capProblems(out, limit, seen.size);
 }
