@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 
 const root = new URL('..', import.meta.url).pathname;
-const roots = ['test', 'agent/src', 'programs', 'bench'];
+const roots = ['test', 'agent/src', 'programs', 'bench', 'scripts'];
 const filter = process.argv.slice(2);
 
 function walk(dir, out) {

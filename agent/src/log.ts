@@ -1,10 +1,20 @@
 /**
- * The agent's logger: pino, structured, one JSON object per line on stdout. The level comes from
- * `[l3af] log-level`, overridden by the `L3AF_LOG_LEVEL` environment variable (as l3afd's
- * zerolog level variable).
+ * The agent's logger: pino, structured, one JSON object per line on stdout; readable lines
+ * (pino-pretty) when `[l3af] log-format` is `pretty`, or `auto` (the default) and stdout is a
+ * terminal. The level comes from `[l3af] log-level`, overridden by the `L3AF_LOG_LEVEL`
+ * environment variable (as l3afd's zerolog level variable).
  */
 import pino, { type Logger } from 'pino';
-import { LOG_LEVELS } from './config/index.ts';
+import pretty from 'pino-pretty';
+import { LOG_FORMATS, LOG_LEVELS } from './config/index.ts';
+
+/** A `[l3af] log-format` value. */
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** Whether lines are pretty-printed: `pretty`, or `auto` on a terminal. */
+export function prettyLogs(format: LogFormat, isTty: boolean): boolean {
+  return format === 'pretty' || (format === 'auto' && isTty);
+}
 
 /** A pino log level name accepted by {@link createLogger}. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -17,6 +27,8 @@ export interface LoggerOptions {
   env?: NodeJS.ProcessEnv;
   /** Where lines go (default stdout). */
   destination?: NodeJS.WritableStream;
+  /** `[l3af] log-format` (default `json`; `auto` looks at whether stdout is a terminal). */
+  format?: LogFormat;
 }
 
 /** Whether `s` is a level name {@link createLogger} accepts. */
@@ -34,7 +46,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = fromEnv !== undefined && fromEnv !== '' && isLogLevel(fromEnv) ? fromEnv : (opts.level ?? 'info');
   const logger = pino(
     { name: 'l3af', level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    opts.destination ?? pino.destination({ fd: 1, sync: true }),
+    opts.destination ?? (prettyLogs(opts.format ?? 'json', process.stdout.isTTY === true)
+      ? pretty({ destination: 1, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' })
+      : pino.destination({ fd: 1, sync: true })),
   );
   if (fromEnv !== undefined && fromEnv !== '' && !isLogLevel(fromEnv)) {
     logger.warn({ L3AF_LOG_LEVEL: env.L3AF_LOG_LEVEL, allowed: LOG_LEVELS }, 'ignoring unknown L3AF_LOG_LEVEL');

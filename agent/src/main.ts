@@ -50,6 +50,14 @@ function registerCertificateExpiry(registry: Registry, tls: TlsMaterial): void {
 }
 const EXIT_CONFIG = 2;
 
+/** The one line at start that tells a newcomer where everything is and what to try first. */
+function startLine(config: AgentConfig, restUrl: string, metricsUrl: string | undefined): string {
+  const swagger = config.l3afd.swaggerApiEnabled ? `, Swagger UI ${restUrl}/swagger` : '';
+  const metrics = metricsUrl === undefined ? '' : `, metrics ${metricsUrl}`;
+  return `REST API ${restUrl}${swagger}${metrics}; state ${config.l3af.stateDir} (pins ${config.l3afd.bpfMapDefaultPath}); `
+    + `try the seed payload: README.md "Try it" (ratelimiting on a veth l3af0), then GET ${restUrl}/l3af/configs/v1/l3af0`;
+}
+
 /** Writes a line to stderr (before the logger exists). */
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -117,7 +125,7 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const { config } = loaded;
-  const logger = createLogger({ level: config.l3af.logLevel });
+  const logger = createLogger({ level: config.l3af.logLevel, format: config.l3af.logFormat });
   for (const w of loaded.warnings) logger.warn({ config: configPath }, w);
   for (const n of loaded.notes) logger.debug({ config: configPath }, n);
 
@@ -285,6 +293,7 @@ async function main(argv: string[]): Promise<void> {
     try {
       const url = await app.listen({ host, port: addr.port });
       logger.info({ url, config: configPath ?? '(embedded default)', tls: restTls, pid: process.pid }, 'REST API listening');
+      logger.info(startLine(config, url, obs.server?.url));
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && Date.now() < listenDeadline) {

@@ -1,7 +1,7 @@
 /**
  * The embedded configuration used when the agent starts without `--config`: everything local to
  * the checkout (bundled package repository, state and pins under `<project>/.state/`), REST on
- * localhost:53000, metrics on localhost:8898, chaining on, mTLS off (loopback only).
+ * localhost:53000 (Swagger UI at /swagger), metrics on localhost:8898, chaining on, mTLS off (loopback only).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -54,6 +54,7 @@ export function defaultConfig(opts: DefaultConfigOptions = {}): AgentConfig {
       'bpf-chaining-enabled': true,
       BpfMapDefaultPath: join(state, 'bpffs'),
       environment: 'DEV',
+      'swagger-api-enabled': true,
     },
     'ebpf-repo': { url: repo },
     'l3af-config-store': { filename: join(state, 'l3af-config.json') },

@@ -163,6 +163,9 @@ export const GracefulRestartGroup = group(Type.Object({
 /** Log levels of the agent (pino's). */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
+/** Formats of `[l3af] log-format`. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+
 /** Modes of `[l3af] metrics-tls`. */
 export const METRICS_TLS_MODES = ['off', 'tls', 'mtls'] as const;
 
@@ -172,6 +175,7 @@ export const L3afGroup = group(Type.Object({
   platform: str('platform', '', 'Platform segment of package URLs; empty = detect (e.g. the Ubuntu codename)'),
   kernelStatsEnabled: bool('kernel-stats-enabled', false, 'Turn on kernel BPF run-time statistics (the kernel then times every BPF program run on the host: ~65 ns per XDP packet here)'),
   logLevel: field(Type.Enum([...LOG_LEVELS], { default: 'info', description: 'Log level (L3AF_LOG_LEVEL overrides)' }), { key: 'log-level', kind: 'enum' }),
+  logFormat: field(Type.Enum([...LOG_FORMATS], { default: 'auto', description: 'Log lines: json = one JSON object per line; pretty = readable (pino-pretty); auto = pretty when stdout is a terminal, else json' }), { key: 'log-format', kind: 'enum' }),
   packageCacheDir: path('package-cache-dir', '', 'Content-addressed package cache; empty = [l3afd] bpf-dir'),
   checksumRequiredHttp: bool('checksum-required-http', true, 'Refuse http(s) packages without a .sha256 file'),
   checksumRequiredFile: bool('checksum-required-file', false, 'Refuse file:// packages without a .sha256 file'),
