@@ -40,6 +40,7 @@ import type { AgentConfig } from '../config/index.ts';
 import { ConfigStore } from '../store/index.ts';
 import { applyMapArgs, mapsInDir, type MapArgsTarget } from './map-args.ts';
 import { initMonitorMaps } from './monitor-init.ts';
+import { chainManagerOptions } from './chain-options.ts';
 import { PROBES_REASON, bySeq, changedFields, nativeProblem, needsReload } from './program-diff.ts';
 import {
   clearSlotIf, hasUserProgram, isSelfLinking, needsUserRestart, slotId, userKey, waitForSelfLink,
@@ -1389,7 +1390,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       this.#ownArtifacts = true;
     }
     const roots = await this.#rootSpecs();
-    const cm = this.#deps.chainManager ? this.#deps.chainManager(roots) : new ChainManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, roots, direct: !this.#config.l3afd.bpfChainingEnabled });
+    const cm = this.#deps.chainManager ? this.#deps.chainManager(roots) : new ChainManager(chainManagerOptions(this.#config, roots));
     this.#chain = cm;
     const userDir = this.#userDir();
     this.#supervisor = this.#deps.supervisor ?? new Supervisor({
