@@ -483,6 +483,26 @@ class DesiredStateEngine implements Engine, ChainInspector {
     applyMapArgs(mapsInDir(dir, pinsIn), p.map_args, `program '${p.name}' on ${iface} ${direction}`);
   }
 
+  /**
+   * Why traffic will not get through `name` in its chain, said with its result (l3afd chains it without a word):
+   * its code never tail-calls through map_name, or a program before it does not.
+   */
+  #reachNote(iface: string, direction: ChainDirection, name: string): string | undefined {
+    let d: ChainDescription;
+    try {
+      d = this.#running().describe(iface, direction);
+    } catch {
+      return undefined;
+    }
+    const i = d.programs.findIndex((p) => p.name === name);
+    const el = d.programs[i];
+    if (!el) return undefined;
+    const blocker = d.programs.slice(0, i).find((p) => !p.continues);
+    if (blocker) return `it never runs: '${blocker.name}' before it does not tail-call through its map_name`;
+    if (!el.continues && i < d.programs.length - 1) return `its code does not tail-call through map_name: the ${d.programs.length - 1 - i} program(s) after it never run`;
+    return undefined;
+  }
+
   /** Index at which a program with `seq` goes: after every chain element whose stored seq_id is lower. */
   #position(iface: string, direction: ChainDirection, seq: number, seqOf: (name: string) => number, except?: string): number {
     return this.#running().programs(iface, direction).filter((el) => el.name !== except && seqOf(el.name) < seq).length;
@@ -969,8 +989,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
         applied.set(name, l.to);
         this.#rt(iface, direction, name).lastError = null;
-        if (l.prev) results.set(name, 'updated', l.reason);
-        else results.set(name, 'added');
+        const note = this.#reachNote(iface, direction, name);
+        if (l.prev) results.set(name, 'updated', note === undefined ? l.reason : `${l.reason ?? 'loaded'}; ${note}`);
+        else results.set(name, 'added', note);
         this.#notifyRunning('programStarted', iface, direction, l.to, ipv4);
       } catch (err) {
         fail(name, messageOf(err));
