@@ -3,7 +3,7 @@
 // without chaining, add / update / delete without chaining. After each step GET is compared byte for byte with the
 // answer l3afd gives for the same state (built here from l3afd's model: every key, Go zero values, chain order,
 // 2-space indent, roots hidden, no status), and every program is checked in the kernel with bpftool (attached ids,
-// program ids) and by its counters under traffic.
+// program ids; TC roots attach by TCX links on this kernel, `[l3af] tc-attach = auto`) and by its counters under traffic.
 //
 // Holds with or without the HTTP-answer change of point 11 (only the status code of add/update/delete is read).
 import { test } from 'node:test';
@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { BpfMap, u32, u64 } from '../../agent/src/bpf/index.ts';
 import { ChainManager, PinLayout } from '../../agent/src/chain/index.ts';
 import { createEngine, type Engine } from '../../agent/src/engine/index.ts';
+import { chainManagerOptions } from '../../agent/src/engine/chain-options.ts';
 import { buildServer } from '../../agent/src/api/server.ts';
 import { createLogger } from '../../agent/src/log.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
@@ -23,7 +24,7 @@ import type { BpfProgram } from '../../agent/src/api/schemas/index.ts';
 import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter } from '../chain/helpers.ts';
 import { StateDir, countAndPass, countAndPassRepo, ensurePackages, testConfig } from '../engine/helpers.ts';
-import { dropinDir, dropinLimit, dropinRepo } from '../engine/dropin-fixtures.ts';
+import { dropinDir, dropinLimit, dropinRepo, tcHookProgId } from '../engine/dropin-fixtures.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -52,17 +53,22 @@ function l3afdGet(host: string, iface: string, ipv4: string, lists: Lists): stri
   }, null, 2);
 }
 
-/** What bpftool shows attached to `iface`: the XDP program id and the TC filters' ids by direction. */
-function bpftoolNet(iface: string): { xdp: number | undefined; ingress: number[]; egress: number[] } {
+/**
+ * What the kernel runs at the hooks of `iface`: the XDP program id and the clsact filters' ids as bpftool shows
+ * them, plus the program of a pinned TCX link (bpftool 7.1 does not list TCX under `net show`; the link's info is
+ * read from the kernel).
+ */
+function bpftoolNet(pinRoot: string, iface: string): { xdp: number | undefined; ingress: number[]; egress: number[] } {
   const out = JSON.parse(execFileSync('bpftool', ['-j', 'net', 'show', 'dev', iface], { encoding: 'utf8' })) as Array<{
     xdp?: Array<{ id: number }>; tc?: Array<{ kind: string; id: number }>;
   }>;
   const e = out[0] ?? {};
-  return {
-    xdp: e.xdp?.[0]?.id,
-    ingress: (e.tc ?? []).filter((t) => t.kind.endsWith('ingress')).map((t) => t.id),
-    egress: (e.tc ?? []).filter((t) => t.kind.endsWith('egress')).map((t) => t.id),
+  const tc = (dir: 'ingress' | 'egress'): number[] => {
+    const filters = (e.tc ?? []).filter((t) => t.kind.endsWith(dir)).map((t) => t.id);
+    const viaLink = filters.length === 0 ? tcHookProgId(pinRoot, iface, dir) : undefined;
+    return viaLink === undefined ? filters : [viaLink];
   };
+  return { xdp: e.xdp?.[0]?.id, ingress: tc('ingress'), egress: tc('egress') };
 }
 
 /** bpftool's view of a program id (undefined when the kernel has no such program). */
@@ -88,7 +94,7 @@ class Agent {
   private constructor(readonly engine: Engine, readonly app: FastifyInstance) {}
   static async start(config: AgentConfig): Promise<Agent> {
     const engine = createEngine(config, {
-      chainManager: (roots) => new ChainManager({ pinRoot: config.l3afd.bpfMapDefaultPath, roots, direct: !config.l3afd.bpfChainingEnabled }),
+      chainManager: (roots) => new ChainManager(chainManagerOptions(config, roots)),
     });
     await engine.start();
     const app = await buildServer({ engine, config, logger: createLogger({ level: 'silent', env: {} }) });
@@ -155,7 +161,7 @@ test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counter
     assert.equal(await agent.post('add', el(lists)), 200);
     assert.equal(await agent.getText(iface), l3afdGet(host, iface, ipv4, lists), 'step 1: GET as l3afd');
     const ids1 = await agent.chainIds(iface);
-    let net = bpftoolNet(iface);
+    let net = bpftoolNet(fs.path, iface);
     assert.equal(net.xdp, ids1.xdp_ingress?.[0], 'bpftool: the XDP root is attached');
     assert.deepEqual([net.ingress, net.egress], [[ids1.tc_ingress?.[0]], [ids1.tc_egress?.[0]]], 'bpftool: the TC roots are attached');
     for (const id of Object.values(ids1).flat()) assert.ok(bpftoolProg(id), `bpftool prog show id ${id}`);
@@ -179,7 +185,7 @@ test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counter
     agent = await Agent.start(config);
     assert.equal(await agent.getText(iface), get1, 'step 2: GET after restart');
     assert.deepEqual(await agent.chainIds(iface), ids1, 'step 2: same kernel programs');
-    assert.equal(bpftoolNet(iface).xdp, ids1.xdp_ingress?.[0]);
+    assert.equal(bpftoolNet(fs.path, iface).xdp, ids1.xdp_ingress?.[0]);
 
     // ---- 3. update: dropin-limit allows 3 (map_args), cap-x moves in front of it (seq_id)
     lists = { ...lists, xdp_ingress: [dropinLimit(repo, 1, 9100, 3), capX(0)] };
@@ -209,7 +215,7 @@ test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counter
     assert.equal(await agent.post('delete', [{ host_name: host, iface, bpf_programs: { tc_ingress: ['dropin-dir'], tc_egress: ['dropin-dir'] } }]), 200);
     lists = { xdp_ingress: lists.xdp_ingress ?? [], tc_ingress: [mirror(2)] };
     assert.equal(await agent.getText(iface), l3afdGet(host, iface, ipv4, lists), 'step 5: GET as l3afd');
-    net = bpftoolNet(iface);
+    net = bpftoolNet(fs.path, iface);
     assert.deepEqual(net.egress, [], 'bpftool: no TC egress filter left');
     const mBefore = mirrorCounter.read();
     await sendUdpReport(lab, { port: 9000, count: 20, ratePps: 4000 });
@@ -219,8 +225,13 @@ test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counter
     const before6 = await agent.chainIds(iface);
     assert.equal(await agent.post('delete', [{ host_name: host, iface, bpf_programs: { xdp_ingress: ['dropin-limit', 'cap-x'], tc_ingress: ['traffic-mirroring'] } }]), 200);
     assert.equal(await agent.getText(iface), l3afdGet(host, iface, ipv4, {}), 'step 6: GET as l3afd');
-    assert.deepEqual(bpftoolNet(iface), { xdp: undefined, ingress: [], egress: [] }, 'bpftool: nothing attached');
-    for (const id of Object.values(before6).flat()) assert.equal(bpftoolProg(id), undefined, `program ${id} is gone`);
+    assert.deepEqual(bpftoolNet(fs.path, iface), { xdp: undefined, ingress: [], egress: [] }, 'bpftool: nothing attached');
+    // (the kernel frees a detached link, and what it held, after an RCU grace period: give it up to 5 s)
+    for (const id of Object.values(before6).flat()) {
+      const end = Date.now() + 5000;
+      while (bpftoolProg(id) !== undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(bpftoolProg(id), undefined, `program ${id} is gone`);
+    }
 
     // ---- 7. restart without chaining
     await agent.stop();
@@ -233,7 +244,7 @@ test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counter
     assert.equal(await agent.post('add', el(lists)), 200);
     assert.equal(await agent.getText(iface), l3afdGet(host, iface, ipv4, lists), 'step 8: GET as l3afd');
     const ids8 = await agent.chainIds(iface);
-    net = bpftoolNet(iface);
+    net = bpftoolNet(fs.path, iface);
     assert.equal(net.xdp, ids8.xdp_ingress?.[0], 'bpftool: dropin-limit itself is attached to XDP');
     assert.equal(bpftoolProg(net.xdp ?? 0)?.name, 'xdp_dropin_limit');
     assert.deepEqual(net.ingress, [ids8.tc_ingress?.[0]], 'bpftool: traffic-mirroring itself is the TC ingress filter');
@@ -246,7 +257,7 @@ test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counter
     lists = { ...lists, xdp_ingress: [dropinLimit(repo, 1, 9100, 100, { version: '1.0.0' })] };
     assert.equal(await agent.post('update', el(lists)), 200);
     assert.equal(await agent.getText(iface), l3afdGet(host, iface, ipv4, lists), 'step 8: GET after update');
-    net = bpftoolNet(iface);
+    net = bpftoolNet(fs.path, iface);
     assert.notEqual(net.xdp, ids8.xdp_ingress?.[0], 'the new version is attached in place of the old');
     // (an intended difference: l3af carries the maps over to the new version; l3afd's per-version pins start afresh)
     const recvCarried = mapValue(join(limitDir('1.0.0'), 'dl_recv_count'));
@@ -258,7 +269,7 @@ test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counter
 
     assert.equal(await agent.post('delete', [{ host_name: host, iface, bpf_programs: { xdp_ingress: ['dropin-limit'], tc_ingress: ['traffic-mirroring'] } }]), 200);
     assert.equal(await agent.getText(iface), l3afdGet(host, iface, ipv4, {}), 'step 8: GET after delete');
-    assert.deepEqual(bpftoolNet(iface), { xdp: undefined, ingress: [], egress: [] });
+    assert.deepEqual(bpftoolNet(fs.path, iface), { xdp: undefined, ingress: [], egress: [] });
     t.diagnostic(`chained ids ${JSON.stringify(ids1)}; direct ids ${JSON.stringify(ids8)}`);
   } finally {
     for (const c of counters) c.close();

@@ -35,6 +35,7 @@ test('a program that never tail-calls is chained; the programs after it are repo
     // a program before it and one after it
     r = await e.engine.add(xdpBody(host, iface, [countAndPass('cap-a', 0, { ebpf_package_repo_url: capRepo }), countAndPass('cap-z', 2, { ebpf_package_repo_url: capRepo })]));
     assert.deepEqual(r.results.map((x) => `${x.name}:${x.outcome}`), ['cap-a:added', 'cap-z:added']);
+    assert.match(r.results[1]?.reason ?? '', /never runs: 'dropin-tail' before it does not tail-call/, 'the result says why cap-z never runs');
     const d = e.chains().describe(iface, 'xdp_ingress');
     assert.deepEqual(d.programs.map((p) => [p.name, p.linked, p.continues, p.reachable]),
       [['cap-a', true, true, true], ['dropin-tail', true, false, true], ['cap-z', true, true, false]]);

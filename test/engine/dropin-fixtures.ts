@@ -1,12 +1,13 @@
 // Packages shaped like L3AF's, built from test/bpf by `make -C programs`: dropin-limit (ratelimiting-shaped:
 // limits only when its counters exist), dropin-tail (connection-limit-shaped: a next array it never tail-calls
 // through), dropin-dir (ipfix / traffic-mirroring-shaped: one object per TC direction under one name).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BUILD_DIR, type PackageSpec } from '../../programs/packages.ts';
 import { writePackage } from '../../programs/repository.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
+import { queryTc, tcxProgId } from '../../agent/src/bpf/index.ts';
 import type { BpfProgram } from '../../agent/src/api/schemas/index.ts';
 import { ensurePackages } from './helpers.ts';
 
@@ -60,4 +61,24 @@ export function dropinDir(repo: string, direction: 'ingress' | 'egress', seq: nu
     map_name: `dd_${direction}_jmp_table`, object_file: `dropin_dir_${direction}.bpf.o`, entry_function_name: `_${direction}_dropin_dir`,
     cfg_version: 1, ebpf_package_repo_url: repo, ...extra,
   };
+}
+
+/**
+ * The program the kernel runs at a TC hook of `iface`, whichever way it is attached: the clsact filter (handle 1,
+ * priority 1), else a pinned TCX link under `<pinRoot>/links/<iface>/` named `*_tc_<direction>` (its link info,
+ * read from the kernel, must be a tcx link).
+ */
+export function tcHookProgId(pinRoot: string, iface: string, direction: 'ingress' | 'egress'): number | undefined {
+  const filter = queryTc({ iface, direction });
+  if (filter !== undefined) return filter;
+  const base = join(pinRoot, 'links', iface);
+  const walk = (dir: string): string[] => {
+    try {
+      return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+    } catch {
+      return [];
+    }
+  };
+  for (const p of walk(base)) if (p.endsWith(`_tc_${direction}`)) return tcxProgId(p);
+  return undefined;
 }

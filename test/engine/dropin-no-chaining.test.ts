@@ -11,7 +11,7 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter, pinsUnder } from '../chain/helpers.ts';
 import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, testConfig, xdpBody } from './helpers.ts';
-import { dropinDir, dropinRepo } from './dropin-fixtures.ts';
+import { dropinDir, dropinRepo, tcHookProgId } from './dropin-fixtures.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -24,7 +24,8 @@ async function sendFromRoot(host: string, port: number, count: number): Promise<
   }
 }
 
-test('without chaining each hook holds one program attached directly (XDP and TC), under traffic', { skip, timeout: 180_000 }, async () => {
+for (const tcAttach of ['tcx', 'clsact'] as const) {
+test(`without chaining each hook holds one program attached directly (XDP and TC ${tcAttach}), under traffic`, { skip, timeout: 180_000 }, async () => {
   ensurePackages();
   await using lab = await VethLab.create();
   await using fs = await PrivateBpffs.create();
@@ -35,6 +36,7 @@ test('without chaining each hook holds one program attached directly (XDP and TC
   const host = hostName();
   const config = testConfig(fs.path, state.path);
   config.l3afd.bpfChainingEnabled = false;
+  config.l3af.tcAttach = tcAttach;
   let e = engineWithChains(config);
   const counters: Counter[] = [];
   const cap = (name: string, seq: number, extra = {}): ReturnType<typeof countAndPass> => countAndPass(name, seq, { ebpf_package_repo_url: capRepo, ...extra });
@@ -80,8 +82,9 @@ test('without chaining each hook holds one program attached directly (XDP and TC
     assert.deepEqual(r.results.map((x) => x.outcome), ['added', 'added']);
     const ti = e.chains().describe(iface, 'tc_ingress').programs[0]?.id;
     const te = e.chains().describe(iface, 'tc_egress').programs[0]?.id;
-    assert.equal(queryTc({ iface, direction: 'ingress' }), ti);
-    assert.equal(queryTc({ iface, direction: 'egress' }), te);
+    assert.equal(tcHookProgId(fs.path, iface, 'ingress'), ti);
+    assert.equal(tcHookProgId(fs.path, iface, 'egress'), te);
+    assert.equal(queryTc({ iface, direction: 'egress' }) === undefined, tcAttach === 'tcx', `attached as ${tcAttach}`);
     const mapDir = join(fs.path, 'tc', 'globals', iface, 'dropin-dir', 'latest');
     const I = new Counter('ingress', join(mapDir, 'dd_ingress_count'));
     const E = new Counter('egress', join(mapDir, 'dd_egress_count'));
@@ -96,17 +99,18 @@ test('without chaining each hook holds one program attached directly (XDP and TC
     e = engineWithChains(config);
     await e.engine.start();
     assert.deepEqual([e.chains().describe(iface, 'xdp_ingress').programs[0]?.id, e.chains().describe(iface, 'tc_ingress').programs[0]?.id, e.chains().describe(iface, 'tc_egress').programs[0]?.id], ids);
-    assert.deepEqual([queryXdp(iface).progId, queryTc({ iface, direction: 'ingress' }), queryTc({ iface, direction: 'egress' })], ids);
+    assert.deepEqual([queryXdp(iface).progId, tcHookProgId(fs.path, iface, 'ingress'), tcHookProgId(fs.path, iface, 'egress')], ids);
 
     // delete: detached, nothing pinned
     r = await e.engine.delete([{ host_name: host, iface, bpf_programs: { xdp_ingress: ['cap-a'], tc_ingress: ['dropin-dir'], tc_egress: ['dropin-dir'] } }]);
     assert.deepEqual(r.results.map((x) => x.outcome), ['removed', 'removed', 'removed']);
     assert.equal(queryXdp(iface).progId, 0);
-    assert.equal(queryTc({ iface, direction: 'ingress' }), undefined);
-    assert.equal(queryTc({ iface, direction: 'egress' }), undefined);
+    assert.equal(tcHookProgId(fs.path, iface, 'ingress'), undefined);
+    assert.equal(tcHookProgId(fs.path, iface, 'egress'), undefined);
     assert.deepEqual(pinsUnder(fs.path), []);
   } finally {
     for (const c of counters) c.close();
     await e.engine.stop({ unload: true }).catch(() => undefined);
   }
 });
+}

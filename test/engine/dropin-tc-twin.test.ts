@@ -13,7 +13,7 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter } from '../chain/helpers.ts';
 import { StateDir, engineWithChains, testConfig } from './helpers.ts';
-import { dropinDir, dropinRepo } from './dropin-fixtures.ts';
+import { dropinDir, dropinRepo, tcHookProgId } from './dropin-fixtures.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -26,7 +26,8 @@ async function sendFromRoot(host: string, port: number, count: number): Promise<
   }
 }
 
-test('one program name on tc_ingress and tc_egress: l3afd\'s pin layout, a shared map, traffic both ways, adopt', { skip, timeout: 180_000 }, async () => {
+for (const tcAttach of ['tcx', 'clsact'] as const) {
+test(`one program name on tc_ingress and tc_egress (${tcAttach}): l3afd's pin layout, a shared map, traffic both ways, adopt`, { skip, timeout: 180_000 }, async () => {
   await using lab = await VethLab.create();
   await using fs = await PrivateBpffs.create();
   using state = new StateDir();
@@ -34,6 +35,7 @@ test('one program name on tc_ingress and tc_egress: l3afd\'s pin layout, a share
   const iface = lab.rootIfname;
   const host = hostName();
   const config = testConfig(fs.path, state.path);
+  config.l3af.tcAttach = tcAttach;
   let e = engineWithChains(config);
   const counters: Counter[] = [];
   try {
@@ -46,8 +48,10 @@ test('one program name on tc_ingress and tc_egress: l3afd\'s pin layout, a share
     assert.deepEqual(readdirSync(join(fs.path, 'progs', iface, 'dropin-dir', 'latest')).sort(), ['_egress_dropin_dir_tc', '_ingress_dropin_dir_tc']);
     const ing = e.chains().describe(iface, 'tc_ingress');
     const eg = e.chains().describe(iface, 'tc_egress');
-    assert.equal(queryTc({ iface, direction: 'ingress' }), ing.root.id);
-    assert.equal(queryTc({ iface, direction: 'egress' }), eg.root.id);
+    assert.equal(tcHookProgId(fs.path, iface, 'ingress'), ing.root.id);
+    assert.equal(tcHookProgId(fs.path, iface, 'egress'), eg.root.id);
+    assert.equal(queryTc({ iface, direction: 'ingress' }) === undefined, tcAttach === 'tcx', `attached as ${tcAttach}`);
+    assert.equal(ing.attachMode, tcAttach === 'tcx' ? 'tcx' : 'tc');
     assert.ok(ing.programs[0]?.linked && eg.programs[0]?.linked);
 
     const I = new Counter('ingress', join(mapDir, 'dd_ingress_count'));
@@ -93,3 +97,4 @@ test('one program name on tc_ingress and tc_egress: l3afd\'s pin layout, a share
     await e.engine.stop({ unload: true }).catch(() => undefined);
   }
 });
+}

@@ -9,6 +9,7 @@ import { BpfMap, u16, u32, u64, u8 } from '../../agent/src/bpf/index.ts';
 import { defaultConfig, type AgentConfig } from '../../agent/src/config/index.ts';
 import { ChainManager } from '../../agent/src/chain/index.ts';
 import { createEngine, type Engine } from '../../agent/src/engine/index.ts';
+import { chainManagerOptions } from '../../agent/src/engine/chain-options.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
 import type { AddUpdateBody, BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/api/schemas/index.ts';
 
@@ -44,7 +45,7 @@ export function testConfig(pinRoot: string, stateDir: string): AgentConfig {
 export function engineWithChains(config: AgentConfig): { engine: Engine; chains: () => ChainManager } {
   let cm: ChainManager | undefined;
   const engine = createEngine(config, {
-    chainManager: (roots) => (cm = new ChainManager({ pinRoot: config.l3afd.bpfMapDefaultPath, roots, direct: !config.l3afd.bpfChainingEnabled })),
+    chainManager: (roots) => (cm = new ChainManager(chainManagerOptions(config, roots))),
   });
   return {
     engine,

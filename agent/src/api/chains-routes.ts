@@ -35,7 +35,7 @@ export type ChainElement = Static<typeof ChainElementSchema>;
 export const ChainSchema = Type.Object(
   {
     direction: Type.Enum(['xdp_ingress', 'tc_ingress', 'tc_egress']),
-    attach_mode: Type.Enum(['drv', 'skb', 'tc'], { description: 'XDP: drv (native) or skb (generic); TC: tc (clsact filter).' }),
+    attach_mode: Type.Enum(['drv', 'skb', 'tc', 'tcx'], { description: 'XDP: drv (native) or skb (generic); TC: tc (clsact filter) or tcx (TCX link, kernel >= 6.6).' }),
     root: ChainElementSchema,
     programs: Type.Array(ChainElementSchema, { description: 'The programs after the root, in chain order.' }),
   },

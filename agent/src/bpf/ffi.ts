@@ -64,6 +64,8 @@ export const bpf_map_info = koffi.struct('bpf_map_info', {
   btf_vmlinux_value_type_id: 'uint32_t', netns_dev: 'uint64_t', netns_ino: 'uint64_t', btf_id: 'uint32_t',
   btf_key_type_id: 'uint32_t', btf_value_type_id: 'uint32_t', pad0: 'uint32_t', map_extra: 'uint64_t',
 });
+/** libbpf's bpf_link_update_opts (expected old program: an atomic swap only if it still runs). */
+export const bpf_link_update_opts = koffi.struct('bpf_link_update_opts', { sz: 'size_t', flags: 'uint32_t', old_prog_fd: 'uint32_t' });
 /** The common head of bpf_link_info plus room for the per-type union (we read `xdp.ifindex` / `tcx`). */
 export const bpf_link_info = koffi.struct('bpf_link_info', {
   type: 'uint32_t', id: 'uint32_t', prog_id: 'uint32_t', pad0: 'uint32_t', u0: 'uint64_t', u1: 'uint64_t', u2: 'uint64_t', u3: 'uint64_t',
@@ -136,6 +138,9 @@ export const C = {
   bpf_link__destroy: fn('int bpf_link__destroy(bpf_link *link)'),
   bpf_link__disconnect: fn('void bpf_link__disconnect(bpf_link *link)'),
   bpf_link__detach: fn('int bpf_link__detach(bpf_link *link)'),
+  // raw links (TCX: libbpf 1.1 has no wrapper, its bpf_link_create passes the attach type through)
+  bpf_link_create: fn('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)'),
+  bpf_link_update: fn('int bpf_link_update(int link_fd, int new_prog_fd, const bpf_link_update_opts *opts)'),
   // xdp and tc
   bpf_xdp_attach: fn('int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const bpf_xdp_attach_opts *opts)'),
   bpf_xdp_detach: fn('int bpf_xdp_detach(int ifindex, uint32_t flags, const bpf_xdp_attach_opts *opts)'),

@@ -8,7 +8,7 @@
  * chains from the pins alone, without touching the data plane.
  */
 import {
-  BpfError, BpfProgram, type BpfMap, attachTc, attachXdp, detachTc, detachXdp, ifindex, queryTc, queryXdp, unpin, type XdpMode,
+  BpfError, BpfProgram, type BpfMap, attachTc, attachTcx, detachTcx, tcxProgId, updateTcx, attachXdp, detachTc, detachXdp, ifindex, queryTc, queryXdp, unpin, type XdpMode,
 } from '../bpf/index.ts';
 import { ChainProgram, checkSpec, pruneEmptyDirs, type ChainPlace, type ProgramSpec } from './chain-program.ts';
 import { ChainError, messageOf } from './errors.ts';
@@ -39,6 +39,11 @@ export interface ChainManagerOptions {
    * and its only element are the program itself. Default false.
    */
   readonly direct?: boolean;
+  /**
+   * How TC hooks are attached: `clsact` (a bpf filter in direct-action mode at tcHandle/tcPriority) or
+   * `tcx` (a TCX link, kernel >= 6.6, pinned at l3afd's link path). Default `clsact`.
+   */
+  readonly tcAttach?: 'clsact' | 'tcx';
 }
 
 /** One element as the kernel sees it. */
@@ -68,8 +73,8 @@ export interface ElementState {
 export interface ChainDescription {
   readonly iface: string;
   readonly direction: ChainDirection;
-  /** `drv` / `skb` for XDP, `tc` for TC. */
-  readonly attachMode: XdpMode | 'tc';
+  /** `drv` / `skb` for XDP, `tc` for a clsact filter, `tcx` for a TCX link. */
+  readonly attachMode: XdpMode | 'tc' | 'tcx';
   readonly root: ElementState;
   /** The programs after the root, in chain order. */
   readonly programs: ElementState[];
@@ -120,7 +125,9 @@ interface Chain {
   readonly direction: ChainDirection;
   root: ChainProgram;
   programs: ChainProgram[];
-  attachMode: XdpMode | 'tc';
+  attachMode: XdpMode | 'tc' | 'tcx';
+  /** The pinned TCX link (attachMode `tcx`). */
+  linkPin?: string;
 }
 
 function keyOf(iface: string, direction: ChainDirection): string {
@@ -170,6 +177,7 @@ export class ChainManager {
   readonly #tcPriority: number;
   /** bpf-chaining-enabled = false: one program per hook, attached directly. */
   readonly direct: boolean;
+  readonly #tcAttach: 'clsact' | 'tcx';
   readonly #chains = new Map<string, Chain>();
   readonly #mutex = new KeyedMutex();
   #gate: Promise<unknown> = Promise.resolve();
@@ -187,6 +195,7 @@ export class ChainManager {
     this.#tcHandle = opts.tcHandle ?? 1;
     this.#tcPriority = opts.tcPriority ?? 1;
     this.direct = opts.direct ?? false;
+    this.#tcAttach = opts.tcAttach ?? 'clsact';
   }
 
   #locked<T>(iface: string, direction: ChainDirection, task: () => T): Promise<T> {
@@ -331,7 +340,7 @@ export class ChainManager {
       root.discard();
       throw err;
     }
-    let attachMode: XdpMode | 'tc';
+    let attachMode: XdpMode | 'tc' | 'tcx';
     try {
       attachMode = this.#attach(place, root);
     } catch (err) {
@@ -339,7 +348,7 @@ export class ChainManager {
       root.discard();
       throw err;
     }
-    const chain: Chain = { iface: place.iface, direction: place.direction, root, programs: [el], attachMode };
+    const chain: Chain = { iface: place.iface, direction: place.direction, root, programs: [el], attachMode, ...(attachMode === 'tcx' ? { linkPin: this.#linkPinOf(place, root) } : {}) };
     this.#chains.set(keyOf(place.iface, place.direction), chain);
     root.promote(); // stale pins of a crashed run, if any, are replaced only now that the root is attached
     el.promote();
@@ -350,14 +359,14 @@ export class ChainManager {
   #createDirect(place: ChainPlace, spec: ProgramSpec): Chain {
     if (!ifaceExists(place.iface)) throw new ChainError('not_found', `no interface named '${place.iface}'`);
     const el = this.#loadElement(place, spec);
-    let attachMode: XdpMode | 'tc';
+    let attachMode: XdpMode | 'tc' | 'tcx';
     try {
       attachMode = this.#attach(place, el);
     } catch (err) {
       el.discard();
       throw err;
     }
-    const chain: Chain = { iface: place.iface, direction: place.direction, root: el, programs: [el], attachMode };
+    const chain: Chain = { iface: place.iface, direction: place.direction, root: el, programs: [el], attachMode, ...(attachMode === 'tcx' ? { linkPin: this.#linkPinOf(place, el) } : {}) };
     this.#chains.set(keyOf(place.iface, place.direction), chain);
     el.promote();
     return chain;
@@ -369,6 +378,8 @@ export class ChainManager {
     try {
       if (chain.direction === 'xdp_ingress') {
         attachXdp({ iface: chain.iface, program: el.program, mode: chain.attachMode === 'skb' ? 'skb' : 'drv', expectedOld: old.program });
+      } else if (chain.attachMode === 'tcx' && chain.linkPin !== undefined) {
+        updateTcx(chain.linkPin, el.program, old.program); // the link keeps its pin (named after the first version)
       } else {
         attachTc({ iface: chain.iface, direction: tcDir(chain.direction), program: el.program, handle: this.#tcHandle, priority: this.#tcPriority, replace: true });
       }
@@ -377,7 +388,12 @@ export class ChainManager {
     }
   }
 
-  #attach(place: ChainPlace, root: ChainProgram): XdpMode | 'tc' {
+  /** l3afd's pin of the TCX link of the program attached to a TC hook. */
+  #linkPinOf(place: ChainPlace, p: { name: string; version: string }): string {
+    return this.layout.linkPath(place.iface, place.direction, p.name, p.version);
+  }
+
+  #attach(place: ChainPlace, root: ChainProgram): XdpMode | 'tc' | 'tcx' {
     const wrap = (err: unknown): ChainError => {
       const code = err instanceof BpfError && (err.code === 'EBUSY' || err.code === 'EEXIST') ? 'conflict' : 'kernel';
       return new ChainError(code, `attaching the root of ${place.iface} ${place.direction}: ${messageOf(err)}`, { cause: err });
@@ -399,6 +415,12 @@ export class ChainManager {
       }
     }
     try {
+      if (this.#tcAttach === 'tcx') {
+        const pin = this.#linkPinOf(place, root);
+        detachTcx(pin); // a stale link of a crashed run (a live chain would have been adopted)
+        attachTcx({ iface: place.iface, direction: tcDir(place.direction), program: root.program, pinPath: pin });
+        return 'tcx';
+      }
       attachTc({ iface: place.iface, direction: tcDir(place.direction), program: root.program, handle: this.#tcHandle, priority: this.#tcPriority });
       return 'tc';
     } catch (err) {
@@ -407,18 +429,28 @@ export class ChainManager {
   }
 
   /** The id attached to the chain's hook, from the kernel (undefined: none or no interface). */
-  #attachedId(iface: string, direction: ChainDirection): number | undefined {
+  #attachedId(iface: string, direction: ChainDirection, linkPin?: string): number | undefined {
     if (!ifaceExists(iface)) return undefined;
     if (direction === 'xdp_ingress') return queryXdp(iface).progId || undefined;
-    return queryTc({ iface, direction: tcDir(direction), handle: this.#tcHandle, priority: this.#tcPriority });
+    const viaLink = linkPin === undefined ? undefined : tcxProgId(linkPin);
+    return viaLink ?? queryTc({ iface, direction: tcDir(direction), handle: this.#tcHandle, priority: this.#tcPriority });
   }
 
   #detach(chain: Chain): void {
+    if (chain.attachMode === 'tcx' && chain.linkPin !== undefined) {
+      try {
+        detachTcx(chain.linkPin);
+      } catch (err) {
+        throw new ChainError('kernel', `detaching the TCX link of ${chain.iface} ${chain.direction}: ${messageOf(err)}`, { cause: err });
+      }
+      pruneEmptyDirs(dirname(chain.linkPin), this.layout.root);
+      return;
+    }
     const attached = this.#attachedId(chain.iface, chain.direction);
     if (attached !== chain.root.id) return; // gone with the interface, or someone else's program now
     try {
       if (chain.direction === 'xdp_ingress') {
-        detachXdp({ iface: chain.iface, ...(chain.attachMode === 'tc' ? {} : { mode: chain.attachMode }), expectedOld: chain.root.program });
+        detachXdp({ iface: chain.iface, ...(chain.attachMode === 'drv' || chain.attachMode === 'skb' ? { mode: chain.attachMode } : {}), expectedOld: chain.root.program });
       } else {
         detachTc({ iface: chain.iface, direction: tcDir(chain.direction), handle: this.#tcHandle, priority: this.#tcPriority });
       }
@@ -547,7 +579,7 @@ export class ChainManager {
   }
 
   #describe(chain: Chain): ChainDescription {
-    const root = this.#state(chain.root, this.#attachedId(chain.iface, chain.direction), true);
+    const root = this.#state(chain.root, this.#attachedId(chain.iface, chain.direction, chain.linkPin), true);
     if (this.direct) return { iface: chain.iface, direction: chain.direction, attachMode: chain.attachMode, root, programs: [root] };
     const programs: ElementState[] = [];
     let prev = chain.root;
@@ -600,7 +632,9 @@ export class ChainManager {
           const type = progTypeOf(direction);
           const rootRefs = refs.filter((r) => r.iface === iface && r.name === rs.name && r.entry === rs.entry && r.progType === type);
           if (rootRefs.length === 0) continue;
-          const attached = exists ? this.#attachedId(iface, direction) : undefined;
+          const linkPins = rootRefs.map((r) => this.layout.linkPath(iface, direction, r.name, r.versionSegment));
+          const viaLink = exists ? linkPins.find((l) => tcxProgId(l) !== undefined) : undefined;
+          const attached = exists ? this.#attachedId(iface, direction, viaLink) : undefined;
           const rootRef = rootRefs.find((r) => attached !== undefined && idOf(r) === attached);
           if (!rootRef) {
             const why = exists ? `root of ${direction} is pinned but not attached` : `interface '${iface}' does not exist`;
@@ -612,7 +646,8 @@ export class ChainManager {
           live.add(rootRef.path);
           const chain: Chain = {
             iface, direction, root, programs: [],
-            attachMode: direction === 'xdp_ingress' ? (queryXdp(iface).attached === 'skb' ? 'skb' : 'drv') : 'tc',
+            attachMode: direction === 'xdp_ingress' ? (queryXdp(iface).attached === 'skb' ? 'skb' : 'drv') : viaLink !== undefined ? 'tcx' : 'tc',
+            ...(viaLink !== undefined ? { linkPin: viaLink } : {}),
           };
           made.push(chain);
           let prev = root;
@@ -650,15 +685,22 @@ export class ChainManager {
       for (const ref of refs) {
         if (ref.staged || !ifaceExists(ref.iface)) continue;
         const id = programIdAt(ref.path);
-        const direction = CHAIN_DIRECTIONS.find((d) => progTypeOf(d) === ref.progType && !made.some((c) => c.iface === ref.iface && c.direction === d) && id !== undefined && this.#attachedId(ref.iface, d) === id);
+        const linkOf = (d: ChainDirection): string | undefined => {
+          if (d === 'xdp_ingress') return undefined;
+          const l = this.layout.linkPath(ref.iface, d, ref.name, ref.versionSegment);
+          return tcxProgId(l) === id ? l : undefined;
+        };
+        const direction = CHAIN_DIRECTIONS.find((d) => progTypeOf(d) === ref.progType && !made.some((c) => c.iface === ref.iface && c.direction === d) && id !== undefined && this.#attachedId(ref.iface, d, linkOf(d)) === id);
         if (direction === undefined) continue;
+        const linkPin = linkOf(direction);
         const place = { iface: ref.iface, direction };
         const el = ChainProgram.adopt(this.layout, place, { name: ref.name, version: ref.versionSegment, entry: ref.entry });
         el.objectPath = opts.objectPathFor?.({ iface: ref.iface, direction, name: el.name, versionSegment: ref.versionSegment, entry: el.entry });
         live.add(ref.path);
         made.push({
           iface: ref.iface, direction, root: el, programs: [el],
-          attachMode: direction === 'xdp_ingress' ? (queryXdp(ref.iface).attached === 'skb' ? 'skb' : 'drv') : 'tc',
+          attachMode: direction === 'xdp_ingress' ? (queryXdp(ref.iface).attached === 'skb' ? 'skb' : 'drv') : linkPin !== undefined ? 'tcx' : 'tc',
+          ...(linkPin !== undefined ? { linkPin } : {}),
         });
       }
     } catch (err) {

@@ -169,6 +169,9 @@ export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 /** Modes of `[l3af] metrics-tls`. */
 export const METRICS_TLS_MODES = ['off', 'tls', 'mtls'] as const;
 
+/** Modes of `[l3af] tc-attach`. */
+export const TC_ATTACH_MODES = ['auto', 'tcx', 'clsact'] as const;
+
 /** `[l3af]`: settings of this agent that l3afd does not have. */
 export const L3afGroup = group(Type.Object({
   stateDir: path('state-dir', '/var/lib/l3af', 'Agent state directory (lock, runtime state)'),
@@ -187,6 +190,11 @@ export const L3afGroup = group(Type.Object({
   mtlsReaderSanMatchRules: list('mtls-reader-san-match-rules', 'Client DNS SANs allowed read-only access (GET)'),
   l3afdMetricNames: bool('l3afd-metric-names', false, "Also export l3afd's metric names and labels (l3afd_BPFStartCount, l3afd_BPFMonitorMap, ...) for existing dashboards"),
   mapSampleIntervalMs: duration('map-sample-interval', 1000, 'How often monitor_maps and kernel run statistics are sampled', 50),
+  tcAttach: field(Type.Enum([...TC_ATTACH_MODES], {
+    default: 'auto',
+    description: 'How TC roots (and, without chaining, TC programs) attach: tcx = a TCX link (kernel >= 6.6, as l3afd there), '
+      + 'clsact = a clsact bpf filter (the fallback), auto = tcx where the kernel has it',
+  }), { key: 'tc-attach', kind: 'enum' }),
   metricsTls: field(Type.Enum([...METRICS_TLS_MODES], {
     default: 'off',
     description: 'TLS on [web] metrics-addr: off = plain http; tls = https with the REST server certificate and key of [mtls] cert-dir '

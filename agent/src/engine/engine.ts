@@ -40,6 +40,7 @@ import type { AgentConfig } from '../config/index.ts';
 import { ConfigStore } from '../store/index.ts';
 import { applyMapArgs, mapsInDir, type MapArgsTarget } from './map-args.ts';
 import { initMonitorMaps } from './monitor-init.ts';
+import { chainManagerOptions } from './chain-options.ts';
 import { PROBES_REASON, bySeq, changedFields, nativeProblem, needsReload } from './program-diff.ts';
 import {
   clearSlotIf, hasUserProgram, isSelfLinking, needsUserRestart, slotId, userKey, waitForSelfLink,
@@ -498,6 +499,26 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const cm = this.#running();
     const dir = cm.layout.mapDir(iface, direction, p.name, p.version);
     applyMapArgs(mapsInDir(dir, pinsIn), p.map_args, `program '${p.name}' on ${iface} ${direction}`);
+  }
+
+  /**
+   * Why traffic will not get through `name` in its chain, said with its result (l3afd chains it without a word):
+   * its code never tail-calls through map_name, or a program before it does not.
+   */
+  #reachNote(iface: string, direction: ChainDirection, name: string): string | undefined {
+    let d: ChainDescription;
+    try {
+      d = this.#running().describe(iface, direction);
+    } catch {
+      return undefined;
+    }
+    const i = d.programs.findIndex((p) => p.name === name);
+    const el = d.programs[i];
+    if (!el) return undefined;
+    const blocker = d.programs.slice(0, i).find((p) => !p.continues);
+    if (blocker) return `it never runs: '${blocker.name}' before it does not tail-call through its map_name`;
+    if (!el.continues && i < d.programs.length - 1) return `its code does not tail-call through map_name: the ${d.programs.length - 1 - i} program(s) after it never run`;
+    return undefined;
   }
 
   /** Index at which a program with `seq` goes: after every chain element whose stored seq_id is lower. */
@@ -986,8 +1007,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
         applied.set(name, l.to);
         this.#rt(iface, direction, name).lastError = null;
-        if (l.prev) results.set(name, 'updated', l.reason);
-        else results.set(name, 'added');
+        const note = this.#reachNote(iface, direction, name);
+        if (l.prev) results.set(name, 'updated', note === undefined ? l.reason : `${l.reason ?? 'loaded'}; ${note}`);
+        else results.set(name, 'added', note);
         this.#notifyRunning('programStarted', iface, direction, l.to, ipv4);
       } catch (err) {
         fail(name, messageOf(err), err);
@@ -1413,7 +1435,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       this.#ownArtifacts = true;
     }
     const roots = await this.#rootSpecs();
-    const cm = this.#deps.chainManager ? this.#deps.chainManager(roots) : new ChainManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, roots, direct: !this.#config.l3afd.bpfChainingEnabled });
+    const cm = this.#deps.chainManager ? this.#deps.chainManager(roots) : new ChainManager(chainManagerOptions(this.#config, roots));
     this.#chain = cm;
     const userDir = this.#userDir();
     this.#supervisor = this.#deps.supervisor ?? new Supervisor({

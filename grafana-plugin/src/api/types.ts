@@ -142,7 +142,7 @@ export interface ChainElement {
 /** One chain (interface, direction) as the kernel holds it. */
 export interface KernelChain {
   direction: ChainDirection;
-  attach_mode: 'drv' | 'skb' | 'tc';
+  attach_mode: 'drv' | 'skb' | 'tc' | 'tcx';
   root: ChainElement;
   programs: ChainElement[];
 }
