@@ -4,7 +4,7 @@
 // agent takes to answer, and the agent's peak RSS (VmHWM) and open fds from /proc.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -255,8 +255,16 @@ export class AgentProcess {
     writeFileSync(`/proc/${this.child.pid}/clear_refs`, '5');
   }
 
+  /** Open fds of the agent other than sockets (HTTP keep-alive connections come and go with the clients). */
   openFds(): number {
-    return readdirSync(`/proc/${this.child.pid}/fd`).length;
+    const dir = `/proc/${this.child.pid}/fd`;
+    return readdirSync(dir).filter((fd) => {
+      try {
+        return !readlinkSync(join(dir, fd)).startsWith('socket:');
+      } catch {
+        return false;
+      }
+    }).length;
   }
 
   async post(op: 'add' | 'update' | 'delete', body: unknown, signal?: AbortSignal): Promise<{ status: number; text: string }> {
