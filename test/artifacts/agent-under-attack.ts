@@ -232,7 +232,7 @@ export class AgentProcess {
 
   /** Why it is not alive (exit code, stderr tail). */
   get death(): string {
-    return `agent exited ${JSON.stringify(this.#exit)}; stderr: ${this.stderr.join('').slice(-3000)}`;
+    return `agent exited ${JSON.stringify(this.#exit)}; last log lines: ${JSON.stringify(this.lines.slice(-5))}; stderr: ${this.stderr.join('').slice(-3000)}`;
   }
 
   async waitForLine(pred: (l: Record<string, unknown>) => boolean, ms: number, what: string): Promise<void> {
