@@ -33,6 +33,7 @@ import { InstanceConflictError, InstanceLock } from './instance/index.ts';
 import { HandoverRefused, HANDOVER_ENV, reportToPredecessor, resolveBuild, startBuild, startedByHandover } from './instance/handover.ts';
 import type { Server } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
+import { installUnexpectedErrorGuard } from './metrics/unexpected-errors.ts';
 import { Observability, observabilityOptions } from './metrics/observability.ts';
 
 const EXIT_FAILURE = 1;
@@ -209,6 +210,7 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   logger.info({ metricsAddr: config.web.metricsAddr, url: obs.server?.url, tls: metricsTls }, 'metrics listening');
+  installUnexpectedErrorGuard(obs.registry, logger.child({ component: 'guard' }));
 
   // The routes hold this delegate; a failed hand-over swaps in a fresh engine behind it.
   const newEngine = (): Engine => createEngine(config, { logger: logger.child({ component: 'engine' }), observer: obs });

@@ -139,6 +139,8 @@ export async function extractTarGz(file: string, dest: string, limits: ExtractLi
     await feedTar(file, new tar.Unpack({ cwd: dest, strict: true, preserveOwner: false, preservePaths: false, maxMetaEntrySize: 64 * 1024 }), limits, url);
   } catch (e) {
     if (e instanceof ArtifactError) throw e;
+    // node-tar refuses on its own to write through, or link through, a symbolic link
+    if ((e as { code?: string }).code === 'TAR_SYMLINK_ERROR') throw new ArtifactError('UNSAFE_ENTRY', url, `link through a symbolic link: ${(e as Error).message}`, { cause: e });
     throw new ArtifactError('BAD_ARCHIVE', url, `extracting failed: ${(e as Error).message}`, { cause: e });
   }
   await checkLinks(dest, url);

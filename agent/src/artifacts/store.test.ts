@@ -427,6 +427,7 @@ test('artifactStoreOptions maps the agent configuration', async () => {
   assert.equal(o.cacheDir, config.l3afd.bpfDir);
   assert.equal(o.idleTimeoutMs, 30_000);
   assert.equal(o.connectTimeoutMs, 10_000);
+  assert.equal(o.totalTimeoutMs, 600_000, '[l3af] download-timeout');
   assert.equal(o.checksumRequiredHttp, true);
   const s = new ArtifactStore(o);
   const a = await s.fetch({ name: 'counter', version: '1.0.0', artifact: 'l3af_counter.tar.gz' });

@@ -106,6 +106,7 @@ export function artifactStoreOptions(config: AgentConfig, platform: string, logg
     checksumRequiredHttp: config.l3af.checksumRequiredHttp,
     checksumRequiredFile: config.l3af.checksumRequiredFile,
     connectTimeoutMs: config.l3af.downloadConnectTimeoutMs,
+    totalTimeoutMs: config.l3af.downloadTimeoutMs,
     idleTimeoutMs: config.l3afd.httpClientTimeoutMs,
     maxBytes: config.l3af.artifactMaxBytes,
     maxEntries: config.l3af.artifactMaxEntries,

@@ -183,6 +183,7 @@ export const L3afGroup = group(Type.Object({
   checksumRequiredHttp: bool('checksum-required-http', true, 'Refuse http(s) packages without a .sha256 file'),
   checksumRequiredFile: bool('checksum-required-file', false, 'Refuse file:// packages without a .sha256 file'),
   downloadConnectTimeoutMs: duration('download-connect-timeout', 10_000, 'Connect timeout of package downloads', 1),
+  downloadTimeoutMs: duration('download-timeout', 600_000, 'Deadline of one whole package download (a trickling repository is cut off)', 1),
   artifactMaxBytes: int('artifact-max-bytes', 512 * 1024 * 1024, 'Largest download and total extracted size of a package (bytes)', 1),
   artifactMaxEntries: int('artifact-max-entries', 10_000, 'Most entries in a package archive', 1),
   bodyLimit: int('body-limit', 1024 * 1024, 'Largest REST request body (bytes)', 1024),

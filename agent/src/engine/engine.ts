@@ -203,6 +203,27 @@ function objectIn(dir: string, file: string): string {
   return p;
 }
 
+/** Identity of a package reference (the prefetch cache key). */
+function packageKey(r: ArtifactRef): string {
+  return JSON.stringify([r.repoUrl ?? '', r.name, r.version, r.artifact]);
+}
+
+/** The package references of the enabled programs an add/update body names (chains and probes). */
+function packageRefs(body: AddUpdateBody): ArtifactRef[] {
+  const out: ArtifactRef[] = [];
+  for (const e of Array.isArray(body) ? body : []) {
+    for (const list of Object.values(e?.bpf_programs ?? {})) {
+      for (const raw of Array.isArray(list) ? (list as unknown[]) : []) {
+        const p = raw as { name?: unknown; version?: unknown; artifact?: unknown; admin_status?: unknown; ebpf_package_repo_url?: unknown };
+        if (typeof p?.name !== 'string' || typeof p.version !== 'string' || typeof p.artifact !== 'string' || p.admin_status === 'disabled') continue;
+        const repo = typeof p.ebpf_package_repo_url === 'string' ? p.ebpf_package_repo_url : '';
+        out.push({ name: p.name, version: p.version, artifact: p.artifact, ...(repo !== '' ? { repoUrl: repo } : {}) });
+      }
+    }
+  }
+  return out;
+}
+
 /** Per-program result collector that keeps the payload's order. */
 class Results {
   readonly #out = new Map<string, ProgramResult>();
@@ -259,6 +280,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
   #ownArtifacts = false;
   #chain: ChainManager | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Packages fetched ahead of the queue ({@link #withPackages}): ref key → the fetch and how many operations wait on it. */
+  readonly #prefetched = new Map<string, { pkg: ReturnType<PackageSource['fetch']>; users: number }>();
   #phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
   #supervisor: Supervisor | undefined;
   #probeManager: ProbeManager | undefined;
@@ -286,6 +309,40 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   // ---------------------------------------------------------------- plumbing
+
+  /**
+   * Fetches (downloads, verifies, extracts) the packages `body` names BEFORE `run` takes the queue,
+   * so a slow or hostile repository delays only the operation that needs it, never a change to
+   * another interface; inside the queue, {@link #fetchPackage} takes the fetched result (or its
+   * error) from here instead of fetching again.
+   */
+  async #withPackages<T>(body: AddUpdateBody, run: () => Promise<T>): Promise<T> {
+    const keys: string[] = [];
+    if (this.#artifacts && this.#phase === 'running') {
+      const source = this.#artifacts;
+      for (const ref of packageRefs(body)) {
+        const key = packageKey(ref);
+        keys.push(key);
+        const have = this.#prefetched.get(key);
+        if (have) {
+          have.users += 1;
+          continue;
+        }
+        const pkg = source.fetch(ref);
+        pkg.catch(() => undefined); // reported inside the operation
+        this.#prefetched.set(key, { pkg, users: 1 });
+      }
+    }
+    try {
+      await Promise.allSettled(keys.map((k) => this.#prefetched.get(k)?.pkg));
+      return await run();
+    } finally {
+      for (const k of keys) {
+        const e = this.#prefetched.get(k);
+        if (e && --e.users === 0) this.#prefetched.delete(k);
+      }
+    }
+  }
 
   #serial<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(task, task).finally(() => this.#status.refresh());
@@ -441,9 +498,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
   /** Fetches a package inside a `fetch` span (sha256 and cache hit as attributes). */
   #fetchPackage(p: NormalizedBpfProgram, attrs = programAttributes(p)): Promise<{ readonly dir: string; readonly sha256?: string; readonly cached?: boolean }> {
     return withSpan('fetch', async (span) => {
-      const pkg = await (this.#artifacts as PackageSource).fetch({
-        name: p.name, version: p.version, artifact: p.artifact, ...(p.ebpf_package_repo_url !== '' ? { repoUrl: p.ebpf_package_repo_url } : {}),
-      });
+      const ref = { name: p.name, version: p.version, artifact: p.artifact, ...(p.ebpf_package_repo_url !== '' ? { repoUrl: p.ebpf_package_repo_url } : {}) };
+      const pkg = await (this.#prefetched.get(packageKey(ref))?.pkg ?? (this.#artifacts as PackageSource).fetch(ref));
       if (pkg.sha256 !== undefined) span.setAttribute('l3af.artifact.sha256', pkg.sha256);
       if (pkg.cached !== undefined) span.setAttribute('l3af.artifact.cached', pkg.cached);
       return pkg;
@@ -1132,7 +1188,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   add(body: AddUpdateBody): Promise<OperationResult> {
-    return this.#serial(async () => {
+    return this.#withPackages(body, () => this.#serial(async () => {
       this.#running();
       const problems = checkAddUpdateSemantics(body);
       if (problems.length > 0) throw new EngineError(`invalid add body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
@@ -1175,11 +1231,11 @@ class DesiredStateEngine implements Engine, ChainInspector {
       }
       await this.#persist();
       return { results: out };
-    });
+    }));
   }
 
   update(body: AddUpdateBody): Promise<OperationResult> {
-    return this.#serial(async () => {
+    return this.#withPackages(body, () => this.#serial(async () => {
       this.#running();
       const problems = checkAddUpdateSemantics(body);
       if (problems.length > 0) throw new EngineError(`invalid update body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
@@ -1228,7 +1284,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       }
       await this.#persist();
       return { results: out };
-    });
+    }));
   }
 
   /** The interface's address changed: the observer hears it for running programs this payload did not load or change (one of their labels). */
