@@ -12,7 +12,10 @@ import { loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BpfMap, enableStats, u32, u64 } from '../agent/src/bpf/index.ts';
+import { BpfMap, u32, u64 } from '../agent/src/bpf/index.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { rmSync } from 'node:fs';
 import { buildServer } from '../agent/src/api/server.ts';
 import { ChainManager } from '../agent/src/chain/index.ts';
 import { createEngine, type OperationResult } from '../agent/src/engine/index.ts';
@@ -20,9 +23,12 @@ import { createLogger } from '../agent/src/log.ts';
 import { hostName } from '../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, sendUdpReport, type UdpSendReport } from '../test/harness/index.ts';
 import { StateDir, countAndPass, ensurePackages, ratelimiting, testConfig, xdpBody } from '../test/engine/helpers.ts';
-import { benchEnvironment, type BenchEnvironment } from './lib/environment.ts';
+import { benchEnvironment, bpfStatsState, type BenchEnvironment } from './lib/environment.ts';
+import { profileTable, startProfile, type ProfileEntry } from './lib/profile.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
+/** The object count-and-pass's package holds (the same build). */
+const FLOOR_OBJECT = resolve(REPO, 'programs/build/count_and_pass.bpf.o');
 const DEFAULT_OUT = resolve(REPO, 'bench/reports/post-latency.md');
 const USAGE = `usage: post-latency [--adds N] [--rate PPS] [--out FILE]
   --adds N     measured adds (default 100; the issue asks for at least 50)
@@ -61,7 +67,8 @@ function stats(values: readonly number[]): Stats {
   };
 }
 
-interface Round { counted: number; answered: number; deleteMs: number }
+interface Round { counted: number; answered: number; deleteMs: number; floorMs: number }
+const execFileP = promisify(execFile);
 interface Check { what: string; ok: boolean; detail: string }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -83,6 +90,7 @@ function markdown(env: BenchEnvironment, command: string, opts: { adds: number; 
   const c = stats(rounds.map((r) => r.counted));
   const a = stats(rounds.map((r) => r.answered));
   const d = stats(rounds.map((r) => r.deleteMs));
+  const fl = stats(rounds.map((r) => r.floorMs));
   const f = (x: number): string => x.toFixed(1);
   const row = (label: string, s: Stats): string => `| ${label} | ${s.n} | **${f(s.p50)}** | ${f(s.p90)} | **${f(s.p99)}** | ${f(s.min)} | ${f(s.max)} | ${f(s.mean)} |`;
   const failed = checks.filter((x) => !x.ok);
@@ -101,6 +109,7 @@ function markdown(env: BenchEnvironment, command: string, opts: { adds: number; 
     `| libbpf | ${env.libbpf} |`,
     `| node | ${env.node} |`,
     `| bpf_jit_enable | ${env.jit} |`,
+    `| kernel run statistics (start / end) | ${env.bpfStats} / ${bpfStatsState().text} |`,
     `| load average (1 min) at start / end | ${load[0].toFixed(2)} / ${load[1].toFixed(2)} (other work on the machine competes with the agent for the CPUs) |`,
     `| agent | in this process: createEngine + buildServer, REST on 127.0.0.1 (real HTTP), pins in a private bpffs, bundled package repository (file://), artifacts cached |`,
     `| chain | xdp-root → ratelimiting (seq 1; rate 2/s on TCP port 8080 only, UDP passes) → **count-and-pass** (seq 2, the program added and deleted each round) |`,
@@ -117,14 +126,17 @@ function markdown(env: BenchEnvironment, command: string, opts: { adds: number; 
     row('… to the first packet counted by the new program', c),
     row('… to its answer (200, outcome added)', a),
     row('delete: from sending the POST to its answer', d),
+    row('floor, same rounds: `bpftool prog load` of the same object (spawn, load, pin), wall time', fl),
+    '',
+    `Ratio at p50: first packet counted / bpftool prog load = **${(c.p50 / fl.p50).toFixed(2)}**; delete / add answer = **${(d.p50 / a.p50).toFixed(2)}**.`,
     '',
     `The counter is polled every millisecond; at ${opts.rate} datagrams/s a packet crosses the hook every ${(1000 / opts.rate).toFixed(3)} ms, so the first-count figure includes up to about 1 ms of polling and ${(1000 / opts.rate).toFixed(3)} ms of packet spacing. `
       + 'The poll shares the event loop with the in-process agent, so a poll can also wait for the agent\'s synchronous work: the first-count figure is an upper bound (in a round where it exceeds the answer time, the program was passing traffic before the poll ran). '
       + 'The add is answered after the desired state is written to disk (fsync), which is why the answer usually comes a few ms after the first packet.',
     '',
-    '## Rounds (ms: counted / answered / delete)',
+    '## Rounds (ms: counted / answered / delete / bpftool floor)',
     '',
-    rounds.map((r, i) => `${i + 1}: ${f(r.counted)} / ${f(r.answered)} / ${f(r.deleteMs)}`).join(' · '),
+    rounds.map((r, i) => `${i + 1}: ${f(r.counted)} / ${f(r.answered)} / ${f(r.deleteMs)} / ${f(r.floorMs)}`).join(' · '),
     '',
     '## Checks',
     '',
@@ -172,7 +184,6 @@ async function main(): Promise<number> {
   await using lab = await VethLab.create();
   await using fs = await PrivateBpffs.create();
   using state = new StateDir();
-  using _stats = enableStats();
   const iface = lab.rootIfname;
   const host = hostName();
   const config = testConfig(fs.path, state.path);
@@ -181,6 +192,7 @@ async function main(): Promise<number> {
   const app = await buildServer({ engine, config, logger: createLogger({ level: 'silent', env: {} }) });
   const checks: Check[] = [];
   const rounds: Round[] = [];
+  let profile: ProfileEntry[] = [];
   const senders: Promise<UdpSendReport>[] = [];
   let sending = true;
   let senderTimer: NodeJS.Timeout | undefined;
@@ -223,6 +235,7 @@ async function main(): Promise<number> {
     checks.push({ what: `${WARMUP_ROUNDS} warm-up adds answered 200 and passed traffic (not measured)`, ok: warmOk, detail: `answered after ${warmMs.join(', ')} ms` });
 
     let badAdds = 0, badDeletes = 0, timeouts = 0, staleCounters = 0;
+    const stopProfile = await startProfile();
     for (let i = 0; i < opts.adds; i++) {
       if (existsSync(counterPin)) staleCounters++;
       const open: { map?: BpfMap } = {};
@@ -247,9 +260,16 @@ async function main(): Promise<number> {
       if (Number.isNaN(counted)) timeouts++;
       const del = await post('delete', delBody);
       if (del.status !== 200 || del.result.results[0]?.outcome !== 'removed') badDeletes++;
-      rounds.push({ counted, answered, deleteMs: del.ms });
-      console.log(`round ${i + 1}/${opts.adds}: counted after ${counted.toFixed(1)} ms, answered after ${answered.toFixed(1)} ms, delete ${del.ms.toFixed(1)} ms`);
+      // the floor, same round: bpftool loads and pins the same object (fork, exec, load, verify, pin)
+      const pin = `${fs.path}/floor-${i}`;
+      const f0 = performance.now();
+      await execFileP('bpftool', ['prog', 'load', FLOOR_OBJECT, pin, 'type', 'xdp']);
+      const floorMs = performance.now() - f0;
+      rmSync(pin, { force: true });
+      rounds.push({ counted, answered, deleteMs: del.ms, floorMs });
+      console.log(`round ${i + 1}/${opts.adds}: counted after ${counted.toFixed(1)} ms, answered after ${answered.toFixed(1)} ms, delete ${del.ms.toFixed(1)} ms, bpftool prog load ${floorMs.toFixed(1)} ms`);
     }
+    profile = await stopProfile(15);
     checks.push({ what: 'every add answered 200 with outcome added', ok: badAdds === 0, detail: `${opts.adds - badAdds}/${opts.adds}` });
     checks.push({ what: 'every round saw a packet counted by the new program', ok: timeouts === 0, detail: `${opts.adds - timeouts}/${opts.adds} within ${COUNT_TIMEOUT_MS} ms` });
     checks.push({ what: 'every delete answered 200 with outcome removed (the next round starts from a chain without count-and-pass)', ok: badDeletes === 0, detail: `${opts.adds - badDeletes}/${opts.adds}` });
@@ -266,7 +286,7 @@ async function main(): Promise<number> {
     await engine.stop({ unload: true }).catch((err: unknown) => checks.push({ what: 'engine stop (unload)', ok: false, detail: String(err) }));
     const measured = rounds.filter((r) => !Number.isNaN(r.counted));
     mkdirSync(dirname(opts.out), { recursive: true });
-    writeFileSync(opts.out, markdown(env, command, opts, measured, checks, ok, performance.now() - t0, [load0, loadavg()[0] ?? NaN]));
+    writeFileSync(opts.out, markdown(env, command, opts, measured, checks, ok, performance.now() - t0, [load0, loadavg()[0] ?? NaN]) + ['', '## CPU profile of this process over the measured rounds (self time)', '', ...profileTable(profile), ''].join('\n'));
   }
   const c = stats(rounds.map((r) => r.counted).filter((x) => !Number.isNaN(x)));
   const failed = checks.filter((x) => !x.ok);

@@ -32,7 +32,7 @@ export function chainCostMarkdown(r: ChainCostResult, env: BenchEnvironment, com
   out.push(`| node | ${env.node} |`);
   out.push(`| bpf_jit_enable | ${env.jit} |`);
   out.push(`| kernel run statistics at start (sysctl and stats fds of any process) | ${cell(env.bpfStats)} |`);
-  out.push(`| rounds during which another process held a stats fd | ${r.statsTaxedRounds} of ${r.rounds}${r.statsTaxedRounds > 0 ? ' (**stats-off figures of those rounds are taxed**)' : ''} |`);
+  out.push(`| rounds during which another process held a stats fd | ${r.statsTaxedRounds} of ${r.rounds}${r.statsTaxedRounds > 0 ? ' (their stats-off figures are taxed: marked * in the rounds column and left out of median/min/max where a case has untaxed rounds)' : ''} |`);
   out.push(`| load average (1, 5, 15 min) at start | ${env.loadAvg} |`);
   out.push(`| clocksource (bpf_ktime_get_ns) | ${env.clocksource} |`);
   out.push(`| repeat × rounds | ${r.repeat} × ${r.rounds} per case, rounds interleaved across cases |`);
@@ -54,7 +54,7 @@ export function chainCostMarkdown(r: ChainCostResult, env: BenchEnvironment, com
     const verdict = c.verdicts.every((v) => v === c.expected) ? c.expected.toUpperCase() : `**${c.verdicts.join('/')}** (expected ${c.expected})`;
     const dRoot = c.id === 'empty' || c.id === 'root' ? '' : signed(c.kernelNs.median - root);
     const dEmpty = c.id === 'empty' ? '' : signed(c.kernelNs.median - empty);
-    out.push(`| ${cell(c.label)} | ${cell(c.path)} | ${verdict} | **${ns(c.kernelNs.median)}** | ${ns(c.kernelNs.min)} | ${ns(c.kernelNs.max)} | ${dEmpty} | ${dRoot} | ${c.roundsNs.join(' ')} | ${c.fixedMs.median.toFixed(1)} |`);
+    out.push(`| ${cell(c.label)} | ${cell(c.path)} | ${verdict} | **${ns(c.kernelNs.median)}** | ${ns(c.kernelNs.min)} | ${ns(c.kernelNs.max)} | ${dEmpty} | ${dRoot} | ${c.roundsNs.map((v, i) => `${v}${c.taxed[i] ? '*' : ''}`).join(' ')} | ${c.fixedMs.median.toFixed(1)} |`);
   }
   out.push('');
   const on = (id: string): number | undefined => r.cases.find((c) => c.id === id)?.kernelNs.median;

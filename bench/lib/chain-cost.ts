@@ -51,7 +51,13 @@ export interface CaseResult {
   readonly verdicts: string[];
   /** The kernel's mean ns per run, each round. */
   readonly roundsNs: number[];
+  /**
+   * Median, min and max over the rounds during which no other process held a stats fd (all rounds when every
+   * one was taxed, or for the stats-ON cases).
+   */
   readonly kernelNs: Summary;
+  /** Per round: another process held a stats fd before or after the call (the kernel timed every run). */
+  readonly taxed: boolean[];
   /** Kernel run statistics held on (a BPF_ENABLE_STATS fd of this process) during this case's calls. */
   readonly stats: boolean;
   /**
@@ -105,6 +111,7 @@ interface BenchCase {
   readonly verdicts: string[];
   readonly roundsNs: number[];
   readonly fixedRoundsMs: number[];
+  readonly taxed: boolean[];
 }
 
 function objectPath(rel: string): string {
@@ -162,8 +169,8 @@ export function runChainCost(opts: ChainCostOptions): ChainCostResult {
   try {
     const baseFrame = tcpFrame(UNLISTED_PORT, TCP_SYN);
     const cases: BenchCase[] = [];
-    const add = (c: Omit<BenchCase, 'verdicts' | 'roundsNs' | 'fixedRoundsMs'>): void => {
-      cases.push({ ...c, verdicts: [], roundsNs: [], fixedRoundsMs: [] });
+    const add = (c: Omit<BenchCase, 'verdicts' | 'roundsNs' | 'fixedRoundsMs' | 'taxed'>): void => {
+      cases.push({ ...c, verdicts: [], roundsNs: [], fixedRoundsMs: [], taxed: [] });
     };
 
     progress('setup: empty XDP program');
@@ -264,20 +271,26 @@ export function runChainCost(opts: ChainCostOptions): ChainCostResult {
     }
 
     let statsTaxedRounds = 0;
+    const othersHoldStats = (): boolean => statsHolders().some((h) => h.pid !== process.pid);
     for (let r = 1; r <= rounds; r++) {
-      if (statsHolders().length > 0) statsTaxedRounds++;
+      let roundTaxed = false;
       for (const c of cases) {
+        const before = c.stats ? false : othersHoldStats();
         const handle = c.stats ? enableStats() : undefined;
         const t0 = process.hrtime.bigint();
         const res = c.entry.testRun({ data: c.frame, repeat });
         const wallNs = Number(process.hrtime.bigint() - t0);
         handle?.close();
+        const taxed = before || (!c.stats && othersHoldStats());
+        c.taxed.push(taxed);
+        roundTaxed ||= taxed;
         const verdict = xdpActionName(res.retval);
         c.verdicts.push(verdict);
         c.roundsNs.push(res.durationNs);
         c.fixedRoundsMs.push((wallNs - res.durationNs * repeat) / 1e6);
-        progress(`round ${r}/${rounds}  ${c.id.padEnd(11)} ${String(res.durationNs).padStart(5)} ns/pkt  ${verdict}${verdict === c.expected ? '' : ` (expected ${c.expected})`}`);
+        progress(`round ${r}/${rounds}  ${c.id.padEnd(11)} ${String(res.durationNs).padStart(5)} ns/pkt  ${verdict}${verdict === c.expected ? '' : ` (expected ${c.expected})`}${taxed ? '  (another process held kernel stats)' : ''}`);
       }
+      if (roundTaxed) statsTaxedRounds++;
     }
 
     progress(`wall time from JS: ${rounds} × ${singleCalls} test_run calls with repeat 1 on the root alone`);
@@ -297,7 +310,8 @@ export function runChainCost(opts: ChainCostOptions): ChainCostResult {
       checks.push(...caseChecks);
       return {
         id: c.id, label: c.label, path: c.path, ...(c.chainLength === undefined ? {} : { chainLength: c.chainLength }),
-        expected: c.expected, verdicts: c.verdicts, roundsNs: c.roundsNs, kernelNs: summarize(c.roundsNs),
+        expected: c.expected, verdicts: c.verdicts, roundsNs: c.roundsNs, taxed: c.taxed,
+        kernelNs: summarize(c.roundsNs.some((_, i) => !c.taxed[i]) ? c.roundsNs.filter((_, i) => !c.taxed[i]) : c.roundsNs),
         stats: c.stats === true, fixedRoundsMs: c.fixedRoundsMs, fixedMs: summarize(c.fixedRoundsMs), checks: caseChecks,
       };
     });

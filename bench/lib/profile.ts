@@ -39,5 +39,8 @@ export async function startProfile(intervalUs = 200): Promise<(top?: number) => 
 
 /** A markdown table of a profile summary. */
 export function profileTable(entries: readonly ProfileEntry[]): string[] {
-  return ['| self % | function |', '|--:|---|', ...entries.map((e) => `| ${e.selfPct.toFixed(1)} | \`${e.fn.replaceAll('|', '\\|')}\` |`)];
+  return [
+    '| self % | function |', '|--:|---|', ...entries.map((e) => `| ${e.selfPct.toFixed(1)} | \`${e.fn.replaceAll('|', '\\|')}\` |`), '',
+    'Native frames named after a C function (`getpagesize`, `umount2`, …) are calls through koffi: V8 shows every koffi call under one declared name. File positions are those of the code tsx compiled.',
+  ];
 }

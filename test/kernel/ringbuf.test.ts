@@ -1,7 +1,7 @@
 // Ring and perf buffers: N events delivered in order, none lost, without blocking the event loop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BpfObject, RingBufferReader, PerfBufferReader, recordAt, u32, u64, type RecordBatch } from '../../agent/src/bpf/index.ts';
+import { BpfObject, LibbpfRingBufferReader, RingBufferReader, PerfBufferReader, recordAt, u32, u64, type RecordBatch } from '../../agent/src/bpf/index.ts';
 import { requireRoot } from '../harness/index.ts';
 import { eventually, testObject } from './fixtures.ts';
 
@@ -125,4 +125,16 @@ test('ring buffer read from its mapped memory: records of varying size across th
   const early = seq.filter((s) => s < 41 * 300);
   assert.deepEqual(early, Array.from({ length: 41 * 300 }, (_, i) => i).filter((s) => s % 3 !== 2));
   assert.equal(reader.drain(), 0, 'closed reader delivers nothing');
+});
+
+test('ring buffer through libbpf callbacks (the path for platforms that cannot map it): backlog in order, none lost', async (t) => {
+  if (requireRoot(t)) return;
+  using obj = BpfObject.open(testObject('kl_basic'));
+  obj.load();
+  const got: Buffer[] = [];
+  using reader = new LibbpfRingBufferReader(obj.map('kl_events'), { maxBatch: 500, onBatch: (b) => got.push(...b) });
+  obj.program('xdp_emit').testRun({ data: Buffer.alloc(64), repeat: 2000 });
+  reader.start();
+  await eventually('2000 events', () => got.length >= 2000);
+  assert.deepEqual(seqs(got), Array.from({ length: 2000 }, (_, i) => BigInt(i)));
 });

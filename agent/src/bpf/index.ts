@@ -14,7 +14,7 @@ export {
 export { attachXdp, detachXdp, queryXdp, type XdpMode, type XdpAttachOptions, type XdpDetachOptions, type XdpState } from './xdp.ts';
 export { attachTc, detachTc, queryTc, createClsact, destroyClsact, type TcDirection, type TcAttachOptions, type TcAttachment, type TcFilterId } from './tc.ts';
 export { attachTcx, detachTcx, tcxProgId, tcxSupported, updateTcx, BPF_TCX_INGRESS, BPF_TCX_EGRESS, type TcxAttachOptions } from './tcx.ts';
-export { RingBufferReader, PerfBufferReader, recordAt, type ReaderOptions, type RecordBatch } from './ringbuf.ts';
+export { RingBufferReader, LibbpfRingBufferReader, PerfBufferReader, recordAt, type ReaderOptions, type RecordBatch } from './ringbuf.ts';
 export { Bpffs, Tracefs, pinObject, unpin, unpinTree, filesystemOf, type PinKind } from './pin.ts';
 export { enableStats, statsEnabled, statsHolders, type StatsHolder } from './stats.ts';
 export { ifindex, ifname } from './netif.ts';

@@ -8,7 +8,7 @@
  */
 import {
   C, koffi, lastErrno, libcCalls, memoryView, perf_buffer_lost_fn, perf_buffer_sample_fn, registerCallback,
-  unregisterCallback, copyOut, type Ptr,
+  ring_buffer_sample_fn, unregisterCallback, copyOut, type Ptr,
 } from './ffi.ts';
 import { BpfError } from './errors.ts';
 import type { BpfMap } from './map.ts';
@@ -269,6 +269,35 @@ export class RingBufferReader implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/**
+ * Reads a BPF_MAP_TYPE_RINGBUF map through libbpf's ring_buffer (one callback per record): for platforms whose
+ * ring buffers cannot be mapped from JavaScript (eBPF-for-Windows). {@link RingBufferReader} is the fast path.
+ */
+export class LibbpfRingBufferReader extends BufferReader {
+  constructor(map: BpfMap, opts: ReaderOptions) {
+    super(opts);
+    if (map.type !== 'ringbuf') throw new BpfError({ op: 'ring_buffer__new', subject: { map: map.name }, errno: 22, hint: `${map.type} is not a ring buffer` });
+    const cb = registerCallback(((_ctx: Ptr, data: Ptr, size: number | bigint) => (this.push(copyOut(data, Number(size))) ? 0 : STOP)) as never, ring_buffer_sample_fn);
+    this.callbacks.push(cb);
+    const h = C.ring_buffer__new(map.fd, cb, null, null) as Ptr | null;
+    if (!h) {
+      const errno = lastErrno() || 22;
+      this.close();
+      throw new BpfError({ op: 'ring_buffer__new', subject: { map: map.name }, errno });
+    }
+    this.handle = h;
+  }
+  protected consume(): number {
+    return C.ring_buffer__consume(this.handle) as number;
+  }
+  protected epollFd(): number {
+    return C.ring_buffer__epoll_fd(this.handle) as number;
+  }
+  protected free(): void {
+    C.ring_buffer__free(this.handle);
   }
 }
 

@@ -4,7 +4,7 @@
  * Windows, ETW later) through {@link ProducerFactory}.
  */
 import { join } from 'node:path';
-import { BpfMap, PerfBufferReader, RingBufferReader, type RecordBatch } from '../bpf/index.ts';
+import { BpfMap, LibbpfRingBufferReader, PerfBufferReader, RingBufferReader, platform, type RecordBatch } from '../bpf/index.ts';
 import type { RunningProgram } from '../engine/types.ts';
 import type { EventMap } from '../api/schemas/index.ts';
 import { BtfTypes, btfDecoder, rawRecord } from './btf-decoder.ts';
@@ -119,7 +119,8 @@ export const pinnedBufferProducer: ProducerFactory = (program, source, onBatch) 
   const map = BpfMap.openPinned(join(program.mapPinDir, source.map));
   try {
     if (map.type === 'ringbuf') {
-      const r = new RingBufferReader(map, { onRecords: onBatch }).start();
+      // read from its mapped memory where the platform maps ring buffers (Linux); through libbpf's callbacks elsewhere
+      const r = platform.name === 'linux' ? new RingBufferReader(map, { onRecords: onBatch }).start() : new LibbpfRingBufferReader(map, { onBatch }).start();
       return { lost: () => 0, close: () => { r.close(); map.close(); } };
     }
     if (map.type === 'perf_event_array') {
