@@ -1,6 +1,6 @@
-// A CPU profile of this process over a window (node:inspector), summarised by self time per function.
-// Taken around the measured load only: `node --cpu-prof` from the start makes bpf_object__load fail with
-// EAGAIN (the profiler's SIGPROF is pending while the verifier runs and it gives up).
+// A CPU profile of this process over a window (node:inspector), summarised by self time per function: taken
+// around the measured load only, so setup does not dilute it. (`node --cpu-prof` works too: the kernel layer
+// blocks SIGPROF while the verifier runs, which otherwise gives up with EAGAIN.)
 import { Session } from 'node:inspector/promises';
 
 /** A function's share of the samples. */

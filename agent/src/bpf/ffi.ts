@@ -206,7 +206,31 @@ export const libcCalls = {
   mmap: fn('void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)', libc),
   munmap: fn('int munmap(void *addr, size_t length)', libc),
   getpagesize: fn('int getpagesize()', libc),
+  pthread_sigmask: fn('int pthread_sigmask(int how, const void *set, void *oldset)', libc),
 };
+
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+const SIGPROF = 27;
+
+/**
+ * Runs `fn` with SIGPROF blocked in this thread (Linux). The verifier gives up with EAGAIN when a signal is
+ * pending during a load; a CPU profiler (`node --cpu-prof`) sends SIGPROF every sampling interval, so every
+ * libbpf retry would fail. A blocked signal stays pending without interrupting the verifier and is taken
+ * when the mask is restored.
+ */
+export function withSigprofBlocked<T>(fn: () => T): T {
+  if (platform.name !== 'linux') return fn();
+  const set = Buffer.alloc(128); // sigset_t
+  set[(SIGPROF - 1) >> 3] = 1 << ((SIGPROF - 1) & 7);
+  const old = Buffer.alloc(128);
+  if ((libcCalls.pthread_sigmask(SIG_BLOCK, set, old) as number) !== 0) return fn();
+  try {
+    return fn();
+  } finally {
+    libcCalls.pthread_sigmask(SIG_SETMASK, old, null);
+  }
+}
 
 /** An ArrayBuffer over `size` bytes of C memory at `ptr` (no copy; valid while the memory is). */
 export function memoryView(ptr: Ptr, size: number): ArrayBuffer {

@@ -2,7 +2,7 @@
  * BPF objects: an ELF file opened, loaded into the kernel and closed — libbpf's bpf_object.
  * Programs and maps are looked up by name once the object is loaded.
  */
-import { C, lastErrno, type Ptr } from './ffi.ts';
+import { C, lastErrno, withSigprofBlocked, type Ptr } from './ffi.ts';
 import { BpfError, check } from './errors.ts';
 import { captureLibbpfLog } from './log.ts';
 import { programTypeName, programTypeValue, type ProgramType } from './platform.ts';
@@ -129,7 +129,7 @@ export class BpfObject implements Disposable {
   load(): void {
     const handle = this.#requireOpen();
     if (this.#loaded) return;
-    const { result, error, log } = captureLibbpfLog(() => C.bpf_object__load(handle) as number);
+    const { result, error, log } = captureLibbpfLog(() => withSigprofBlocked(() => C.bpf_object__load(handle) as number));
     if (error) throw error;
     if ((result ?? 0) < 0) {
       throw new BpfError({
