@@ -167,11 +167,16 @@ test('7: 500 add/delete cycles: open fds (not counting sockets), pins and loaded
   const sysMaps = async (): Promise<number> => (JSON.parse((await run('bpftool', ['-j', 'map', 'show'])).stdout) as unknown[]).length;
   const base = { rss: agent.statusKiB('VmRSS'), fds: agent.openFds(), pins: allPins(), progs: await sysProgs(), maps: await sysMaps() };
   const ids: number[] = [];
+  const mapIds: number[] = [];
   const t0 = Date.now();
   for (let i = 0; i < 500; i++) {
     const a = await agent.post('add', add);
     assert.equal(a.status, 200, a.text);
-    if (i % 50 === 0) ids.push(...(await listed(iface)).map((p) => p.status?.kernel_prog_id ?? 0));
+    if (i % 50 === 0) {
+      const now = (await listed(iface)).map((p) => p.status?.kernel_prog_id ?? 0);
+      ids.push(...now);
+      for (const id of now) mapIds.push(...((JSON.parse((await run('bpftool', ['-j', 'prog', 'show', 'id', String(id)])).stdout) as { map_ids?: number[] }).map_ids ?? []));
+    }
     const d = await agent.post('delete', del);
     assert.equal(d.status, 200, d.text);
   }
@@ -181,6 +186,10 @@ test('7: 500 add/delete cycles: open fds (not counting sockets), pins and loaded
   assert.deepEqual(now.pins, base.pins, 'the bpffs holds the same pins');
   assert.ok(now.fds <= base.fds + 2, `open fds ${base.fds} -> ${now.fds}`);
   for (const id of ids) assert.equal(await loaded(id), false, `program ${id} of a deleted instance is unloaded`);
+  // maps of the deleted instances: reported, not asserted (a prog-array leak in chain/ is fixed elsewhere)
+  const stillThere: number[] = [];
+  for (const id of mapIds) if (await run('bpftool', ['-j', 'map', 'show', 'id', String(id)]).then(() => true, () => false)) stillThere.push(id);
+  console.log(`# point 7: maps of deleted instances still in the kernel: ${stillThere.length} of ${mapIds.length} sampled (${stillThere.join(', ')})`);
   assert.ok(now.rss <= base.rss + RSS_DRIFT_KIB, `RSS ${base.rss} -> ${now.rss} KiB`);
   assert.ok(agent.alive, agent.death);
 });

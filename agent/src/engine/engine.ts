@@ -208,16 +208,16 @@ function packageKey(r: ArtifactRef): string {
   return JSON.stringify([r.repoUrl ?? '', r.name, r.version, r.artifact]);
 }
 
-/** The package references of the enabled programs an add/update body names (chains and probes). */
-function packageRefs(body: AddUpdateBody): ArtifactRef[] {
-  const out: ArtifactRef[] = [];
+/** The package references of the enabled programs an add/update body names (chains and probes), with where. */
+function packageRefs(body: AddUpdateBody): { iface: string; direction: string; ref: ArtifactRef }[] {
+  const out: { iface: string; direction: string; ref: ArtifactRef }[] = [];
   for (const e of Array.isArray(body) ? body : []) {
-    for (const list of Object.values(e?.bpf_programs ?? {})) {
+    for (const [direction, list] of Object.entries(e?.bpf_programs ?? {})) {
       for (const raw of Array.isArray(list) ? (list as unknown[]) : []) {
         const p = raw as { name?: unknown; version?: unknown; artifact?: unknown; admin_status?: unknown; ebpf_package_repo_url?: unknown };
         if (typeof p?.name !== 'string' || typeof p.version !== 'string' || typeof p.artifact !== 'string' || p.admin_status === 'disabled') continue;
         const repo = typeof p.ebpf_package_repo_url === 'string' ? p.ebpf_package_repo_url : '';
-        out.push({ name: p.name, version: p.version, artifact: p.artifact, ...(repo !== '' ? { repoUrl: repo } : {}) });
+        out.push({ iface: String(e.iface), direction, ref: { name: p.name, version: p.version, artifact: p.artifact, ...(repo !== '' ? { repoUrl: repo } : {}) } });
       }
     }
   }
@@ -320,8 +320,11 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const keys: string[] = [];
     if (this.#artifacts && this.#phase === 'running') {
       const source = this.#artifacts;
-      for (const ref of packageRefs(body)) {
+      for (const { iface, direction, ref } of packageRefs(body)) {
         const key = packageKey(ref);
+        // a program that already runs from this very package is reloaded (and fetched) only when it must be
+        const held = direction === 'probes' ? [this.#probesWanted.get(ref.name)?.p] : this.#state.get(iface)?.lists[direction as ChainDirection] ?? [];
+        if (held.some((h) => h && h.name === ref.name && h.version === ref.version && h.artifact === ref.artifact && h.ebpf_package_repo_url === (ref.repoUrl ?? ''))) continue;
         keys.push(key);
         const have = this.#prefetched.get(key);
         if (have) {
