@@ -22,11 +22,13 @@ const DEFAULT_OUT = resolve(REPO, 'bench/reports/schema-errors.md');
 const P = { start_args: 1, stop_args: 1, status_args: 1, update_args: 1, config_args: 1, map_args: 1, monitor_maps: 1, event_maps: 1 };
 const LISTS = ['xdp_ingress', 'tc_ingress', 'tc_egress', 'probes'] as const;
 
-interface Shape { name: string; what: string; element: (i: number) => unknown }
+interface Shape { name: string; what: string; element: (i: number) => unknown; maxElements?: number }
 const shapes: Shape[] = [
   { name: 'issue', what: 'N × {xdp_ingress: [P × 64]} (the issue\'s case, scaled to the limit)', element: () => ({ host_name: 'h', iface: 'i', bpf_programs: { xdp_ingress: Array.from({ length: 64 }, () => ({ ...P })) } }) },
   { name: 'issue, 4 lists', what: 'N × {each of the 4 lists: [P × 64]}', element: () => ({ host_name: 'h', iface: 'i', bpf_programs: Object.fromEntries(LISTS.map((l) => [l, Array.from({ length: 64 }, () => ({ ...P }))])) }) },
-  { name: 'empty programs', what: 'N × {each of the 4 lists: [{} × 64]} (every required field missing, 3 bytes a program)', element: () => ({ host_name: 'h', iface: 'i', bpf_programs: Object.fromEntries(LISTS.map((l) => [l, Array.from({ length: 64 }, () => ({}))])) }) },
+  { name: 'empty programs', what: 'N × {each of the 4 lists: [{} × 64]} (every required field missing, 3 bytes a program; refused by the program count before validation)', element: () => ({ host_name: 'h', iface: 'i', bpf_programs: Object.fromEntries(LISTS.map((l) => [l, Array.from({ length: 64 }, () => ({}))])) }) },
+  { name: 'empty programs at the program limit', what: '64 × {each of the 4 lists: [{} × 64]} (16384 programs, the most a request may list)', maxElements: 64, element: () => ({ host_name: 'h', iface: 'i', bpf_programs: Object.fromEntries(LISTS.map((l) => [l, Array.from({ length: 64 }, () => ({}))])) }) },
+  { name: 'P at the program limit', what: '64 × {each of the 4 lists: [P × 64]} (16384 programs of the issue\'s P; larger than the body limit: as many as fit)', maxElements: 64, element: () => ({ host_name: 'h', iface: 'i', bpf_programs: Object.fromEntries(LISTS.map((l) => [l, Array.from({ length: 64 }, () => ({ ...P }))])) }) },
   { name: 'bad map_args', what: 'N × one program whose map_args holds 1024 × {"name":1,"args":1}', element: () => ({ host_name: 'h', iface: 'i', bpf_programs: { xdp_ingress: [{ name: 'x', map_args: Array.from({ length: 1024 }, () => ({ name: 1, args: 1 })) }] } }) },
   { name: 'bad elements', what: '[1, 1, 1, …] (elements of the wrong type)', element: () => 1 },
   { name: 'semantic duplicates', what: 'N × valid programs with one duplicate seq_id each (schema passes, semantic checks refuse)', element: (i) => ({ host_name: 'h', iface: `i${i}`, bpf_programs: { xdp_ingress: Array.from({ length: 64 }, (_, j) => ({ name: `p${j}`, seq_id: 1, artifact: 'a.tar.gz', version: '1', admin_status: 'enabled', prog_type: 'xdp', object_file: 'o.bpf.o', entry_function_name: 'e' })) } }) },
@@ -36,7 +38,7 @@ const shapes: Shape[] = [
 function bodyOf(shape: Shape, limit: number): { text: string; elements: number } {
   const parts: string[] = [];
   let size = 2;
-  for (let i = 0; i < 1024; i++) {
+  for (let i = 0; i < (shape.maxElements ?? 1024); i++) {
     const t = JSON.stringify(shape.element(i));
     if (size + t.length + 1 > limit) break;
     parts.push(t);

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { buildServer } from './server.ts';
 import { scopeSchemaPaths } from './errors.ts';
+import { MAX_PROGRAMS_PER_REQUEST } from './configs-routes.ts';
 import { defaultConfig } from '../config/index.ts';
 import { createLogger } from '../log.ts';
 import { AddUpdateBody, MAX_PROBLEMS, formatSchemaErrors, type SchemaErrorLike } from './schemas/index.ts';
@@ -39,6 +40,19 @@ function formattingWork(body: unknown): { reads: number; errors: number; problem
   const problems = formatSchemaErrors(counted);
   return { reads, errors: scoped.length, problems: problems.length };
 }
+
+test(`a body listing more than ${MAX_PROGRAMS_PER_REQUEST} programs is refused before schema validation, naming the count`, async () => {
+  const config = defaultConfig({ stateDir: '/nonexistent-l3af-state', projectRoot: process.cwd() });
+  const app = await buildServer({ engine, config, logger: createLogger({ level: 'warn', destination: silent }) });
+  try {
+    const body = Array.from({ length: 65 }, () => ({ host_name: 'h', iface: 'i', bpf_programs: Object.fromEntries(['xdp_ingress', 'tc_ingress', 'tc_egress', 'probes'].map((l) => [l, Array.from({ length: 64 }, () => ({}))])) }));
+    const r = await app.inject({ method: 'POST', url: '/l3af/configs/v1/update', payload: body });
+    assert.equal(r.statusCode, 400);
+    assert.deepEqual(r.json(), { error: 'invalid request', problems: [{ path: '', message: `the body lists ${65 * 256} programs; at most ${MAX_PROGRAMS_PER_REQUEST} per request (send several requests)` }] });
+  } finally {
+    await app.close();
+  }
+});
 
 test('formatting validation errors is linear: 4 times the elements, at most 4 times the work per error', () => {
   const small = formattingWork(issueBody(2));
