@@ -29,7 +29,7 @@ import type { RestartConfig } from './api/schemas/index.ts';
 import { createLogger } from './log.ts';
 import { hostName } from './platform/host.ts';
 import { SanRuleError, TlsConfigError, TlsMaterial, authorizeHook, roleRules, type RoleRules, type SecureContextTarget } from './security/index.ts';
-import { InstanceConflictError, InstanceLock } from './instance/index.ts';
+import { InstanceConflictError, InstanceFileError, InstanceLock } from './instance/index.ts';
 import { HandoverRefused, HANDOVER_ENV, reportToPredecessor, resolveBuild, startBuild, startedByHandover } from './instance/handover.ts';
 import type { Server } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
@@ -172,7 +172,10 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     say(`l3af: ${message}`);
-    logger.fatal({ err: message, ...(err instanceof InstanceConflictError ? { otherPid: err.holder, file: err.file } : {}) }, 'refusing to start: single instance');
+    logger.fatal(
+      { err: message, ...(err instanceof InstanceConflictError ? { otherPid: err.holder, file: err.file } : err instanceof InstanceFileError ? { file: err.file } : {}) },
+      err instanceof InstanceConflictError ? 'refusing to start: single instance' : 'refusing to start: the instance files cannot be written',
+    );
     lock = undefined;
     await die(EXIT_FAILURE, message);
   }

@@ -71,6 +71,33 @@ function statusOf(result: OperationResult): 200 | 422 | 502 | 504 {
   return 422;
 }
 
+/**
+ * Most programs one add/update/delete may list, all interfaces and lists together (far above any
+ * host's: 1024 interfaces × 16). Checked before schema validation, it bounds what validating one
+ * request costs: ajv reports every error of every program, and a body of 1 MiB holds 260k empty ones.
+ */
+export const MAX_PROGRAMS_PER_REQUEST = 16_384;
+
+/** Programs listed in a parsed (not yet validated) body. */
+function programCount(body: unknown): number {
+  if (!Array.isArray(body)) return 0;
+  let n = 0;
+  for (const e of body as unknown[]) {
+    const lists = e !== null && typeof e === 'object' ? (e as { bpf_programs?: unknown }).bpf_programs : undefined;
+    if (lists === null || typeof lists !== 'object') continue;
+    for (const l of Object.values(lists)) if (Array.isArray(l)) n += l.length;
+  }
+  return n;
+}
+
+/** preValidation hook of the POST routes: refuses a body listing more than MAX_PROGRAMS_PER_REQUEST programs. */
+async function boundPrograms(req: { body: unknown }): Promise<void> {
+  const n = programCount(req.body);
+  if (n > MAX_PROGRAMS_PER_REQUEST) {
+    throw new RequestError(400, 'invalid request', [{ path: '', message: `the body lists ${n} programs; at most ${MAX_PROGRAMS_PER_REQUEST} per request (send several requests)` }]);
+  }
+}
+
 function refuse(problems: FieldError[]): void {
   if (problems.length > 0) throw new RequestError(400, 'invalid request', problems);
 }
@@ -87,6 +114,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   const tags = ['l3af configs'];
 
   app.post('/:version/add', {
+    preValidation: boundPrograms,
     schema: {
       tags, operationId: 'addPrograms', params: VersionParams, body: AddUpdateBody, response: operationResponses,
       summary: 'Add programs (additive: programs already present by name are left as they are).',
@@ -98,6 +126,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   });
 
   app.post('/:version/update', {
+    preValidation: boundPrograms,
     schema: {
       tags, operationId: 'updatePrograms', params: VersionParams, body: AddUpdateBody, response: operationResponses,
       summary: 'Set the host\'s whole desired state (as l3afd: interfaces omitted are stopped; programs omitted or disabled are removed).',
@@ -109,6 +138,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   });
 
   app.post('/:version/delete', {
+    preValidation: boundPrograms,
     schema: {
       tags, operationId: 'deletePrograms', params: VersionParams, body: DeleteBody, response: operationResponses,
       summary: 'Remove programs by name (unknown names are reported as unchanged).',

@@ -4,7 +4,7 @@
  * and no answer carries a stack.
  */
 import type { FastifyError } from 'fastify';
-import { capProblems, formatSchemaErrors, type FieldError, type SchemaErrorLike } from './schemas/index.ts';
+import { MAX_PROBLEMS, capProblems, formatSchemaErrors, type FieldError, type SchemaErrorLike } from './schemas/index.ts';
 import type { ErrorBody } from './responses.ts';
 import { EngineError } from '../engine/index.ts';
 
@@ -61,6 +61,47 @@ export function scopeSchemaPaths(errors: readonly SchemaErrorLike[]): SchemaErro
   });
 }
 
+/**
+ * The problems of a body's validation errors, at most `limit` of them plus one saying what was left
+ * out. Errors are taken element by element of the body (ajv reports them in element order; each
+ * element's unions are within it) and formatting stops once `limit` problems are listed: the
+ * errors of the remaining elements are counted, not examined, so refusing the largest body costs
+ * little more than validating it.
+ */
+export function schemaProblems(errors: readonly SchemaErrorLike[], limit = MAX_PROBLEMS): FieldError[] {
+  const blocks = new Map<string, SchemaErrorLike[]>();
+  for (const e of errors) {
+    const p = e.instancePath;
+    const end = p.indexOf('/', 1);
+    const key = end === -1 ? p : p.slice(0, end);
+    const block = blocks.get(key);
+    if (block) block.push(e);
+    else blocks.set(key, [e]);
+  }
+  const out: FieldError[] = [];
+  const seen = new Set<string>();
+  let more = 0;
+  let unexamined = 0;
+  let unexaminedBlocks = 0;
+  for (const block of blocks.values()) {
+    if (out.length >= limit) {
+      unexamined += block.length;
+      unexaminedBlocks++;
+      continue;
+    }
+    for (const fe of formatSchemaErrors(scopeSchemaPaths(block), Number.POSITIVE_INFINITY)) {
+      const key = `${fe.path}\0${fe.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (out.length < limit) out.push(fe);
+      else more++;
+    }
+  }
+  if (more + unexamined === 0) return out;
+  const skipped = unexamined > 0 ? ` and ${unexamined} more validation errors in ${unexaminedBlocks} more elements not examined` : '';
+  return [...out, { path: '', message: `${more} more problems not listed${skipped} (an answer lists at most ${limit})` }];
+}
+
 const JSON_ERRORS = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY_JSON_BODY']);
 
 /** The answer for an error raised while handling a request. */
@@ -74,7 +115,7 @@ export function errorAnswer(err: FastifyError | Error): ErrorAnswer {
   }
   const fe = err as FastifyError;
   if (fe.validation !== undefined) {
-    const problems = formatSchemaErrors(scopeSchemaPaths(fe.validation as unknown as SchemaErrorLike[]));
+    const problems = schemaProblems(fe.validation as unknown as SchemaErrorLike[]);
     const where = fe.validationContext;
     if (where === 'body') return { statusCode: 400, body: { error: 'invalid request', problems } };
     const what = where === 'params' ? 'path parameter' : (where ?? 'request');

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { buildServer } from './server.ts';
 import { scopeSchemaPaths } from './errors.ts';
+import { MAX_PROGRAMS_PER_REQUEST } from './configs-routes.ts';
 import { defaultConfig } from '../config/index.ts';
 import { createLogger } from '../log.ts';
 import { AddUpdateBody, MAX_PROBLEMS, formatSchemaErrors, type SchemaErrorLike } from './schemas/index.ts';
@@ -39,6 +40,19 @@ function formattingWork(body: unknown): { reads: number; errors: number; problem
   const problems = formatSchemaErrors(counted);
   return { reads, errors: scoped.length, problems: problems.length };
 }
+
+test(`a body listing more than ${MAX_PROGRAMS_PER_REQUEST} programs is refused before schema validation, naming the count`, async () => {
+  const config = defaultConfig({ stateDir: '/nonexistent-l3af-state', projectRoot: process.cwd() });
+  const app = await buildServer({ engine, config, logger: createLogger({ level: 'warn', destination: silent }) });
+  try {
+    const body = Array.from({ length: 65 }, () => ({ host_name: 'h', iface: 'i', bpf_programs: Object.fromEntries(['xdp_ingress', 'tc_ingress', 'tc_egress', 'probes'].map((l) => [l, Array.from({ length: 64 }, () => ({}))])) }));
+    const r = await app.inject({ method: 'POST', url: '/l3af/configs/v1/update', payload: body });
+    assert.equal(r.statusCode, 400);
+    assert.deepEqual(r.json(), { error: 'invalid request', problems: [{ path: '', message: `the body lists ${65 * 256} programs; at most ${MAX_PROGRAMS_PER_REQUEST} per request (send several requests)` }] });
+  } finally {
+    await app.close();
+  }
+});
 
 test('formatting validation errors is linear: 4 times the elements, at most 4 times the work per error', () => {
   const small = formattingWork(issueBody(2));
@@ -93,11 +107,12 @@ test("the issue's case (N=80 × 64 programs, 640 KB): 400 with a bounded list th
     assert.match(answer.problems[0]?.path ?? '', /^\/0\/bpf_programs\/xdp_ingress\/0(\/|$)/);
     const last = answer.problems.at(-1);
     assert.equal(last?.path, '');
-    const m = /^(\d+) more problems not listed \(an answer lists the first (\d+) of (\d+)\)$/.exec(last?.message ?? '');
+    const m = /^(\d+) more problems not listed and (\d+) more validation errors in (\d+) more elements not examined \(an answer lists at most (\d+)\)$/.exec(last?.message ?? '');
     assert.ok(m, last?.message);
-    assert.equal(Number(m[2]), MAX_PROBLEMS);
-    assert.ok(Number(m[3]) >= 80 * 64 * 8, `total ${m[3]}: every wrong field of every program is counted`);
-    assert.equal(Number(m[1]) + MAX_PROBLEMS, Number(m[3]));
+    assert.equal(Number(m[4]), MAX_PROBLEMS);
+    assert.ok(Number(m[1]) > 0, 'the first element alone has more problems than are listed');
+    assert.equal(Number(m[3]), 79, 'the other 79 elements are counted, not examined');
+    assert.ok(Number(m[2]) >= 79 * 64 * 8, `${m[2]} errors: every wrong field of every other program is counted`);
   } finally {
     await app.close();
   }

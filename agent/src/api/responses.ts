@@ -44,7 +44,17 @@ export const ProgramResultSchema = Type.Object(
 
 /** Body of a processed add/update/delete: 200 when no program failed, 422 otherwise. */
 export const OperationResultSchema = Type.Object(
-  { results: Type.Array(ProgramResultSchema) },
+  {
+    results: Type.Array(ProgramResultSchema),
+    interfaces: Type.Optional(Type.Array(Type.Object(
+      {
+        iface: Type.String(),
+        outcome: Type.Enum(['updated']),
+        reason: Type.String({ description: 'changed: ipv4_address ("old" → "new")' }),
+      },
+      { additionalProperties: false },
+    ), { description: 'Interface fields the operation changed besides its programs (ipv4_address, recorded on add and update as l3afd does); absent when none changed.' })),
+  },
   { additionalProperties: false, description: 'Per program: added, updated, unchanged, removed or failed (with the reason).' },
 );
 

@@ -117,6 +117,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     requestTimeout: SERVER_TIMEOUTS.requestTimeoutMs,
     keepAliveTimeout: SERVER_TIMEOUTS.keepAliveTimeoutMs,
     ...(opts.https ? { https: opts.https } : {}),
+    // the answer is built from err.validation (errors.ts); fastify's default message would join every error into one string
+    schemaErrorFormatter: (errors, dataVar) => new Error(`${errors.length} schema errors in ${dataVar}`),
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: false } },
   }) as unknown as FastifyInstance;
 

@@ -33,11 +33,11 @@ import { pinsIn } from '../chain/pin-layout.ts';
 import { ArtifactError, ArtifactStore, artifactStoreOptions, type ArtifactRef } from '../artifacts/index.ts';
 import { platformName } from '../platform/platform-name.ts';
 import {
-  checkAddUpdateSemantics, checkDeleteSemantics, normalizeProgram,
+  checkAddUpdateSemantics, checkDeleteSemantics, normalizeL3afBpfPrograms, normalizeProgram,
   type AddUpdateBody, type BpfProgram, type DeleteBody, type NormalizedBpfProgram, type NormalizedL3afBpfPrograms,
 } from '../api/schemas/index.ts';
 import type { AgentConfig } from '../config/index.ts';
-import { ConfigStore } from '../store/index.ts';
+import { ConfigStore, StoreError, type Reservation } from '../store/index.ts';
 import { applyMapArgs, mapsInDir, type MapArgsTarget } from './map-args.ts';
 import { initMonitorMaps } from './monitor-init.ts';
 import { chainManagerOptions } from './chain-options.ts';
@@ -49,7 +49,7 @@ import { UserRoots, hookProgramId } from './user-roots.ts';
 import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import { StatusCache } from './status-cache.ts';
 import type {
-  Engine, EngineObserver, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
+  Engine, EngineObserver, InterfaceResult, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
 } from './types.ts';
 
 /** The logger the engine writes to (pino's call shape). */
@@ -140,6 +140,12 @@ interface IfaceState {
   ipv4_address: string;
   /** The programs that hold, per chained direction, in seq_id order (disabled ones included). */
   lists: Record<ChainDirection, NormalizedBpfProgram[]>;
+}
+
+/** Desired state before an operation (see #snapshot). */
+interface Snapshot {
+  state: Map<string, IfaceState>;
+  probes: Map<string, { iface: string; p: NormalizedBpfProgram }>;
 }
 
 interface Runtime {
@@ -1092,14 +1098,84 @@ class DesiredStateEngine implements Engine, ChainInspector {
     this.#state.set(iface, st);
   }
 
-  async #persist(): Promise<void> {
-    if (!this.#store) return;
+  /**
+   * Before an operation changes anything: holds the store space its result needs at most (the
+   * current state plus `incoming`, the elements it may add), so a full file system refuses the
+   * operation while nothing has changed yet. Undefined without a store.
+   */
+  async #reserve(incoming: readonly NormalizedL3afBpfPrograms[]): Promise<Reservation | undefined> {
+    if (!this.#store) return undefined;
+    const bytes = Buffer.byteLength(ConfigStore.text(this.#elements())) + Buffer.byteLength(ConfigStore.text(incoming)) + 4096;
     try {
-      await this.#store.write(this.#elements());
+      return await this.#store.reserve(bytes);
     } catch (err) {
-      this.#log.error({ err: messageOf(err) }, 'the desired state could not be written; the kernel holds it but a restart will not');
+      this.#log.error({ err: messageOf(err) }, 'the desired state cannot be written; the operation was refused, nothing was changed');
       throw err;
     }
+  }
+
+  /** What holds before an operation (to roll it back when it cannot be stored). */
+  #snapshot(): Snapshot {
+    return { state: new Map([...this.#state].map(([k, v]) => [k, { ...v, lists: { ...v.lists } }])), probes: new Map(this.#probesWanted) };
+  }
+
+  /**
+   * Writes the desired state into the space reserved before the operation. When even that fails,
+   * the operation is rolled back (kernel, probes and desired state as in `before`), so the error
+   * the client gets means nothing changed.
+   */
+  async #persist(reservation: Reservation | undefined, before: Snapshot): Promise<void> {
+    if (!reservation) return;
+    try {
+      await reservation.commit(this.#elements());
+    } catch (err) {
+      this.#log.error({ err: messageOf(err) }, 'the desired state could not be written; rolling the operation back');
+      const left = await this.#rollback(before);
+      throw new StoreError(reservation.path, `${messageOf(err).replace(/^config store \S+: /, '')}; ${left.length === 0 ? 'the operation was rolled back, nothing was changed' : `rolling the operation back failed for ${left.join(', ')}`}`, { cause: err });
+    }
+  }
+
+  /** Brings kernel and desired state back to `before`; returns what could not be brought back. */
+  async #rollback(before: Snapshot): Promise<string[]> {
+    const left: string[] = [];
+    for (const iface of new Set([...before.state.keys(), ...this.#state.keys()])) {
+      const was = before.state.get(iface);
+      const now = this.#ifaceState(iface);
+      const lists = emptyLists();
+      for (const d of CHAIN_DIRECTIONS) {
+        const target = was?.lists[d] ?? [];
+        lists[d] = now.lists[d];
+        if (isDeepStrictEqual(now.lists[d], target)) continue;
+        const results = new Results(iface, d);
+        lists[d] = await this.#applyChain(iface, d, now.lists[d], target, results, was?.ipv4_address ?? now.ipv4_address)
+          .catch((err: unknown) => { this.#log.error({ iface, direction: d, err: messageOf(err) }, 'rollback failed'); return now.lists[d]; });
+        if (!isDeepStrictEqual(lists[d], target)) left.push(`${iface} ${d}`);
+      }
+      this.#state.set(iface, { host_name: was?.host_name ?? now.host_name, ipv4_address: was?.ipv4_address ?? now.ipv4_address, lists });
+    }
+    const probesNow = new Map(this.#probesWanted);
+    this.#probesWanted.clear();
+    for (const [name, w] of before.probes) this.#probesWanted.set(name, w);
+    for (const [name, w] of probesNow) {
+      const prev = before.probes.get(name);
+      if (prev && isDeepStrictEqual(prev, w)) continue;
+      try {
+        if (!prev) this.#probeMgr().remove(name);
+        else if ((await this.#applyProbe(prev.p, prev.iface)).outcome === 'failed') left.push(`probe ${name}`);
+      } catch (err) {
+        left.push(`probe ${name}`);
+        this.#log.error({ name, err: messageOf(err) }, 'rollback failed');
+      }
+    }
+    for (const [iface, st] of [...this.#state]) this.#setIface(iface, st);
+    return left;
+  }
+
+  /** An interface field the operation changed (programs unchanged or not): reported beside the program results. */
+  #interfaceChange(iface: string, before: IfaceState | undefined, out: InterfaceResult[]): void {
+    const now = this.#state.get(iface);
+    if (!before || !now || before.ipv4_address === now.ipv4_address) return;
+    out.push({ iface, outcome: 'updated', reason: `changed: ipv4_address (${JSON.stringify(before.ipv4_address)} → ${JSON.stringify(now.ipv4_address)})` });
   }
 
   #elements(): NormalizedL3afBpfPrograms[] {
@@ -1195,7 +1271,11 @@ class DesiredStateEngine implements Engine, ChainInspector {
       this.#running();
       const problems = checkAddUpdateSemantics(body);
       if (problems.length > 0) throw new EngineError(`invalid add body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      const before = this.#snapshot();
+      const reservation = await this.#reserve(body.map(normalizeL3afBpfPrograms));
       const out: ProgramResult[] = [];
+      const ifaces: InterfaceResult[] = [];
+      try {
       for (const e of body) {
         const st = this.#ifaceState(e.iface);
         const next: IfaceState = { host_name: e.host_name, ipv4_address: e.ipv4_address ?? st.ipv4_address, lists: { ...st.lists } };
@@ -1231,9 +1311,14 @@ class DesiredStateEngine implements Engine, ChainInspector {
         await this.#probes(e.bpf_programs?.probes, e.iface, out, 'add');
         this.#setIface(e.iface, next);
         if (st.ipv4_address !== next.ipv4_address) this.#relabel(e.iface, next, out.slice(firstResult));
+        this.#interfaceChange(e.iface, before.state.get(e.iface), ifaces);
       }
-      await this.#persist();
-      return { results: out };
+      } catch (err) {
+        await reservation?.release();
+        throw err;
+      }
+      await this.#persist(reservation, before);
+      return { results: out, ...(ifaces.length > 0 ? { interfaces: ifaces } : {}) };
     }));
   }
 
@@ -1242,7 +1327,11 @@ class DesiredStateEngine implements Engine, ChainInspector {
       this.#running();
       const problems = checkAddUpdateSemantics(body);
       if (problems.length > 0) throw new EngineError(`invalid update body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      const before = this.#snapshot();
+      const reservation = await this.#reserve(body.map(normalizeL3afBpfPrograms));
       const out: ProgramResult[] = [];
+      const ifaces: InterfaceResult[] = [];
+      try {
       for (const e of body) {
         const st = this.#ifaceState(e.iface);
         const next: IfaceState = { host_name: e.host_name, ipv4_address: e.ipv4_address ?? st.ipv4_address, lists: { ...st.lists } };
@@ -1280,13 +1369,18 @@ class DesiredStateEngine implements Engine, ChainInspector {
         else for (const p of e.bpf_programs?.probes ?? []) halt.skip(out, 'probes', p.name);
         this.#setIface(e.iface, next);
         if (st.ipv4_address !== next.ipv4_address) this.#relabel(e.iface, next, out.slice(firstResult));
+        this.#interfaceChange(e.iface, before.state.get(e.iface), ifaces);
       }
       // update is the host's whole desired state (l3afd): interfaces it does not name are stopped and forgotten
       for (const iface of [...this.#state.keys()]) {
         if (!body.some((e) => e.iface === iface)) await this.#forgetIface(iface, out);
       }
-      await this.#persist();
-      return { results: out };
+      } catch (err) {
+        await reservation?.release();
+        throw err;
+      }
+      await this.#persist(reservation, before);
+      return { results: out, ...(ifaces.length > 0 ? { interfaces: ifaces } : {}) };
     }));
   }
 
@@ -1322,7 +1416,10 @@ class DesiredStateEngine implements Engine, ChainInspector {
       this.#running();
       const problems = checkDeleteSemantics(body);
       if (problems.length > 0) throw new EngineError(`invalid delete body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      const before = this.#snapshot();
+      const reservation = await this.#reserve([]);
       const out: ProgramResult[] = [];
+      try {
       for (const e of body) {
         const st = this.#ifaceState(e.iface);
         const next: IfaceState = { ...st, lists: { ...st.lists } };
@@ -1352,7 +1449,11 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
         if (this.#state.has(e.iface)) this.#setIface(e.iface, next);
       }
-      await this.#persist();
+      } catch (err) {
+        await reservation?.release();
+        throw err;
+      }
+      await this.#persist(reservation, before);
       return { results: out };
     });
   }

@@ -34,6 +34,19 @@ export type RepositoryErrorCode = 'REPOSITORY_UNREACHABLE' | 'REPOSITORY_TIMEOUT
 
 export interface OperationResult {
   readonly results: ProgramResult[];
+  /**
+   * Interface fields the operation changed besides the programs (ipv4_address, the address l3afd
+   * records for an interface on add and update): absent when none changed.
+   */
+  readonly interfaces?: InterfaceResult[];
+}
+
+/** A change of an interface's own fields. */
+export interface InterfaceResult {
+  readonly iface: string;
+  readonly outcome: 'updated';
+  /** `changed: ipv4_address ("old" → "new")`. */
+  readonly reason: string;
 }
 
 /** What GET adds to each program: what is live in the kernel (l3afd's shape otherwise). */

@@ -22,6 +22,16 @@ export class InstanceConflictError extends Error {
   }
 }
 
+/** An instance file that cannot be written (a full or read-only file system, no permission): names the file and the cause. */
+export class InstanceFileError extends Error {
+  constructor(readonly file: string, readonly what: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? ' (the file system holding it is full)' : code === 'EROFS' ? ' (the file system holding it is read-only)' : '';
+    super(`the ${what} file ${file} cannot be written${why}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'InstanceFileError';
+  }
+}
+
 /** The logger the lock writes to. */
 export interface InstanceLogger {
   info(obj: Record<string, unknown>, msg: string): void;
@@ -91,7 +101,14 @@ export class InstanceLock {
   /** Takes both files (throws InstanceConflictError naming the other pid; releases what it took on failure). */
   acquire(): void {
     try {
-      for (const f of this.#files) this.#take(f.file, f.what);
+      for (const f of this.#files) {
+        try {
+          this.#take(f.file, f.what);
+        } catch (err) {
+          if (err instanceof InstanceConflictError || !(err as NodeJS.ErrnoException).code) throw err;
+          throw new InstanceFileError(f.file, f.what, err);
+        }
+      }
     } catch (err) {
       this.release();
       throw err;

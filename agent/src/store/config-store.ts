@@ -79,6 +79,37 @@ export class ConfigStore {
     return parseStore(text, this.path);
   }
 
+  /** The text {@link write} stores for `elements`. */
+  static text(elements: readonly NormalizedL3afBpfPrograms[]): string {
+    return `${JSON.stringify(elements, null, 2)}\n`;
+  }
+
+  /**
+   * Reserves the space of a later write of at most `bytes` bytes, before anything else changes:
+   * a temporary file beside the store, written with `bytes` bytes and flushed. A full file system
+   * fails here (StoreError naming the path and the cause), while nothing was changed yet;
+   * {@link Reservation.commit} then writes into the blocks already allocated.
+   */
+  async reserve(bytes: number): Promise<Reservation> {
+    const dir = dirname(this.path);
+    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      await mkdir(dir, { recursive: true });
+      const fh = await open(tmp, 'wx', 0o644);
+      try {
+        const chunk = Buffer.alloc(Math.min(bytes, 1 << 20), 0x20);
+        for (let done = 0; done < bytes; done += chunk.length) await fh.write(chunk, 0, Math.min(chunk.length, bytes - done), done);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw new StoreError(this.path, `cannot be written (reserving ${bytes} bytes in ${dir} failed): ${(err as Error).message}`, { cause: err });
+    }
+    return new Reservation(this.path, tmp, bytes);
+  }
+
   /**
    * Replaces the file's content with `elements`: written to a temporary file beside it, flushed,
    * renamed over it, and the directory flushed, so readers see the old or the new state.
@@ -87,7 +118,7 @@ export class ConfigStore {
     const dir = dirname(this.path);
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const text = `${JSON.stringify(elements, null, 2)}\n`;
+    const text = ConfigStore.text(elements);
     try {
       const fh = await open(tmp, 'wx', 0o644);
       try {
@@ -107,5 +138,49 @@ export class ConfigStore {
     } finally {
       await dh.close();
     }
+  }
+}
+
+/** Space held for one write of the store (see {@link ConfigStore.reserve}); commit or release it once. */
+export class Reservation {
+  #done = false;
+  constructor(readonly path: string, readonly tmp: string, readonly bytes: number) {}
+
+  /**
+   * Writes `elements` into the reserved file (over the blocks it holds; more only when the text
+   * is longer than reserved), flushes it, renames it over the store and flushes the directory.
+   */
+  async commit(elements: readonly NormalizedL3afBpfPrograms[]): Promise<void> {
+    if (this.#done) throw new StoreError(this.path, 'this reservation was already used');
+    this.#done = true;
+    const text = Buffer.from(ConfigStore.text(elements), 'utf8');
+    const dir = dirname(this.path);
+    try {
+      const fh = await open(this.tmp, 'r+');
+      try {
+        await fh.write(text, 0, text.length, 0);
+        await fh.truncate(text.length);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(this.tmp, this.path);
+      const dh = await open(dir, 'r');
+      try {
+        await dh.sync();
+      } finally {
+        await dh.close();
+      }
+    } catch (err) {
+      await rm(this.tmp, { force: true });
+      throw new StoreError(this.path, `cannot be written: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Gives the space back without writing. */
+  async release(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await rm(this.tmp, { force: true });
   }
 }

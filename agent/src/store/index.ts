@@ -1,2 +1,2 @@
 /** Persistence of the desired state (l3afd's config store, written atomically). */
-export { ConfigStore, StoreError, parseStore } from './config-store.ts';
+export { ConfigStore, Reservation, StoreError, parseStore } from './config-store.ts';

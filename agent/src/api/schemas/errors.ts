@@ -75,9 +75,10 @@ export function capProblems(problems: readonly FieldError[], limit = MAX_PROBLEM
  * message lists the accepted types. Duplicates are removed; order follows the input; at most
  * `limit` problems are listed (then one more says how many were left out).
  *
- * Linear in the number of errors times the depth of their schema paths: each error is filed once
- * under every `anyOf` whose schema path is a prefix of its own (an index of the anyOfs by path),
- * so a body with thousands of failing unions costs no more per error than one with a single one.
+ * Linear in the number of errors: each error is filed once under every `anyOf` whose schema path
+ * is a prefix of its own (an index of the anyOfs by path, looked up only at the `/anyOf/` steps
+ * of the error's path), so a body with thousands of failing unions costs no more per error than
+ * one with a single one.
  */
 export function formatSchemaErrors(errors: readonly SchemaErrorLike[] | null | undefined, limit = MAX_PROBLEMS): FieldError[] {
   if (!errors || errors.length === 0) return [];
@@ -94,11 +95,13 @@ export function formatSchemaErrors(errors: readonly SchemaErrorLike[] | null | u
   if (anyOfs.length > 0) {
     errors.forEach((e, i) => {
       const sp = e.schemaPath;
-      for (let at = sp.indexOf('/'); at !== -1; at = sp.indexOf('/', at + 1)) {
-        const branches = members.get(sp.slice(0, at));
+      // only the prefixes that end in an anyOf can be an anyOf's path: `…/anyOf/<branch>/…`
+      for (let at = sp.indexOf('/anyOf/'); at !== -1; at = sp.indexOf('/anyOf/', at + 1)) {
+        const cut = at + '/anyOf'.length;
+        const branches = members.get(sp.slice(0, cut));
         if (!branches) continue;
-        const end = sp.indexOf('/', at + 1);
-        const idx = sp.slice(at + 1, end === -1 ? undefined : end);
+        const end = sp.indexOf('/', cut + 1);
+        const idx = sp.slice(cut + 1, end === -1 ? undefined : end);
         const list = branches.get(idx);
         if (list) list.push(i);
         else branches.set(idx, [i]);
