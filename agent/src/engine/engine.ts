@@ -515,8 +515,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return join(this.#config.l3af.stateDir, 'user-programs');
   }
 
-  #userLogDir(): string {
-    return this.#config.l3afd.bpfLogDir !== '' ? this.#config.l3afd.bpfLogDir : join(this.#userDir(), 'logs');
+  /** `[l3afd] bpf-log-dir`, passed as --log-dir only when set (l3afd's contract); undefined = not passed. */
+  #userLogDir(): string | undefined {
+    return this.#config.l3afd.bpfLogDir.length > 1 ? this.#config.l3afd.bpfLogDir : undefined;
   }
 
   #userEnv(): Record<string, string> {
@@ -532,7 +533,10 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return {
       key: userKey(iface, d, p.name),
       program: p,
-      context: { iface, direction: userDirection(d), packageDir, logDir: this.#userLogDir(), ...(prevMapPin === undefined ? {} : { prevMapPin }) },
+      context: {
+        iface, direction: userDirection(d), packageDir, ...(this.#userLogDir() === undefined ? {} : { logDir: this.#userLogDir() }),
+        ...(prevMapPin === undefined ? {} : { prevMapPin }),
+      },
       env: this.#userEnv(),
     };
   }
