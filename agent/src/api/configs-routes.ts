@@ -2,16 +2,17 @@
  * The l3afd routes, as a fastify plugin registered under `/l3af/configs`:
  * `POST /{version}/add|update|delete` and `GET /{version}` / `GET /{version}/{iface}`.
  *
- * A request passes, in order: JSON parsing, schema validation (fastify's ajv, all errors),
+ * A request passes, in order: JSON parsing (whatever the content type, as l3afd), removal of
+ * unknown keys (logged and answered as `warnings`, as l3afd ignores them), schema validation (fastify's ajv, all errors),
  * the semantic checks and the host/interface checks (all problems together); only then is the
  * engine called. `{version}` is accepted and ignored, as in l3afd (`v1` is what clients send).
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import {
   AddUpdateBody, DeleteBody, checkAddUpdateSemantics, checkDeleteSemantics, normalizePrograms,
-  patterns, type FieldError,
+  patterns, stripUnknownKeys, type FieldError,
 } from './schemas/index.ts';
 import type { Engine, OperationResult } from '../engine/types.ts';
 import { RequestError } from './errors.ts';
@@ -35,7 +36,6 @@ const IfaceParams = Type.Object({
 const rejected = {
   400: { ...ErrorBody, description: 'Bad JSON, schema violations, duplicates, wrong host_name, unknown or loopback interface: every offending field.' },
   413: { ...ErrorBody, description: 'Body larger than [l3af] body-limit.' },
-  415: { ...ErrorBody, description: 'Content type other than application/json.' },
   500: { ...ErrorBody, description: 'A fault of the agent (not of the request).' },
   503: { ...ErrorBody, description: 'The agent is starting or stopping; retry.' },
 };
@@ -46,9 +46,35 @@ const operationResponses = {
   ...rejected,
 };
 
-/** 200 when nothing failed, 422 when any program failed. */
-function statusOf(result: OperationResult): 200 | 422 {
+/**
+ * The status of a processed add/update/delete, read the way l3afd's clients read l3afd's: 200
+ * exactly when l3afd would answer 200 for the same outcome (nothing failed; what l3afd skips
+ * silently — a name already present or a taken seq_id on add, unknown names on delete — is not a
+ * failure here either), 422 when l3afd would answer 500 (a program failed). See README "HTTP
+ * answers".
+ */
+export function statusOf(result: OperationResult): 200 | 422 {
   return result.results.some((r) => r.outcome === 'failed') ? 422 : 200;
+}
+
+/** Unknown keys removed from a request body (l3afd ignores them): logged, then answered as warnings. */
+const UNKNOWN = Symbol('unknown keys');
+type WithUnknown = FastifyRequest & { [UNKNOWN]?: string[] };
+
+function stripUnknown(schema: Parameters<typeof stripUnknownKeys>[0]) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const removed = stripUnknownKeys(schema, req.body);
+    if (removed.length === 0) return;
+    (req as WithUnknown)[UNKNOWN] = removed;
+    req.log.warn({ unknownKeys: removed }, 'unknown keys in the request ignored (as l3afd)');
+  };
+}
+
+/** The answer: the result, plus `warnings` naming the ignored unknown keys when there were any. */
+function answer(req: FastifyRequest, result: OperationResult): OperationResult & { warnings?: FieldError[] } {
+  const removed = (req as WithUnknown)[UNKNOWN];
+  if (!removed) return result;
+  return { ...result, warnings: removed.map((path) => ({ path, message: 'unknown key, ignored' })) };
 }
 
 function refuse(problems: FieldError[]): void {
@@ -67,6 +93,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   const tags = ['l3af configs'];
 
   app.post('/:version/add', {
+    preValidation: stripUnknown(AddUpdateBody),
     schema: {
       tags, operationId: 'addPrograms', params: VersionParams, body: AddUpdateBody, response: operationResponses,
       summary: 'Add programs (additive: programs already present by name are left as they are).',
@@ -74,10 +101,11 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   }, async (req, reply) => {
     refuse([...checkAddUpdateSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);
     const result = await engine.add(req.body);
-    return reply.code(statusOf(result)).send(result);
+    return reply.code(statusOf(result)).send(answer(req, result));
   });
 
   app.post('/:version/update', {
+    preValidation: stripUnknown(AddUpdateBody),
     schema: {
       tags, operationId: 'updatePrograms', params: VersionParams, body: AddUpdateBody, response: operationResponses,
       summary: 'Set the full desired state of the interfaces named (programs omitted there are removed).',
@@ -85,10 +113,11 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   }, async (req, reply) => {
     refuse([...checkAddUpdateSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);
     const result = await engine.update(req.body);
-    return reply.code(statusOf(result)).send(result);
+    return reply.code(statusOf(result)).send(answer(req, result));
   });
 
   app.post('/:version/delete', {
+    preValidation: stripUnknown(DeleteBody),
     schema: {
       tags, operationId: 'deletePrograms', params: VersionParams, body: DeleteBody, response: operationResponses,
       summary: 'Remove programs by name (unknown names are reported as unchanged).',
@@ -96,7 +125,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   }, async (req, reply) => {
     refuse([...checkDeleteSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);
     const result = await engine.delete(req.body);
-    return reply.code(statusOf(result)).send(result);
+    return reply.code(statusOf(result)).send(answer(req, result));
   });
 
   app.get('/:version', {

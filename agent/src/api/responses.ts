@@ -41,7 +41,10 @@ export const ProgramResultSchema = Type.Object(
 
 /** Body of a processed add/update/delete: 200 when no program failed, 422 otherwise. */
 export const OperationResultSchema = Type.Object(
-  { results: Type.Array(ProgramResultSchema) },
+  {
+    results: Type.Array(ProgramResultSchema),
+    warnings: Type.Optional(Type.Array(Problem, { description: 'Keys of the request that are not l3afd fields (or l3af extensions): ignored, as l3afd ignores them.' })),
+  },
   { additionalProperties: false, description: 'Per program: added, updated, unchanged, removed or failed (with the reason).' },
 );
 

@@ -5,3 +5,4 @@ export { downloadToFile, fetchSmallText, networkError, type ArtifactLogger, type
 export { archiveFormat, extractTarGz, extractZip, sanitizeModes, type ArchiveFormat } from './extract.ts';
 export { ArchiveChecker, safeEntryPath, type EntryInfo, type EntryKind, type ExtractLimits } from './entry-check.ts';
 export { CatalogError, listPackages, type CatalogEntry } from './catalog.ts';
+export { countUnverified, unverifiedCounts } from './unverified.ts';

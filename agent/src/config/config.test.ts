@@ -42,7 +42,7 @@ const shipped: AgentConfig = {
   gracefulRestart: { restartArtifactsUrl: 'file:///srv/l3afd', timeToRestartS: 7, basepath: '/usr/local/l3afd', versionLimit: 100 },
   l3af: {
     stateDir: '/var/lib/l3af', platform: '', kernelStatsEnabled: true, logLevel: 'info', packageCacheDir: '/dev/shm',
-    checksumRequiredHttp: true, checksumRequiredFile: false, downloadConnectTimeoutMs: 10_000,
+    checksumRequiredHttp: false, checksumRequiredFile: false, downloadConnectTimeoutMs: 10_000,
     artifactMaxBytes: 512 * 1024 * 1024, artifactMaxEntries: 10_000, bodyLimit: 1024 * 1024, unloadOnStop: false,
     mtlsReaderSanMatchRules: [], l3afdMetricNames: false, mapSampleIntervalMs: 1000, metricsTls: 'off',
   },

@@ -173,7 +173,7 @@ export const L3afGroup = group(Type.Object({
   kernelStatsEnabled: bool('kernel-stats-enabled', true, 'Turn on kernel BPF run-time statistics'),
   logLevel: field(Type.Enum([...LOG_LEVELS], { default: 'info', description: 'Log level (L3AF_LOG_LEVEL overrides)' }), { key: 'log-level', kind: 'enum' }),
   packageCacheDir: path('package-cache-dir', '', 'Content-addressed package cache; empty = [l3afd] bpf-dir'),
-  checksumRequiredHttp: bool('checksum-required-http', true, 'Refuse http(s) packages without a .sha256 file'),
+  checksumRequiredHttp: bool('checksum-required-http', false, 'Refuse http(s) packages without a .sha256 file (default: accept them, as l3afd, with a warning and l3af_artifact_unverified_total)'),
   checksumRequiredFile: bool('checksum-required-file', false, 'Refuse file:// packages without a .sha256 file'),
   downloadConnectTimeoutMs: duration('download-connect-timeout', 10_000, 'Connect timeout of package downloads', 1),
   artifactMaxBytes: int('artifact-max-bytes', 512 * 1024 * 1024, 'Largest download and total extracted size of a package (bytes)', 1),

@@ -1074,7 +1074,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
             }
             const taken = p.admin_status === 'enabled' ? target.find((c) => c.seq_id === p.seq_id && c.admin_status === 'enabled') : undefined;
             if (taken) {
-              results.set(p.name, 'failed', `seq_id ${p.seq_id} is taken by '${taken.name}' in ${d}`);
+              // l3afd's add skips it silently (its answer stays 200): reported, not a failure
+              results.set(p.name, 'unchanged', `not added: seq_id ${p.seq_id} is taken by '${taken.name}' in ${d} (add skips it, as l3afd)`);
               continue;
             }
             target.push(p);
