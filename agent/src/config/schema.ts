@@ -181,7 +181,7 @@ export const L3afGroup = group(Type.Object({
   bodyLimit: int('body-limit', 1024 * 1024, 'Largest REST request body (bytes)', 1024),
   unloadOnStop: bool('unload-on-stop', false, 'Detach and unload every program when the agent stops (default: leave the data plane running)'),
   mtlsReaderSanMatchRules: list('mtls-reader-san-match-rules', 'Client DNS SANs allowed read-only access (GET)'),
-  l3afdMetricNames: bool('l3afd-metric-names', false, "Also export l3afd's metric names and labels (l3afd_BPFStartCount, l3afd_BPFMonitorMap, ...) for existing dashboards"),
+  l3afdMetricNames: bool('l3afd-metric-names', false, "Also export l3afd's metric names and labels (l3afd_BPFStartCount, l3afd_BPFMonitorMap, ...) for existing dashboards; default true when the file is an l3afd.cfg (INI), false for YAML"),
   mapSampleIntervalMs: duration('map-sample-interval', 1000, 'How often monitor_maps and kernel run statistics are sampled', 50),
   metricsTls: field(Type.Enum([...METRICS_TLS_MODES], {
     default: 'off',
