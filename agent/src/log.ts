@@ -4,7 +4,8 @@
  * zerolog level variable).
  */
 import pino, { type Logger } from 'pino';
-import { LOG_LEVELS } from './config/index.ts';
+import { LOG_LEVELS, type AgentConfig } from './config/index.ts';
+import { LogSink, type LogFileOptions } from './log-output.ts';
 
 /** A pino log level name accepted by {@link createLogger}. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -17,6 +18,21 @@ export interface LoggerOptions {
   env?: NodeJS.ProcessEnv;
   /** Where lines go (default stdout). */
   destination?: NodeJS.WritableStream;
+  /** Console lines instead of JSON (`[l3afd] json-format-logs = false`); stdout only. */
+  console?: boolean;
+  /** Also write every line to this rotating file (`[l3afd] file-log-location`). */
+  file?: LogFileOptions;
+}
+
+/** Logger options from l3afd's `[l3afd]` logging keys (json-format-logs, file-log-*). */
+export function logOutputOptions(config: AgentConfig): Pick<LoggerOptions, 'console' | 'file'> {
+  const l = config.l3afd;
+  return {
+    console: !l.jsonFormatLogs,
+    ...(l.fileLogLocation !== '' ? {
+      file: { path: l.fileLogLocation, maxBytes: l.fileLogMaxSize * 1024 * 1024, maxBackups: l.fileLogMaxBackups, maxAgeDays: l.fileLogMaxAge },
+    } : {}),
+  };
 }
 
 /** Whether `s` is a level name {@link createLogger} accepts. */
@@ -34,7 +50,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = fromEnv !== undefined && fromEnv !== '' && isLogLevel(fromEnv) ? fromEnv : (opts.level ?? 'info');
   const logger = pino(
     { name: 'l3af', level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    opts.destination ?? pino.destination({ fd: 1, sync: true }),
+    opts.destination
+      ?? (opts.console || opts.file ? new LogSink({ json: !opts.console, ...(opts.file ? { file: opts.file } : {}) }) : pino.destination({ fd: 1, sync: true })),
   );
   if (fromEnv !== undefined && fromEnv !== '' && !isLogLevel(fromEnv)) {
     logger.warn({ L3AF_LOG_LEVEL: env.L3AF_LOG_LEVEL, allowed: LOG_LEVELS }, 'ignoring unknown L3AF_LOG_LEVEL');

@@ -24,7 +24,8 @@ import { buildServer, API_VERSION } from './api/server.ts';
 import { RequestError } from './api/errors.ts';
 import type { RestartController } from './api/restart-route.ts';
 import type { RestartConfig } from './api/schemas/index.ts';
-import { createLogger } from './log.ts';
+import { createLogger, logOutputOptions } from './log.ts';
+import { kernelTooOld } from './platform/kernel-version.ts';
 import { hostName } from './platform/host.ts';
 import { SanRuleError, TlsConfigError, TlsMaterial, authorizeHook, roleRules, type RoleRules, type SecureContextTarget } from './security/index.ts';
 import { InstanceConflictError, InstanceLock } from './instance/index.ts';
@@ -115,9 +116,22 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const { config } = loaded;
-  const logger = createLogger({ level: config.l3af.logLevel });
+  let logger: ReturnType<typeof createLogger>;
+  try {
+    logger = createLogger({ level: config.l3af.logLevel, ...logOutputOptions(config) });
+  } catch (err) {
+    say(`l3af: [l3afd] file-log-location ${config.l3afd.fileLogLocation}: cannot be used: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(EXIT_CONFIG);
+  }
   for (const w of loaded.warnings) logger.warn({ config: configPath }, w);
   for (const n of loaded.notes) logger.debug({ config: configPath }, n);
+
+  const oldKernel = kernelTooOld({ major: config.l3afd.kernelMajorVersion, minor: config.l3afd.kernelMinorVersion });
+  if (oldKernel !== undefined) {
+    say(`l3af: ${oldKernel}`);
+    logger.fatal({}, oldKernel);
+    process.exit(EXIT_CONFIG);
+  }
 
   const addr = parseHostPort(config.l3afConfigs.restapiAddr);
   if (addr === undefined) {

@@ -63,7 +63,8 @@ test('the YAML twin gives an identical configuration (but l3afd metric names, on
   const ini = await loadConfigFile(cfgPath);
   const yaml = await loadConfigFile(yamlPath);
   assert.equal(yaml.config.l3af.l3afdMetricNames, false);
-  assert.deepEqual(yaml.config, { ...ini.config, l3af: { ...ini.config.l3af, l3afdMetricNames: false } });
+  assert.equal(yaml.config.l3afd.jsonFormatLogs, true, 'JSON lines unless an l3afd.cfg leaves json-format-logs out');
+  assert.deepEqual(yaml.config, { ...ini.config, l3afd: { ...ini.config.l3afd, jsonFormatLogs: true }, l3af: { ...ini.config.l3af, l3afdMetricNames: false } });
   assert.deepEqual(yaml.warnings, ini.warnings);
 });
 

@@ -78,7 +78,7 @@ export const L3afdGroup = group(Type.Object({
   fileLogMaxSize: int('file-log-max-size', 100, 'Log file rotation size (MB)'),
   fileLogMaxBackups: int('file-log-max-backups', 10, 'Rotated log files kept'),
   fileLogMaxAge: int('file-log-max-age', 60, 'Days rotated log files are kept'),
-  jsonFormatLogs: bool('json-format-logs', false, 'Log as JSON'),
+  jsonFormatLogs: bool('json-format-logs', true, 'Log one JSON object per line (false: console lines); default false for an l3afd.cfg (as l3afd), true for YAML'),
 }, { additionalProperties: false }), { sections: ['l3afd'] });
 
 /** `[ebpf-repo]` (legacy `[kf-repo]`): the package repository. */

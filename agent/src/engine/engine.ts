@@ -1293,6 +1293,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const userDir = this.#userDir();
     this.#supervisor = this.#deps.supervisor ?? new Supervisor({
       stateFile: join(userDir, 'supervisor.json'), logDir: join(userDir, 'logs'), logger: this.#log,
+      restart: { maxRestarts: this.#config.l3afd.maxEbpfRestartCount }, // [l3afd] max-ebpf-restart-count
       beforeSpawn: (spec) => this.#beforeSpawn(spec),
       // a user program that ended, gave up or came back: the observer hears it without waiting for the poll
       onEvent: (e) => {
