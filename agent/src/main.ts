@@ -29,7 +29,7 @@ import { kernelTooOld } from './platform/kernel-version.ts';
 import { hostName } from './platform/host.ts';
 import { SanRuleError, TlsConfigError, TlsMaterial, authorizeHook, roleRules, type RoleRules, type SecureContextTarget } from './security/index.ts';
 import { InstanceConflictError, InstanceLock } from './instance/index.ts';
-import { HandoverRefused, HANDOVER_ENV, reportToPredecessor, resolveBuild, startBuild, startedByHandover } from './instance/handover.ts';
+import { HandoverRefused, HANDOVER_ENV, installBuild, reportToPredecessor, resolveBuild, startBuild, startedByHandover } from './instance/handover.ts';
 import type { Server } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
 import { Observability, observabilityOptions } from './metrics/observability.ts';
@@ -242,6 +242,7 @@ async function main(argv: string[]): Promise<void> {
       if (handingOver || stopping) throw new RequestError(409, 'restart in progress', [{ path: '', message: handingOver ? 'a hand-over is already under way' : 'the agent is stopping' }]);
       let entry;
       try {
+        await installBuild(config, body.version, logger);
         entry = resolveBuild(config, body.version);
       } catch (err) {
         if (err instanceof HandoverRefused) throw new RequestError(400, 'invalid request', [{ path: err.path, message: err.message }]);

@@ -537,7 +537,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
         iface, direction: userDirection(d), packageDir, ...(this.#userLogDir() === undefined ? {} : { logDir: this.#userLogDir() }),
         ...(prevMapPin === undefined ? {} : { prevMapPin }),
       },
-      env: this.#userEnv(),
+      // environment, not arguments (l3afd's argv stays exact): where the agent expects the program's
+      // pins (a non-default BpfMapDefaultPath included) and the Node a bundled companion runs on
+      env: { L3AF_PIN_DIR: this.#selfLinkDir(iface, d, p), L3AF_NODE: process.execPath, ...this.#userEnv() },
     };
   }
 
