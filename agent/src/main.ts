@@ -26,6 +26,8 @@ import type { RestartController } from './api/restart-route.ts';
 import type { RestartConfig } from './api/schemas/index.ts';
 import { createLogger, logOutputOptions } from './log.ts';
 import { kernelTooOld } from './platform/kernel-version.ts';
+import type { FastifyInstance } from 'fastify';
+import { startDebugServer } from './api/debug-server.ts';
 import { hostName } from './platform/host.ts';
 import { SanRuleError, TlsConfigError, TlsMaterial, authorizeHook, roleRules, type RoleRules, type SecureContextTarget } from './security/index.ts';
 import { InstanceConflictError, InstanceLock } from './instance/index.ts';
@@ -253,6 +255,7 @@ async function main(argv: string[]): Promise<void> {
       await stopListening(app.server);
       await current.stop();
       await obs.close(); // the new build serves metrics on the same address
+      await debug?.close();
       lock?.release();
       try {
         const pid = await startBuild(entry, { configPath, timeoutMs: config.gracefulRestart.timeToRestartS * 1000, logger });
@@ -273,6 +276,7 @@ async function main(argv: string[]): Promise<void> {
         current = newEngine();
         await current.start();
         await listenAgain(app.server, host, addr.port);
+        debug = await startDebug();
         logger.info({ restapiAddr: config.l3afConfigs.restapiAddr }, 'REST API listening again after a failed hand-over');
         handingOver = false;
         throw new RequestError(500, 'hand-over failed', [{ path: '/version', message: `${reason}; this agent (pid ${process.pid}) serves again` }]);
@@ -285,6 +289,21 @@ async function main(argv: string[]): Promise<void> {
     observability: { hostFacts: obs.hostFacts, events: obs.events },
     ...(tls && rules ? { https: tls.serverOptions(), authorize: authorizeHook(rules) } : {}),
   });
+  // l3afd's chain debug listener ([ebpf-chain-debug] enabled / addr): GET /bpfs/<iface>
+  const startDebug = async (): Promise<FastifyInstance | undefined> => {
+    if (!config.ebpfChainDebug.enabled) return undefined;
+    const d = await startDebugServer(engine, config);
+    logger.info({ addr: config.ebpfChainDebug.addr }, 'chain debug API listening ([ebpf-chain-debug]): GET /bpfs/<iface>');
+    return d;
+  };
+  let debug: FastifyInstance | undefined;
+  try {
+    debug = await startDebug();
+  } catch (err) {
+    logger.fatal({ err, addr: config.ebpfChainDebug.addr }, 'cannot serve the chain debug API');
+    await current.stop().catch(() => undefined);
+    await die(EXIT_FAILURE, `[ebpf-chain-debug] addr ${config.ebpfChainDebug.addr}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   // After a hand-over the predecessor's listening socket closes just before this one starts: retry briefly.
   const listenDeadline = Date.now() + (startedByHandover() ? 10_000 : 0);
   for (;;) {
@@ -343,6 +362,7 @@ async function main(argv: string[]): Promise<void> {
         logger.error({ err }, 'stopping the engine failed');
         code = EXIT_FAILURE;
       }
+      await debug?.close().catch((err: unknown) => logger.error({ err }, 'closing the chain debug API failed'));
       await obs.close().catch((err: unknown) => logger.error({ err }, 'closing observability failed'));
       clearTimeout(timer);
       tls?.close();
