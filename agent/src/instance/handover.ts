@@ -17,6 +17,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Agent } from 'undici';
 import { downloadToFile } from '../artifacts/download.ts';
+import { ArtifactError } from '../artifacts/errors.ts';
 import { extractTarGz } from '../artifacts/extract.ts';
 import type { AgentConfig } from '../config/index.ts';
 
@@ -100,9 +101,17 @@ export async function installBuild(config: AgentConfig, version: string, logger?
   const dispatcher = new Agent({ connect: { timeout: config.l3af.downloadConnectTimeoutMs } });
   try {
     logger?.info({ url: url.href }, 'hand-over: downloading the build ([graceful-restart] restart-artifacts-url)');
-    await downloadToFile(url, archive, {
-      dispatcher, idleTimeoutMs: config.l3afd.httpClientTimeoutMs, totalTimeoutMs: 600_000, maxBytes: config.l3af.artifactMaxBytes, progressStepBytes: 64 * 1024 * 1024,
-    });
+    try {
+      await downloadToFile(url, archive, {
+        dispatcher, idleTimeoutMs: config.l3afd.httpClientTimeoutMs, totalTimeoutMs: 600_000, maxBytes: config.l3af.artifactMaxBytes, progressStepBytes: 64 * 1024 * 1024,
+      });
+    } catch (err) {
+      // no such build anywhere: a refusal (nothing changed), as when nothing is installed
+      if (err instanceof ArtifactError && err.code === 'NOT_FOUND') {
+        throw new HandoverRefused('/version', `no build of ${version} is installed: ${dir} does not exist and ${url.href} is not there ([graceful-restart] basepath, restart-artifacts-url)`);
+      }
+      throw err;
+    }
     await extractTarGz(archive, staging, { maxBytes: config.l3af.artifactMaxBytes, maxEntries: config.l3af.artifactMaxEntries }, url.href);
     await rename(staging, dir);
     logger?.info({ url: url.href, dir }, 'hand-over: build installed');
