@@ -22,6 +22,14 @@ export interface PackageFile {
   readonly mode?: number;
 }
 
+/** A folder of a package, copied whole (e.g. a bundle's node_modules/). */
+export interface PackageTree {
+  /** Absolute path of the folder. */
+  readonly source: string;
+  /** Its name inside the package folder (no '/' or '..'). */
+  readonly name: string;
+}
+
 /** One package: what l3afd calls a program's `name`, `version` and `artifact`. */
 export interface PackageSpec {
   /** Package (program) name, the first path segment in the repository. */
@@ -31,6 +39,8 @@ export interface PackageSpec {
   /** The package's own version; it is written under this and under `latest`. */
   readonly version: string;
   readonly files: readonly PackageFile[];
+  /** Folders packed whole beside the files. */
+  readonly trees?: readonly PackageTree[];
 }
 
 function objects(...names: string[]): PackageFile[] {
@@ -45,13 +55,14 @@ export const PACKAGES: readonly PackageSpec[] = [
     name: 'ratelimiting',
     artifact: 'l3af_ratelimiting.tar.gz',
     version: '1.0.0',
-    // The companion (L3AF's user-program contract) and its launcher; the launcher still needs an l3af
-    // checkout (L3AF_HOME) until the companion is bundled into one file.
+    // The companion (L3AF's user-program contract), bundled into one file with koffi beside it
+    // (programs/bundle.ts), and its launcher: the package runs on a host with Node and libbpf only.
     files: [
       ...objects('ratelimiting'),
-      { source: `${COMPANION_DIR}ratelimiting.ts`, name: 'ratelimiting.ts' },
+      { source: `${BUILD_DIR}companion/ratelimiting.mjs`, name: 'ratelimiting.mjs' },
       { source: `${COMPANION_DIR}ratelimiting.sh`, name: 'ratelimiting', mode: 0o755 },
     ],
+    trees: [{ source: `${BUILD_DIR}companion/node_modules`, name: 'node_modules' }],
   },
   {
     name: 'count-and-pass',

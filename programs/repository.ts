@@ -8,9 +8,10 @@
  * objects always give the same bytes and the same sha256.
  */
 import { createHash } from 'node:crypto';
+import { cpSync, existsSync, readdirSync, utimesSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { create as tarCreate } from 'tar';
 import type { PackageSpec } from './packages.ts';
 
@@ -40,11 +41,26 @@ function checkSpec(spec: PackageSpec): void {
   if (!spec.artifact.endsWith('.tar.gz')) throw new Error(`package ${spec.name}: artifact ${spec.artifact} must end in .tar.gz`);
   if (spec.files.length === 0) throw new Error(`package ${spec.name}: no files`);
   const names = new Set<string>();
-  for (const f of spec.files) {
+  for (const f of [...spec.files, ...(spec.trees ?? [])]) {
     if (!SEGMENT.test(f.name)) throw new Error(`package ${spec.name}: file name ${JSON.stringify(f.name)} is not a plain file name`);
     if (names.has(f.name)) throw new Error(`package ${spec.name}: ${f.name} listed twice`);
     names.add(f.name);
   }
+}
+
+/** Every entry under `dir` (folders with a trailing '/') relative to `base`, mtimes fixed (reproducible bytes). */
+export function walkTree(dir: string, base: string): string[] {
+  const out = [`${relative(base, dir)}/`];
+  utimesSync(dir, ARCHIVE_MTIME, ARCHIVE_MTIME);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...walkTree(p, base));
+    else {
+      utimesSync(p, ARCHIVE_MTIME, ARCHIVE_MTIME);
+      out.push(relative(base, p));
+    }
+  }
+  return out;
 }
 
 /** Builds a package's .tar.gz in memory (deterministic bytes). Missing inputs fail with their path. */
@@ -66,12 +82,18 @@ export async function buildArtifact(spec: PackageSpec): Promise<Buffer> {
       await chmod(dest, f.mode ?? (st.mode & 0o111 ? 0o755 : 0o644));
       await utimes(dest, ARCHIVE_MTIME, ARCHIVE_MTIME);
     }
+    const treeEntries: string[] = [];
+    for (const t of spec.trees ?? []) {
+      if (!existsSync(t.source)) throw new Error(`package ${spec.name}: ${t.source} is missing (build the programs first: make -C programs)`);
+      cpSync(t.source, join(dir, t.name), { recursive: true });
+      treeEntries.push(...walkTree(join(dir, t.name), stage));
+    }
     await chmod(dir, 0o755);
     await utimes(dir, ARCHIVE_MTIME, ARCHIVE_MTIME);
     const out = join(stage, spec.artifact);
     await tarCreate(
       { file: out, cwd: stage, gzip: { level: 9 }, portable: true, mtime: ARCHIVE_MTIME, noDirRecurse: true },
-      [`${folder}/`, ...files.map((f) => `${folder}/${f.name}`)],
+      [`${folder}/`, ...[...files.map((f) => `${folder}/${f.name}`), ...treeEntries].sort()],
     );
     return await readFile(out);
   } finally {

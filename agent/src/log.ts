@@ -6,7 +6,8 @@
  */
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { LOG_FORMATS, LOG_LEVELS } from './config/index.ts';
+import { LOG_FORMATS, LOG_LEVELS, type AgentConfig } from './config/index.ts';
+import { LogSink, type LogFileOptions } from './log-output.ts';
 
 /** A `[l3af] log-format` value. */
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -29,6 +30,21 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
   /** `[l3af] log-format` (default `json`; `auto` looks at whether stdout is a terminal). */
   format?: LogFormat;
+  /** Console lines instead of JSON (`[l3afd] json-format-logs = false`); stdout only. */
+  console?: boolean;
+  /** Also write every line to this rotating file (`[l3afd] file-log-location`). */
+  file?: LogFileOptions;
+}
+
+/** Logger options from l3afd's `[l3afd]` logging keys (json-format-logs, file-log-*). */
+export function logOutputOptions(config: AgentConfig): Pick<LoggerOptions, 'console' | 'file'> {
+  const l = config.l3afd;
+  return {
+    console: !l.jsonFormatLogs,
+    ...(l.fileLogLocation !== '' ? {
+      file: { path: l.fileLogLocation, maxBytes: l.fileLogMaxSize * 1024 * 1024, maxBackups: l.fileLogMaxBackups, maxAgeDays: l.fileLogMaxAge },
+    } : {}),
+  };
 }
 
 /** Whether `s` is a level name {@link createLogger} accepts. */
@@ -46,9 +62,12 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = fromEnv !== undefined && fromEnv !== '' && isLogLevel(fromEnv) ? fromEnv : (opts.level ?? 'info');
   const logger = pino(
     { name: 'l3af', level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    opts.destination ?? (prettyLogs(opts.format ?? 'json', process.stdout.isTTY === true)
-      ? pretty({ destination: 1, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' })
-      : pino.destination({ fd: 1, sync: true })),
+    opts.destination
+      ?? (opts.console || opts.file
+        ? new LogSink({ json: !opts.console, ...(opts.file ? { file: opts.file } : {}) })
+        : prettyLogs(opts.format ?? 'json', process.stdout.isTTY === true)
+          ? pretty({ destination: 1, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' })
+          : pino.destination({ fd: 1, sync: true })),
   );
   if (fromEnv !== undefined && fromEnv !== '' && !isLogLevel(fromEnv)) {
     logger.warn({ L3AF_LOG_LEVEL: env.L3AF_LOG_LEVEL, allowed: LOG_LEVELS }, 'ignoring unknown L3AF_LOG_LEVEL');

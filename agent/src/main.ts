@@ -26,11 +26,14 @@ import { buildServer, API_VERSION } from './api/server.ts';
 import { RequestError } from './api/errors.ts';
 import type { RestartController } from './api/restart-route.ts';
 import type { RestartConfig } from './api/schemas/index.ts';
-import { createLogger } from './log.ts';
+import { createLogger, logOutputOptions } from './log.ts';
+import { kernelTooOld } from './platform/kernel-version.ts';
+import type { FastifyInstance } from 'fastify';
+import { startDebugServer } from './api/debug-server.ts';
 import { hostName } from './platform/host.ts';
 import { SanRuleError, TlsConfigError, TlsMaterial, authorizeHook, roleRules, type RoleRules, type SecureContextTarget } from './security/index.ts';
 import { InstanceConflictError, InstanceFileError, InstanceLock } from './instance/index.ts';
-import { HandoverRefused, HANDOVER_ENV, reportToPredecessor, resolveBuild, startBuild, startedByHandover } from './instance/handover.ts';
+import { HandoverRefused, HANDOVER_ENV, installBuild, reportToPredecessor, resolveBuild, startBuild, startedByHandover } from './instance/handover.ts';
 import type { Server } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
 import { installUnexpectedErrorGuard } from './metrics/unexpected-errors.ts';
@@ -126,9 +129,22 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const { config } = loaded;
-  const logger = createLogger({ level: config.l3af.logLevel, format: config.l3af.logFormat });
+  let logger: ReturnType<typeof createLogger>;
+  try {
+    logger = createLogger({ level: config.l3af.logLevel, format: config.l3af.logFormat, ...logOutputOptions(config) });
+  } catch (err) {
+    say(`l3af: [l3afd] file-log-location ${config.l3afd.fileLogLocation}: cannot be used: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(EXIT_CONFIG);
+  }
   for (const w of loaded.warnings) logger.warn({ config: configPath }, w);
   for (const n of loaded.notes) logger.debug({ config: configPath }, n);
+
+  const oldKernel = kernelTooOld({ major: config.l3afd.kernelMajorVersion, minor: config.l3afd.kernelMinorVersion });
+  if (oldKernel !== undefined) {
+    say(`l3af: ${oldKernel}`);
+    logger.fatal({}, oldKernel);
+    process.exit(EXIT_CONFIG);
+  }
 
   const addr = parseHostPort(config.l3afConfigs.restapiAddr);
   if (addr === undefined) {
@@ -250,6 +266,7 @@ async function main(argv: string[]): Promise<void> {
       if (handingOver || stopping) throw new RequestError(409, 'restart in progress', [{ path: '', message: handingOver ? 'a hand-over is already under way' : 'the agent is stopping' }]);
       let entry;
       try {
+        await installBuild(config, body.version, logger);
         entry = resolveBuild(config, body.version);
       } catch (err) {
         if (err instanceof HandoverRefused) throw new RequestError(400, 'invalid request', [{ path: err.path, message: err.message }]);
@@ -260,6 +277,7 @@ async function main(argv: string[]): Promise<void> {
       await stopListening(app.server);
       await current.stop();
       await obs.close(); // the new build serves metrics on the same address
+      await debug?.close();
       lock?.release();
       try {
         const pid = await startBuild(entry, { configPath, timeoutMs: config.gracefulRestart.timeToRestartS * 1000, logger });
@@ -280,6 +298,7 @@ async function main(argv: string[]): Promise<void> {
         current = newEngine();
         await current.start();
         await listenAgain(app.server, host, addr.port);
+        debug = await startDebug();
         logger.info({ restapiAddr: config.l3afConfigs.restapiAddr }, 'REST API listening again after a failed hand-over');
         handingOver = false;
         throw new RequestError(500, 'hand-over failed', [{ path: '/version', message: `${reason}; this agent (pid ${process.pid}) serves again` }]);
@@ -292,6 +311,21 @@ async function main(argv: string[]): Promise<void> {
     observability: { hostFacts: obs.hostFacts, events: obs.events },
     ...(tls && rules ? { https: tls.serverOptions(), authorize: authorizeHook(rules) } : {}),
   });
+  // l3afd's chain debug listener ([ebpf-chain-debug] enabled / addr): GET /bpfs/<iface>
+  const startDebug = async (): Promise<FastifyInstance | undefined> => {
+    if (!config.ebpfChainDebug.enabled) return undefined;
+    const d = await startDebugServer(engine, config);
+    logger.info({ addr: config.ebpfChainDebug.addr }, 'chain debug API listening ([ebpf-chain-debug]): GET /bpfs/<iface>');
+    return d;
+  };
+  let debug: FastifyInstance | undefined;
+  try {
+    debug = await startDebug();
+  } catch (err) {
+    logger.fatal({ err, addr: config.ebpfChainDebug.addr }, 'cannot serve the chain debug API');
+    await current.stop().catch(() => undefined);
+    await die(EXIT_FAILURE, `[ebpf-chain-debug] addr ${config.ebpfChainDebug.addr}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   // After a hand-over the predecessor's listening socket closes just before this one starts: retry briefly.
   const listenDeadline = Date.now() + (startedByHandover() ? 10_000 : 0);
   for (;;) {
@@ -351,6 +385,7 @@ async function main(argv: string[]): Promise<void> {
         logger.error({ err }, 'stopping the engine failed');
         code = EXIT_FAILURE;
       }
+      await debug?.close().catch((err: unknown) => logger.error({ err }, 'closing the chain debug API failed'));
       await obs.close().catch((err: unknown) => logger.error({ err }, 'closing observability failed'));
       clearTimeout(timer);
       tls?.close();

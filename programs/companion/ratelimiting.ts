@@ -8,7 +8,8 @@
  *
  * `--flag=value` and `--flag value` are both accepted. It loads ratelimiting.bpf.o, writes the rate
  * (rl_config_map[0]) and the ports (rl_ports_map), pins every map of the object under --pin-dir
- * (default /sys/fs/bpf/<iface>/ratelimiting/<version>, version default `latest`), including its own
+ * (default: $L3AF_PIN_DIR, else `ratelimiting/<version>` beside the --map-name program's folder, i.e.
+ * `<bpffs root>/<iface>/ratelimiting/<version>` as l3afd lays it out; version default `latest`), including its own
  * next-program array xdp_rl_ingress_next_prog for the program that follows it, then links itself
  * after the previous program by writing its program into slot 0 of the array pinned at --map-name.
  * It then prints `ready` on stdout and stays alive. On SIGTERM, SIGINT or SIGHUP it unlinks itself
@@ -21,7 +22,7 @@
  * (nothing was changed), 1 for a failure while loading, pinning or linking (what was done is undone).
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BpfMap, BpfObject, ProgArray, ifindex, u16, u32, u64, u8, unpin } from '../../agent/src/bpf/index.ts';
@@ -61,8 +62,21 @@ function parseInteger(flag: string, text: string, min: number, max: number): num
   return n;
 }
 
+/**
+ * Where the maps are pinned without --pin-dir: `$L3AF_PIN_DIR` when the agent set it (the exact
+ * folder it waits at), else next to the previous program's folder, as l3afd lays pins out under
+ * its `BpfMapDefaultPath` (`<root>/<iface>/<program>/<version>/<map>`): the --map-name path with its
+ * last three segments replaced by `ratelimiting/<version>`. So a non-default bpffs root is followed
+ * without any option l3afd does not pass.
+ */
+export function pinDirFor(mapName: string, version: string, env: NodeJS.ProcessEnv): string {
+  const given = env.L3AF_PIN_DIR?.trim();
+  if (given) return given;
+  return join(dirname(dirname(dirname(mapName))), 'ratelimiting', version);
+}
+
 /** Parses and validates the command line; throws UsageError on anything wrong. */
-export function parseCompanionArgs(argv: readonly string[]): CompanionOptions | 'help' {
+export function parseCompanionArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CompanionOptions | 'help' {
   let values;
   try {
     ({ values } = parseArgs({
@@ -109,7 +123,7 @@ export function parseCompanionArgs(argv: readonly string[]): CompanionOptions | 
   const version = (values.version ?? 'latest').trim().replaceAll('.', '_');
   if (!/^[A-Za-z0-9_-]+$/.test(version)) throw new UsageError(`--version: '${values.version}' is not a valid version`);
   if (/[/]|^\.\.?$/.test(iface)) throw new UsageError(`--iface: '${iface}' is not an interface name`);
-  const pinDir = resolve(values['pin-dir'] ?? join('/sys/fs/bpf', iface, 'ratelimiting', version));
+  const pinDir = resolve(values['pin-dir'] ?? pinDirFor(resolve(mapName), version, env));
   const object = resolve(values.object ?? DEFAULT_OBJECT);
   const logDir = values['log-dir']?.trim() ? resolve(values['log-dir'].trim()) : undefined;
   return { iface, rate, ports, mapName, pinDir, object, verbose, logDir };

@@ -10,6 +10,7 @@ import { PrivateBpffs, skipUnless } from '../harness/index.ts';
 import { StateDir } from '../engine/helpers.ts';
 import { agentConfig, freePort, listening, spawnAgent } from '../security/agent.ts';
 import { parseRecord, staleReason, startTimeOf } from '../../agent/src/instance/index.ts';
+import { commandLineOf } from '../../agent/src/instance/process-identity.ts';
 
 const skip = await skipUnless('root', 'bpffs');
 
@@ -25,10 +26,11 @@ test('a second agent with the same PID file or state dir is refused naming the p
   try {
     await listening(a);
     const pidA = a.child.pid ?? 0;
-    const rec = parseRecord(readFileSync(pidFile, 'utf8'), pidFile);
-    assert.deepEqual(rec, { pid: pidA, startTime: startTimeOf(pidA) }, 'the PID file names the agent and its start time');
-    assert.equal(readFileSync(pidFile, 'utf8').split('\n')[0], String(pidA), 'first line: the pid alone (systemd PIDFile)');
-    assert.ok(existsSync(join(dirA, 'agent.lock')));
+    assert.equal(readFileSync(pidFile, 'utf8'), `${pidA}\n`, 'the PID file holds the pid alone, as l3afd writes it');
+    const sh = spawnSync('sh', ['-c', '[ $(cat "$1") -eq "$2" ]', 'sh', pidFile, String(pidA)], { encoding: 'utf8' });
+    assert.equal(sh.status, 0, `[ $(cat pidfile) -eq $pid ] works: ${sh.stderr}`);
+    const lock = join(dirA, 'agent.lock');
+    assert.deepEqual(parseRecord(readFileSync(lock, 'utf8'), lock), { pid: pidA, startTime: startTimeOf(pidA) }, 'the start time is kept in the state lock');
 
     // same PID file, own state dir and port
     const b = spawnAgent(agentConfig({ stateDir: dirB, pinRoot: bpffs.path, port: await freePort(), pidFile }));
@@ -91,6 +93,29 @@ test('stale files are taken over: a dead pid, a pid now used by another program 
       assert.equal(sleeper.exitCode, null, 'the other program was left alone');
       agent.child.kill('SIGTERM');
       assert.equal((await agent.exited).code, 0);
+
+      // 3: PID file with the pid alone naming a live node process that looks like an agent (main.ts on its
+      //    command line): the start time the state lock recorded for that pid tells it is another process
+      const lookalike = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)', 'main.ts'], { stdio: 'ignore' });
+      try {
+        const lid = lookalike.pid ?? 0;
+        for (let i = 0; i < 200 && !(commandLineOf(lid) ?? []).includes('main.ts'); i++) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(staleReason({ pid: lid }), undefined, 'without a start time it would pass for an agent');
+        writeFileSync(pidFile, `${lid}\n`);
+        writeFileSync(lockFile, `${lid}\nstart-time 1\n`);
+        agent = spawnAgent(cfg);
+        await listening(agent);
+        const judged = agent.lines.filter((l) => typeof l.msg === 'string' && /^stale .* taken over$/.test(l.msg));
+        assert.deepEqual(judged.map((l) => [l.msg, l.stalePid]).sort(), [['stale PID file taken over', lid], ['stale state directory taken over', lid]]);
+        assert.match(String(judged.find((l) => l.msg === 'stale PID file taken over')?.reason), /now belongs to another process/);
+        assert.equal(readFileSync(pidFile, 'utf8'), `${agent.child.pid}\n`);
+        assert.equal(lookalike.exitCode, null, 'the look-alike was left alone');
+        agent.child.kill('SIGTERM');
+        const ex = await agent.exited;
+        assert.equal(ex.code, 0, `${JSON.stringify(ex)} ${agent.stderr.join('')} ${JSON.stringify(agent.lines.slice(-5))}`);
+      } finally {
+        lookalike.kill('SIGKILL');
+      }
     } finally {
       await agent.kill();
     }

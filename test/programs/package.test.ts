@@ -37,8 +37,11 @@ test('package: every package lands at {repo}/{name}/{version}/{platform}/{artifa
         const folder = artifactFolder(spec.artifact);
         assert.equal(folder, `l3af_${spec.artifact.slice('l3af_'.length, -'.tar.gz'.length)}`);
         const list = await entries(join(dir, spec.artifact));
-        assert.deepEqual(list.map((e) => e.path), [`${folder}/`, ...spec.files.map((f) => `${folder}/${f.name}`).sort()], 'one top-level folder, sorted');
-        for (const e of list.slice(1)) {
+        const inTree = (path: string): boolean => (spec.trees ?? []).some((t) => path.startsWith(`${folder}/${t.name}/`));
+        assert.deepEqual(list.map((e) => e.path).filter((p) => !inTree(p)), [`${folder}/`, ...spec.files.map((f) => `${folder}/${f.name}`).sort()], 'one top-level folder, sorted');
+        assert.deepEqual(list.map((e) => e.path), [...list.map((e) => e.path)].sort(), 'every entry sorted');
+        for (const t of spec.trees ?? []) assert.ok(list.some((e) => e.path === `${folder}/${t.name}/` && e.type === 'Directory'), `${t.name}/ packed`);
+        for (const e of list.slice(1).filter((x) => !inTree(x.path))) {
           const src = spec.files.find((f) => `${folder}/${f.name}` === e.path);
           assert.deepEqual([e.type, e.mode, e.mtime], ['File', src?.mode ?? 0o644, ARCHIVE_MTIME.getTime()], e.path);
           assert.equal(e.size, (await readFile(src!.source)).length);

@@ -37,6 +37,15 @@ test('cmd_start argv in the contract order, for each combination of optional par
   for (const row of table) assert.deepEqual(startArgv({ ...ctx, ...row.c }, program(row.p)), row.want, row.title);
 });
 
+test("l3afd's optional parts: no --log-dir without bpf-log-dir (or one character), no --iface/--version when empty, rules only when both set", () => {
+  const { logDir: _unused, ...noLog } = ctx;
+  assert.deepEqual(startArgv(noLog, program()), ['--iface=eth0', '--direction=xdpingress', '--version=1_0_0']);
+  assert.deepEqual(startArgv({ ...ctx, logDir: '/' }, program()), ['--iface=eth0', '--direction=xdpingress', '--version=1_0_0'], 'l3afd needs length > 1');
+  assert.deepEqual(updateArgv(noLog, program({ update_args: { a: 'b' } })), ['--iface=eth0', '--direction=xdpingress', '--cmd=update', '--version=1_0_0', '--a=b']);
+  assert.deepEqual(startArgv({ ...noLog, iface: '' }, program({ version: '' })), ['--direction=xdpingress']);
+  assert.deepEqual(startArgv(noLog, program({ rules_file: 'r.txt', rules: '' })), ['--iface=eth0', '--direction=xdpingress', '--version=1_0_0'], 'empty rules: no --rules-file');
+});
+
 test('cmd_stop, cmd_status and cmd_update argv (no "--key =value" space)', () => {
   const p = program({ version: '1.2', stop_args: { mode: 'graceful', wait: 5 }, status_args: { verbose: 1 }, update_args: { rate: '9' } });
   assert.deepEqual(stopArgv({ ...ctx, direction: 'ingress' }, p), ['--iface=eth0', '--direction=ingress', '--mode=graceful', '--wait=5']);
@@ -64,8 +73,8 @@ test('versions, directions, rules without a rules_file, rules_file escaping its 
   assert.equal(versionArg('latest'), 'latest');
   assert.deepEqual(['xdp_ingress', 'tc_ingress', 'tc_egress'].map((d) => userDirection(d as 'xdp_ingress')), ['xdpingress', 'ingress', 'egress']);
   assert.throws(() => startArgv(ctx, program({ rules: 'x' })), /rules is set but rules_file is empty/);
-  assert.throws(() => startArgv(ctx, program({ rules_file: '../escape.txt', rules: 'x' })), /rules_file '\.\.\/escape\.txt' leaves the package's xdpingress folder/);
-  assert.throws(() => startArgv(ctx, program({ rules_file: '/etc/passwd', rules: 'x' })), /leaves the package's xdpingress folder/);
+  assert.throws(() => startArgv(ctx, program({ rules_file: '../escape.txt', rules: 'xy' })), /rules_file '\.\.\/escape\.txt' leaves the package's xdpingress folder/);
+  assert.throws(() => startArgv(ctx, program({ rules_file: '/etc/passwd', rules: 'xy' })), /leaves the package's xdpingress folder/);
 });
 
 test('writeRulesFile writes rules into <pkg>/<direction>/<rules_file>', () => {
@@ -74,6 +83,7 @@ test('writeRulesFile writes rules into <pkg>/<direction>/<rules_file>', () => {
   assert.equal(path, join(w.pkg, 'ingress', 'sub', 'rules.conf'));
   assert.equal(readFileSync(path as string, 'utf8'), 'deny 10.0.0.0/8\n');
   assert.equal(writeRulesFile({ ...ctx, packageDir: w.pkg }, { rules_file: '', rules: '' }), undefined);
+  assert.equal(writeRulesFile({ ...ctx, packageDir: w.pkg }, { rules_file: 'r.conf', rules: '' }), undefined, 'as l3afd: no rules, no file');
 });
 
 test('commands resolve inside the package folder and must be executable', () => {

@@ -2,16 +2,17 @@
  * The l3afd routes, as a fastify plugin registered under `/l3af/configs`:
  * `POST /{version}/add|update|delete` and `GET /{version}` / `GET /{version}/{iface}`.
  *
- * A request passes, in order: JSON parsing, schema validation (fastify's ajv, all errors),
+ * A request passes, in order: JSON parsing (whatever the content type, as l3afd), removal of
+ * unknown keys (logged and answered as `warnings`, as l3afd ignores them), schema validation (fastify's ajv, all errors),
  * the semantic checks and the host/interface checks (all problems together); only then is the
  * engine called. `{version}` is accepted and ignored, as in l3afd (`v1` is what clients send).
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import {
   AddUpdateBody, DeleteBody, checkAddUpdateSemantics, checkDeleteSemantics, normalizePrograms,
-  patterns, type FieldError,
+  patterns, stripUnknownKeys, type FieldError,
 } from './schemas/index.ts';
 import type { Engine, OperationResult } from '../engine/types.ts';
 import { RequestError } from './errors.ts';
@@ -46,7 +47,6 @@ const IfaceParams = Type.Object({
 const rejected = {
   400: { ...ErrorBody, description: 'Bad JSON, schema violations, duplicates, wrong host_name, unknown or loopback interface: every offending field.' },
   413: { ...ErrorBody, description: 'Body larger than [l3af] body-limit.' },
-  415: { ...ErrorBody, description: 'Content type other than application/json.' },
   500: { ...ErrorBody, description: 'A fault of the agent (not of the request).' },
   503: { ...ErrorBody, description: 'The agent is starting or stopping; retry.' },
 };
@@ -64,7 +64,7 @@ const operationResponses = {
  * one of them timed out); 422 when any program failed for another reason. Any non-2xx is a
  * failure, as l3afd's clients read it (l3afd answers 500 to every failure).
  */
-function statusOf(result: OperationResult): 200 | 422 | 502 | 504 {
+export function statusOf(result: OperationResult): 200 | 422 | 502 | 504 {
   const failed = result.results.filter((r) => r.outcome === 'failed');
   if (failed.length === 0) return 200;
   if (failed.every((r) => r.error_code !== undefined)) return failed.some((r) => r.error_code === 'REPOSITORY_TIMEOUT') ? 504 : 502;
@@ -98,6 +98,26 @@ async function boundPrograms(req: { body: unknown }): Promise<void> {
   }
 }
 
+/** Unknown keys removed from a request body (l3afd ignores them): logged, then answered as warnings. */
+const UNKNOWN = Symbol('unknown keys');
+type WithUnknown = FastifyRequest & { [UNKNOWN]?: string[] };
+
+function stripUnknown(schema: Parameters<typeof stripUnknownKeys>[0]) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const removed = stripUnknownKeys(schema, req.body);
+    if (removed.length === 0) return;
+    (req as WithUnknown)[UNKNOWN] = removed;
+    req.log.warn({ unknownKeys: removed }, 'unknown keys in the request ignored (as l3afd)');
+  };
+}
+
+/** The answer: the result, plus `warnings` naming the ignored unknown keys when there were any. */
+function answer(req: FastifyRequest, result: OperationResult): OperationResult & { warnings?: FieldError[] } {
+  const removed = (req as WithUnknown)[UNKNOWN];
+  if (!removed) return result;
+  return { ...result, warnings: removed.map((path) => ({ path, message: 'unknown key, ignored' })) };
+}
+
 function refuse(problems: FieldError[]): void {
   if (problems.length > 0) throw new RequestError(400, 'invalid request', problems);
 }
@@ -114,7 +134,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   const tags = ['l3af configs'];
 
   app.post('/:version/add', {
-    preValidation: boundPrograms,
+    preValidation: [boundPrograms, stripUnknown(AddUpdateBody)],
     schema: {
       tags, operationId: 'addPrograms', params: VersionParams, body: AddUpdateBody, response: operationResponses,
       summary: 'Add programs (additive: programs already present by name are left as they are).',
@@ -122,11 +142,11 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   }, async (req, reply) => {
     refuse([...checkAddUpdateSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);
     const result = await engine.add(req.body);
-    return reply.code(statusOf(result)).send(result);
+    return reply.code(statusOf(result)).send(answer(req, result));
   });
 
   app.post('/:version/update', {
-    preValidation: boundPrograms,
+    preValidation: [boundPrograms, stripUnknown(AddUpdateBody)],
     schema: {
       tags, operationId: 'updatePrograms', params: VersionParams, body: AddUpdateBody, response: operationResponses,
       summary: 'Set the host\'s whole desired state (as l3afd: interfaces omitted are stopped; programs omitted or disabled are removed).',
@@ -134,11 +154,11 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   }, async (req, reply) => {
     refuse([...checkAddUpdateSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);
     const result = await engine.update(req.body);
-    return reply.code(statusOf(result)).send(result);
+    return reply.code(statusOf(result)).send(answer(req, result));
   });
 
   app.post('/:version/delete', {
-    preValidation: boundPrograms,
+    preValidation: [boundPrograms, stripUnknown(DeleteBody)],
     schema: {
       tags, operationId: 'deletePrograms', params: VersionParams, body: DeleteBody, response: operationResponses,
       summary: 'Remove programs by name (unknown names are reported as unchanged).',
@@ -146,7 +166,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   }, async (req, reply) => {
     refuse([...checkDeleteSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);
     const result = await engine.delete(req.body);
-    return reply.code(statusOf(result)).send(result);
+    return reply.code(statusOf(result)).send(answer(req, result));
   });
 
   app.get('/:version', {

@@ -54,6 +54,7 @@ export const OperationResultSchema = Type.Object(
       },
       { additionalProperties: false },
     ), { description: 'Interface fields the operation changed besides its programs (ipv4_address, recorded on add and update as l3afd does); absent when none changed.' })),
+    warnings: Type.Optional(Type.Array(Problem, { description: 'Keys of the request that are not l3afd fields (or l3af extensions): ignored, as l3afd ignores them.' })),
   },
   { additionalProperties: false, description: 'Per program: added, updated, unchanged, removed or failed (with the reason).' },
 );

@@ -2,9 +2,9 @@
  * The REST server of the agent: a fastify instance with the l3afd routes, the OpenAPI document
  * and the error handling that keeps every client mistake a 4xx.
  *
- * - Validation: fastify's ajv with `allErrors` (every offending field), no type coercion, no
- *   silent removal of unknown keys; JSON bodies only (anything else is 415); body size bound by
- *   `[l3af] body-limit` (413).
+ * - Validation: fastify's ajv with `allErrors` (every offending field), no type coercion; unknown
+ *   keys are removed before it with a warning (configs-routes.ts); bodies are JSON whatever the
+ *   content type says (as l3afd); body size bound by `[l3af] body-limit` (413).
  * - Serialisation: answers are sent as the engine returns them (the response schemas document
  *   them in the OpenAPI document; they do not filter fields).
  * - Logging: the agent's pino logger with a request id per request (`x-request-id` is honoured
@@ -126,8 +126,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   if (opts.observability?.tracing !== false && opts.observability) await app.register(tracingPlugin);
   if (opts.authorize) app.addHook('onRequest', opts.authorize);
 
-  // JSON only: text/plain would otherwise be parsed as a string and fail later as a type error.
+  // Every body is JSON, whatever its content type, as l3afd reads it (`curl -d @payload.json`, as
+  // L3AF's READMEs write it, sends application/x-www-form-urlencoded), with the same protections.
   app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   app.addHook('onSend', async (req, reply, payload) => {

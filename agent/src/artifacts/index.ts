@@ -6,3 +6,4 @@ export { archiveFormat, checkLinks, extractTarGz, extractZip, sanitizeModes, typ
 export { extractInWorker, EXTRACT_WORKER_HEAP_MB, type ExtractRunOptions } from './extract-worker.ts';
 export { ArchiveChecker, DEFAULT_MAX_RATIO, RATIO_FLOOR, safeEntryPath, type EntryInfo, type EntryKind, type ExtractLimits } from './entry-check.ts';
 export { CatalogError, listPackages, type CatalogEntry } from './catalog.ts';
+export { countUnverified, unverifiedCounts } from './unverified.ts';

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { crc32, gzipSync } from 'node:zlib';
 import { defaultConfig } from '../config/index.ts';
 import { ArtifactError, ArtifactStore, artifactStoreOptions, type ArtifactErrorCode, type ArtifactLogger, type ArtifactStoreOptions } from './index.ts';
+import { unverifiedCounts } from './unverified.ts';
 
 // ---------- archive writers ----------
 
@@ -239,14 +240,20 @@ test('bad sha256 → CHECKSUM_MISMATCH (http and file), malformed .sha256 too', 
   await f.close();
 });
 
-test('missing .sha256: refused over http by default, accepted when not required; optional for file:', async () => {
+test('missing .sha256: accepted over http by default with a warning and a count (as l3afd), refused when required; optional for file:', async () => {
   publish('nosum', '1', 'l3af_counter.tar.gz', goodTar(), null);
-  const h = store({ repoUrl: `${httpBase}/repo` });
-  await expectCode(h.fetch({ name: 'nosum', version: '1', artifact: 'l3af_counter.tar.gz' }), 'CHECKSUM_MISSING');
+  const warned: string[] = [];
+  const logger: ArtifactLogger = { debug: () => undefined, info: () => undefined, warn: (o, msg) => warned.push(`${msg} ${String(o.url)}`) };
+  const before = unverifiedCounts().get('http') ?? 0;
+  const h = store({ repoUrl: `${httpBase}/repo`, logger });
+  assert.ok((await h.fetch({ name: 'nosum', version: '1', artifact: 'l3af_counter.tar.gz' })).dir);
   await h.close();
-  const relaxed = store({ repoUrl: `${httpBase}/repo`, checksumRequiredHttp: false });
-  assert.ok((await relaxed.fetch({ name: 'nosum', version: '1', artifact: 'l3af_counter.tar.gz' })).dir);
-  await relaxed.close();
+  assert.equal(unverifiedCounts().get('http'), before + 1, 'counted as unverified');
+  assert.equal(warned.length, 1);
+  assert.match(warned[0] ?? '', /no \.sha256 .* unverified .*\/repo\/nosum\/1\//);
+  const strict = store({ repoUrl: `${httpBase}/repo`, checksumRequiredHttp: true });
+  await expectCode(strict.fetch({ name: 'nosum', version: '1', artifact: 'l3af_counter.tar.gz' }), 'CHECKSUM_MISSING');
+  await strict.close();
   const f = store();
   assert.ok((await f.fetch({ name: 'nosum', version: '1', artifact: 'l3af_counter.tar.gz' })).dir);
   await f.close();
@@ -411,6 +418,21 @@ test('large downloads report progress (every step or 10 %) to the logger', async
   assert.deepEqual(lines, []);
 });
 
+test('artifact not .tar.gz/.zip: the folder l3afd would use ({bpf-dir}/{name}/{version}/{top}) when present, else l3afd\'s "unknown artifact format"', async () => {
+  const bpfDir = join(work, 'provisioned');
+  const top = join(bpfDir, 'legacy', 'latest', 'l3af_legacy');
+  mkdirSync(top, { recursive: true });
+  writeFileSync(join(top, 'legacy.bpf.o'), 'ELF-ish');
+  const s = store({ provisionedDir: bpfDir });
+  const a = await s.fetch({ name: 'legacy', version: 'latest', artifact: 'l3af_legacy.bin' });
+  assert.equal(a.dir, top);
+  assert.equal(a.sha256, undefined);
+  assert.equal(a.cached, true);
+  assert.equal(a.downloaded, false);
+  await expectCode(s.fetch({ name: 'absent', version: 'latest', artifact: 'l3af_absent.tgz' }), 'BAD_ARCHIVE', /unknown artifact format.*absent\/latest\/l3af_absent/);
+  await s.close();
+});
+
 test('URL building: path-joined, segments validated', () => {
   const s = store({ repoUrl: 'https://repo.example.com/base/' });
   assert.equal(s.artifactUrl({ name: 'ratelimiting', version: 'latest', artifact: 'l3af_ratelimiting.tar.gz' }).href,
@@ -428,7 +450,8 @@ test('artifactStoreOptions maps the agent configuration', async () => {
   assert.equal(o.idleTimeoutMs, 30_000);
   assert.equal(o.connectTimeoutMs, 10_000);
   assert.equal(o.totalTimeoutMs, 600_000, '[l3af] download-timeout');
-  assert.equal(o.checksumRequiredHttp, true);
+  assert.equal(o.checksumRequiredHttp, false, 'as l3afd: no checksum required by default');
+  assert.equal(o.provisionedDir, config.l3afd.bpfDir);
   const s = new ArtifactStore(o);
   const a = await s.fetch({ name: 'counter', version: '1.0.0', artifact: 'l3af_counter.tar.gz' });
   assert.ok(a.dir.startsWith(config.l3afd.bpfDir));

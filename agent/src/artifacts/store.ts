@@ -4,6 +4,12 @@
  * names its extracted folder `{cacheDir}/{sha256}/`, so an unchanged `latest` is reused and a
  * changed one is fetched and extracted again. Extraction goes to a temporary folder that is
  * renamed into place, so a cache folder is always complete.
+ *
+ * As l3afd: the archive format is picked by the artifact's suffix (`.tar.gz`, `.zip`); any other
+ * name is served from a folder already extracted at l3afd's place, `{bpf-dir}/{name}/{version}/
+ * {artifact up to first '.'}` (l3afd skips the download whenever that folder exists), and fails
+ * with l3afd's "unknown artifact format" otherwise. A package without `.sha256` is accepted with a
+ * warning and a count (unverified.ts) unless the checksum is required for its scheme.
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, realpath, rename, rm } from 'node:fs/promises';
@@ -14,6 +20,7 @@ import { DEFAULT_MAX_RATIO } from './entry-check.ts';
 import { ArtifactError } from './errors.ts';
 import { archiveFormat } from './extract.ts';
 import { extractInWorker } from './extract-worker.ts';
+import { countUnverified } from './unverified.ts';
 import type { AgentConfig } from '../config/schema.ts';
 
 /** Which package to fetch. */
@@ -32,8 +39,8 @@ export interface ArtifactRef {
 export interface FetchedArtifact {
   /** The artifact URL. */
   url: string;
-  /** sha256 of the archive bytes (the cache key). */
-  sha256: string;
+  /** sha256 of the archive bytes (the cache key); undefined for a pre-extracted folder (no archive). */
+  sha256?: string;
   /** `{cacheDir}/{sha256}`: the extracted archive. */
   root: string;
   /** The program's working directory: `{root}/{artifact up to first '.'}`. */
@@ -52,7 +59,9 @@ export interface ArtifactStoreOptions {
   repoUrl: string;
   /** Platform segment of the URL (e.g. `jammy`). */
   platform: string;
-  /** Require `{artifact}.sha256` for http(s) artifacts (default true). */
+  /** l3afd's `bpf-dir`: pre-extracted packages of artifacts that are not .tar.gz/.zip are looked up here. */
+  provisionedDir?: string;
+  /** Require `{artifact}.sha256` for http(s) artifacts (default false, as l3afd: accepted with a warning and a count). */
   checksumRequiredHttp?: boolean;
   /** Require `{artifact}.sha256` for file: artifacts (default false; checked whenever present). */
   checksumRequiredFile?: boolean;
@@ -101,6 +110,7 @@ export function parseChecksumFile(text: string): string | undefined {
 export function artifactStoreOptions(config: AgentConfig, platform: string, logger?: ArtifactLogger): ArtifactStoreOptions {
   return {
     cacheDir: config.l3af.packageCacheDir,
+    provisionedDir: config.l3afd.bpfDir,
     repoUrl: config.ebpfRepo.url,
     platform,
     checksumRequiredHttp: config.l3af.checksumRequiredHttp,
@@ -116,14 +126,14 @@ export function artifactStoreOptions(config: AgentConfig, platform: string, logg
 
 /** Fetches, verifies, caches and extracts packages. */
 export class ArtifactStore {
-  private readonly opts: Required<Omit<ArtifactStoreOptions, 'logger' | 'dispatcher'>> & Pick<ArtifactStoreOptions, 'logger'>;
+  private readonly opts: Required<Omit<ArtifactStoreOptions, 'logger' | 'dispatcher' | 'provisionedDir'>> & Pick<ArtifactStoreOptions, 'logger' | 'provisionedDir'>;
   private readonly dispatcher: Dispatcher;
   private readonly ownDispatcher: boolean;
   private readonly inFlight = new Map<string, Promise<FetchedArtifact>>();
 
   constructor(options: ArtifactStoreOptions) {
     this.opts = {
-      checksumRequiredHttp: true,
+      checksumRequiredHttp: false,
       checksumRequiredFile: false,
       connectTimeoutMs: 10_000,
       idleTimeoutMs: 30_000,
@@ -175,8 +185,8 @@ export class ArtifactStore {
   private async doFetch(ref: ArtifactRef, url: URL): Promise<FetchedArtifact> {
     const shown = url.href;
     const format = archiveFormat(ref.artifact);
-    if (!format) throw new ArtifactError('BAD_ARCHIVE', shown, 'artifact must end in .tar.gz or .zip');
     const o = this.opts;
+    if (!format) return this.provisioned(ref, shown);
     const log = o.logger;
     const tmpDir = join(o.cacheDir, '.tmp');
     await mkdir(tmpDir, { recursive: true });
@@ -189,7 +199,10 @@ export class ArtifactStore {
     let expected: string | undefined;
     if (sumText === undefined) {
       if (required) throw new ArtifactError('CHECKSUM_MISSING', shown, `${sumUrl.href} not found and a checksum is required`);
-      log?.debug({ url: shown }, 'no .sha256 next to the artifact; not verified');
+      const scheme = url.protocol.replace(/:$/, '');
+      countUnverified(scheme);
+      if (scheme === 'file') log?.debug({ url: shown }, 'no .sha256 next to the artifact; not verified');
+      else log?.warn({ url: shown, scheme }, 'no .sha256 next to the artifact: used unverified (as l3afd; [l3af] checksum-required-http = true refuses it)');
     } else {
       expected = parseChecksumFile(sumText);
       if (!expected) throw new ArtifactError('CHECKSUM_MISMATCH', shown, `${sumUrl.href} does not start with a sha256 hex digest`);
@@ -238,6 +251,18 @@ export class ArtifactStore {
     } finally {
       await rm(archive, { force: true });
     }
+  }
+
+  /** An artifact l3afd cannot extract: the folder l3afd would use when it is already there, else l3afd's error. */
+  private async provisioned(ref: ArtifactRef, url: string): Promise<FetchedArtifact> {
+    const top = ref.artifact.split('.')[0] ?? '';
+    const base = this.opts.provisionedDir;
+    const dir = base && top !== '' ? join(base, ref.name, ref.version, top) : undefined;
+    if (!dir || !(await isDir(dir))) {
+      throw new ArtifactError('BAD_ARCHIVE', url, `unknown artifact format: only .tar.gz and .zip are extracted (as l3afd); a folder extracted beforehand at ${dir ?? '{bpf-dir}/{name}/{version}/{artifact up to first "."}'} would be used, but there is none`);
+    }
+    this.opts.logger?.info({ url, dir }, 'artifact is not .tar.gz/.zip: using the folder extracted beforehand (as l3afd)');
+    return { url, root: dir, dir, cached: true, downloaded: false };
   }
 
   private async result(ref: ArtifactRef, url: string, sha256: string, cached: boolean, downloaded: boolean): Promise<FetchedArtifact> {

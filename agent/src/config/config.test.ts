@@ -42,9 +42,9 @@ const shipped: AgentConfig = {
   gracefulRestart: { restartArtifactsUrl: 'file:///srv/l3afd', timeToRestartS: 7, basepath: '/usr/local/l3afd', versionLimit: 100 },
   l3af: {
     stateDir: '/var/lib/l3af', platform: '', kernelStatsEnabled: false, logLevel: 'info', logFormat: 'auto', packageCacheDir: '/dev/shm',
-    checksumRequiredHttp: true, checksumRequiredFile: false, downloadConnectTimeoutMs: 10_000, downloadTimeoutMs: 600_000,
+    checksumRequiredHttp: false, checksumRequiredFile: false, downloadConnectTimeoutMs: 10_000, downloadTimeoutMs: 600_000,
     artifactMaxBytes: 512 * 1024 * 1024, artifactMaxEntries: 10_000, bodyLimit: 1024 * 1024, unloadOnStop: false,
-    mtlsReaderSanMatchRules: [], l3afdMetricNames: false, mapSampleIntervalMs: 1000, metricsTls: 'off', tcAttach: 'auto',
+    mtlsReaderSanMatchRules: [], l3afdMetricNames: true, mapSampleIntervalMs: 1000, metricsTls: 'off', tcAttach: 'auto',
   },
 };
 
@@ -59,10 +59,12 @@ test('l3afd shipped cfg (re-created) parses to the expected values', async () =>
   assert.ok(!notes.some((n) => n.startsWith('l3afd.pid-file')));
 });
 
-test('the YAML twin gives an identical configuration', async () => {
+test('the YAML twin gives an identical configuration (but l3afd metric names, on by default only for an l3afd.cfg)', async () => {
   const ini = await loadConfigFile(cfgPath);
   const yaml = await loadConfigFile(yamlPath);
-  assert.deepEqual(yaml.config, ini.config);
+  assert.equal(yaml.config.l3af.l3afdMetricNames, false);
+  assert.equal(yaml.config.l3afd.jsonFormatLogs, true, 'JSON lines unless an l3afd.cfg leaves json-format-logs out');
+  assert.deepEqual(yaml.config, { ...ini.config, l3afd: { ...ini.config.l3afd, jsonFormatLogs: true }, l3af: { ...ini.config.l3af, l3afdMetricNames: false } });
   assert.deepEqual(yaml.warnings, ini.warnings);
 });
 
@@ -90,6 +92,9 @@ test('a minimal cfg takes config.go defaults for everything optional', () => {
   assert.equal(config.mtls.serverCertFilename, 'server.crt');
   assert.equal(config.gracefulRestart.versionLimit, 100);
   assert.equal(config.l3af.packageCacheDir, '/var/l3afd/bpf', 'package cache follows bpf-dir');
+  assert.equal(config.l3af.l3afdMetricNames, true, "an l3afd.cfg turns l3afd's metric names on");
+  assert.equal(parseConfig(`${minimal}\n[l3af]\nl3afd-metric-names: false`, 'ini').config.l3af.l3afdMetricNames, false, 'unless it says otherwise');
+  assert.equal(defaultConfig().l3af.l3afdMetricNames, false, 'the embedded default keeps only l3af names');
 });
 
 test('legacy sections: [kf-repo], [xdp-root-program] / [tc-root-program] win, [mTLS] spelling', () => {

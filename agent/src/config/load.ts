@@ -263,7 +263,16 @@ export function parseConfig(text: string, format: ConfigFormat, sourceName = `($
       throw e;
     }
     try {
-      return build(iniSource(doc), sourceName, problems);
+      const loaded = build(iniSource(doc), sourceName, problems);
+      // An l3afd.cfg means an l3afd user: their dashboards and scripts read l3afd's metric names,
+      // so those are on unless the file says otherwise ([l3af] l3afd-metric-names).
+      if (doc.get('l3af', 'l3afd-metric-names') === undefined) {
+        loaded.config.l3af.l3afdMetricNames = true;
+        loaded.notes.push("l3af.l3afd-metric-names = true (an l3afd.cfg: l3afd's metric names are exported beside l3af's)");
+      }
+      // l3afd logs console lines unless json-format-logs says otherwise
+      if (doc.get('l3afd', 'json-format-logs') === undefined) loaded.config.l3afd.jsonFormatLogs = false;
+      return loaded;
     } catch (e) {
       if (e instanceof IniError) throw new ConfigError(sourceName, [...problems, ...e.problems.map((p) => ({ key: p.key ?? `line ${p.line}`, message: p.message }))]);
       throw e;

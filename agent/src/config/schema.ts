@@ -78,7 +78,7 @@ export const L3afdGroup = group(Type.Object({
   fileLogMaxSize: int('file-log-max-size', 100, 'Log file rotation size (MB)'),
   fileLogMaxBackups: int('file-log-max-backups', 10, 'Rotated log files kept'),
   fileLogMaxAge: int('file-log-max-age', 60, 'Days rotated log files are kept'),
-  jsonFormatLogs: bool('json-format-logs', false, 'Log as JSON'),
+  jsonFormatLogs: bool('json-format-logs', true, 'Log one JSON object per line (false: console lines); default false for an l3afd.cfg (as l3afd), true for YAML'),
 }, { additionalProperties: false }), { sections: ['l3afd'] });
 
 /** `[ebpf-repo]` (legacy `[kf-repo]`): the package repository. */
@@ -180,7 +180,7 @@ export const L3afGroup = group(Type.Object({
   logLevel: field(Type.Enum([...LOG_LEVELS], { default: 'info', description: 'Log level (L3AF_LOG_LEVEL overrides)' }), { key: 'log-level', kind: 'enum' }),
   logFormat: field(Type.Enum([...LOG_FORMATS], { default: 'auto', description: 'Log lines: json = one JSON object per line; pretty = readable (pino-pretty); auto = pretty when stdout is a terminal, else json' }), { key: 'log-format', kind: 'enum' }),
   packageCacheDir: path('package-cache-dir', '', 'Content-addressed package cache; empty = [l3afd] bpf-dir'),
-  checksumRequiredHttp: bool('checksum-required-http', true, 'Refuse http(s) packages without a .sha256 file'),
+  checksumRequiredHttp: bool('checksum-required-http', false, 'Refuse http(s) packages without a .sha256 file (default: accept them, as l3afd, with a warning and l3af_artifact_unverified_total)'),
   checksumRequiredFile: bool('checksum-required-file', false, 'Refuse file:// packages without a .sha256 file'),
   downloadConnectTimeoutMs: duration('download-connect-timeout', 10_000, 'Connect timeout of package downloads', 1),
   downloadTimeoutMs: duration('download-timeout', 600_000, 'Deadline of one whole package download (a trickling repository is cut off)', 1),
@@ -189,7 +189,7 @@ export const L3afGroup = group(Type.Object({
   bodyLimit: int('body-limit', 1024 * 1024, 'Largest REST request body (bytes)', 1024),
   unloadOnStop: bool('unload-on-stop', false, 'Detach and unload every program when the agent stops (default: leave the data plane running)'),
   mtlsReaderSanMatchRules: list('mtls-reader-san-match-rules', 'Client DNS SANs allowed read-only access (GET)'),
-  l3afdMetricNames: bool('l3afd-metric-names', false, "Also export l3afd's metric names and labels (l3afd_BPFStartCount, l3afd_BPFMonitorMap, ...) for existing dashboards"),
+  l3afdMetricNames: bool('l3afd-metric-names', false, "Also export l3afd's metric names and labels (l3afd_BPFStartCount, l3afd_BPFMonitorMap, ...) for existing dashboards; default true when the file is an l3afd.cfg (INI), false for YAML"),
   mapSampleIntervalMs: duration('map-sample-interval', 1000, 'How often monitor_maps and kernel run statistics are sampled', 50),
   tcAttach: field(Type.Enum([...TC_ATTACH_MODES], {
     default: 'auto',

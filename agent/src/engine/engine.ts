@@ -656,8 +656,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return join(this.#config.l3af.stateDir, 'user-programs');
   }
 
-  #userLogDir(): string {
-    return this.#config.l3afd.bpfLogDir !== '' ? this.#config.l3afd.bpfLogDir : join(this.#userDir(), 'logs');
+  /** `[l3afd] bpf-log-dir`, passed as --log-dir only when set (l3afd's contract); undefined = not passed. */
+  #userLogDir(): string | undefined {
+    return this.#config.l3afd.bpfLogDir.length > 1 ? this.#config.l3afd.bpfLogDir : undefined;
   }
 
   #userEnv(): Record<string, string> {
@@ -673,8 +674,13 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return {
       key: userKey(iface, d, p.name),
       program: p,
-      context: { iface, direction: userDirection(d), packageDir, logDir: this.#userLogDir(), ...(prevMapPin === undefined ? {} : { prevMapPin }) },
-      env: this.#userEnv(),
+      context: {
+        iface, direction: userDirection(d), packageDir, ...(this.#userLogDir() === undefined ? {} : { logDir: this.#userLogDir() }),
+        ...(prevMapPin === undefined ? {} : { prevMapPin }),
+      },
+      // environment, not arguments (l3afd's argv stays exact): where the agent expects the program's
+      // pins (a non-default BpfMapDefaultPath included) and the Node a bundled companion runs on
+      env: { L3AF_PIN_DIR: this.#selfLinkDir(iface, d, p), L3AF_NODE: process.execPath, ...this.#userEnv() },
     };
   }
 
@@ -1299,7 +1305,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
             }
             const taken = current.find((c) => c.seq_id === p.seq_id);
             if (taken) {
-              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'failed', reason: `seq_id ${p.seq_id} is taken by '${taken.name}' in ${d}` });
+              // l3afd's add skips it silently (its answer stays 200): reported, not a failure
+              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'unchanged', reason: `not added: seq_id ${p.seq_id} is taken by '${taken.name}' in ${d} (add skips it, as l3afd)` });
               continue;
             }
             const results = new Results(e.iface, d);
@@ -1600,6 +1607,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const userDir = this.#userDir();
     this.#supervisor = this.#deps.supervisor ?? new Supervisor({
       stateFile: join(userDir, 'supervisor.json'), logDir: join(userDir, 'logs'), logger: this.#log,
+      restart: { maxRestarts: this.#config.l3afd.maxEbpfRestartCount }, // [l3afd] max-ebpf-restart-count
       beforeSpawn: (spec) => this.#beforeSpawn(spec),
       // a user program that ended, gave up or came back: the observer hears it without waiting for the poll
       onEvent: (e) => {

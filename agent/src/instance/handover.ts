@@ -4,12 +4,21 @@
  * file descriptor, nothing in the file system) and reports `ready` once it serves the REST API,
  * or `failed` with a reason.
  *
- * Builds live in `[graceful-restart] basepath/<vI.J.K>/`: either an executable `l3af-agent`
- * launcher there, or a checkout with its node_modules (`agent/src/main.ts` run through tsx).
+ * Builds live in `[graceful-restart] basepath/<vI.J.K>/`: an executable `l3af-agent` launcher
+ * there or in its `l3afd/` folder (the layout of l3afd's `l3afd.tar.gz`, which programs/bundle.ts
+ * produces for this agent), or a checkout with its node_modules (`agent/src/main.ts` run through
+ * tsx). A build that is not installed is downloaded first, as l3afd does, from
+ * `[graceful-restart] restart-artifacts-url`/<vI.J.K>/l3afd.tar.gz and extracted there.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Agent } from 'undici';
+import { downloadToFile } from '../artifacts/download.ts';
+import { ArtifactError } from '../artifacts/errors.ts';
+import { extractTarGz } from '../artifacts/extract.ts';
 import type { AgentConfig } from '../config/index.ts';
 
 /** Environment variable set for a process started by a hand-over (the old pid). */
@@ -30,14 +39,19 @@ export interface BuildEntry {
   readonly args: string[];
 }
 
-/** Checks `version` against `version-limit` and finds its installed build (throws HandoverRefused). */
-export function resolveBuild(config: AgentConfig, version: string): BuildEntry {
+/** Checks that `version` is vI.J.K within `version-limit` (throws HandoverRefused). */
+function resolveVersion(config: AgentConfig, version: string): void {
   const m = /^v(\d{1,9})\.(\d{1,9})\.(\d{1,9})$/.exec(version);
   if (!m) throw new HandoverRefused('/version', `"${version}" is not vI.J.K`);
   const limit = config.gracefulRestart.versionLimit;
   if (m.slice(1).some((c) => Number(c) > limit)) {
     throw new HandoverRefused('/version', `"${version}" has a component above [graceful-restart] version-limit (${limit})`);
   }
+}
+
+/** Checks `version` against `version-limit` and finds its installed build (throws HandoverRefused). */
+export function resolveBuild(config: AgentConfig, version: string): BuildEntry {
+  resolveVersion(config, version);
   const dir = join(config.gracefulRestart.basepath, version);
   let real: string;
   try {
@@ -46,8 +60,8 @@ export function resolveBuild(config: AgentConfig, version: string): BuildEntry {
   } catch {
     throw new HandoverRefused('/version', `no build of ${version} is installed: ${dir} does not exist ([graceful-restart] basepath)`);
   }
-  const launcher = join(dir, 'l3af-agent');
-  if (existsSync(launcher)) {
+  for (const launcher of [join(dir, 'l3af-agent'), join(dir, 'l3afd', 'l3af-agent')]) {
+    if (!existsSync(launcher)) continue;
     try {
       accessSync(launcher, constants.X_OK);
     } catch {
@@ -60,6 +74,53 @@ export function resolveBuild(config: AgentConfig, version: string): BuildEntry {
     return { dir, command: process.execPath, args: ['--import', 'tsx', main] };
   }
   throw new HandoverRefused('/version', `${dir} holds no agent: expected an executable l3af-agent, or agent/src/main.ts with node_modules`);
+}
+
+/** The URL l3afd downloads a build from: `{restart-artifacts-url}/{version}/l3afd.tar.gz` (path-joined). */
+export function buildUrl(config: AgentConfig, version: string): URL {
+  const url = new URL(config.gracefulRestart.restartArtifactsUrl);
+  url.pathname = posix.join(url.pathname || '/', encodeURIComponent(version), 'l3afd.tar.gz');
+  return url;
+}
+
+/**
+ * Makes sure `[graceful-restart] basepath/<version>/` exists: when it does not, downloads
+ * `restart-artifacts-url/<version>/l3afd.tar.gz` and extracts it there (atomically: into a
+ * temporary folder renamed into place), as l3afd does before handing over. Returns whether it
+ * downloaded. Versions are checked by {@link resolveBuild} first.
+ */
+export async function installBuild(config: AgentConfig, version: string, logger?: HandoverLogger): Promise<boolean> {
+  resolveVersion(config, version);
+  const dir = join(config.gracefulRestart.basepath, version);
+  if (existsSync(dir)) return false;
+  const url = buildUrl(config, version);
+  await mkdir(config.gracefulRestart.basepath, { recursive: true });
+  const nonce = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const archive = join(config.gracefulRestart.basepath, `.${version}.${nonce}.tar.gz`);
+  const staging = join(config.gracefulRestart.basepath, `.${version}.${nonce}`);
+  const dispatcher = new Agent({ connect: { timeout: config.l3af.downloadConnectTimeoutMs } });
+  try {
+    logger?.info({ url: url.href }, 'hand-over: downloading the build ([graceful-restart] restart-artifacts-url)');
+    try {
+      await downloadToFile(url, archive, {
+        dispatcher, idleTimeoutMs: config.l3afd.httpClientTimeoutMs, totalTimeoutMs: 600_000, maxBytes: config.l3af.artifactMaxBytes, progressStepBytes: 64 * 1024 * 1024,
+      });
+    } catch (err) {
+      // no such build anywhere: a refusal (nothing changed), as when nothing is installed
+      if (err instanceof ArtifactError && err.code === 'NOT_FOUND') {
+        throw new HandoverRefused('/version', `no build of ${version} is installed: ${dir} does not exist and ${url.href} is not there ([graceful-restart] basepath, restart-artifacts-url)`);
+      }
+      throw err;
+    }
+    await extractTarGz(archive, staging, { maxBytes: config.l3af.artifactMaxBytes, maxEntries: config.l3af.artifactMaxEntries }, url.href);
+    await rename(staging, dir);
+    logger?.info({ url: url.href, dir }, 'hand-over: build installed');
+    return true;
+  } finally {
+    await dispatcher.close();
+    await rm(archive, { force: true });
+    await rm(staging, { recursive: true, force: true });
+  }
 }
 
 /** The logger the hand-over writes to. */

@@ -1,14 +1,16 @@
 /**
- * Single instance: the PID file (`[l3afd] pid-file`, first line the pid as l3afd and systemd
- * expect, second line `start-time <ticks>`) and a lock file in the state directory
- * (`[l3af] state-dir`/agent.lock, the same record). Both are created atomically (a temp file
- * hard-linked into place, which fails when the name exists), so two agents sharing either the
- * PID file or the state directory cannot both start; the second one is refused naming the pid
- * of the first.
+ * Single instance: the PID file (`[l3afd] pid-file`: the pid alone and a newline, as l3afd
+ * writes it, so `[ $(cat pidfile) -eq $pid ]` and systemd's PIDFile work) and a lock file in the
+ * state directory (`[l3af] state-dir`/agent.lock: the pid, then `start-time <ticks>`). Both are
+ * created atomically (a temp file hard-linked into place, which fails when the name exists), so
+ * two agents sharing either the PID file or the state directory cannot both start; the second
+ * one is refused naming the pid of the first.
  *
  * A stale file — its process dead, or its pid now used by another program (start time differs,
- * or, without a recorded start time, another executable) — is taken over with a log line. Both
- * files are removed on a clean stop (and released before a hand-over to another build).
+ * or, without a recorded start time, another executable) — is taken over with a log line. The
+ * PID file's start time is the one the state lock recorded for the same pid (read before the
+ * lock is taken); a PID file in the older two-line form is still read. Both files are removed on
+ * a clean stop (and released before a hand-over to another build).
  */
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -48,8 +50,14 @@ export function parseRecord(text: string, file: string): ProcessIdentity | undef
   return st ? { pid, startTime: st[1] } : { pid };
 }
 
+/** The state lock's record: pid and start time. */
 function formatRecord(rec: Required<ProcessIdentity>): string {
   return `${rec.pid}\nstart-time ${rec.startTime}\n`;
+}
+
+/** The PID file's record: the pid alone (l3afd's format). */
+function formatPid(rec: ProcessIdentity): string {
+  return `${rec.pid}\n`;
 }
 
 /** Creates `file` holding `text` if it does not exist; false when it exists. */
@@ -79,15 +87,15 @@ function readOrUndefined(file: string): string | undefined {
 
 /** The PID file and the state-directory lock, held by this process. */
 export class InstanceLock {
-  readonly #files: { file: string; what: string }[];
+  readonly #files: { file: string; what: string; format: (rec: Required<ProcessIdentity>) => string }[];
   readonly #log: InstanceLogger;
   readonly #record: Required<ProcessIdentity>;
   #held: string[] = [];
 
   constructor(opts: { pidFile: string; stateDir: string; logger: InstanceLogger }) {
     this.#files = [
-      { file: join(opts.stateDir, 'agent.lock'), what: 'state directory' },
-      { file: opts.pidFile, what: 'PID file' },
+      { file: join(opts.stateDir, 'agent.lock'), what: 'state directory', format: formatRecord },
+      { file: opts.pidFile, what: 'PID file', format: formatPid },
     ];
     this.#log = opts.logger;
     this.#record = self();
@@ -100,10 +108,18 @@ export class InstanceLock {
 
   /** Takes both files (throws InstanceConflictError naming the other pid; releases what it took on failure). */
   acquire(): void {
+    // the start time of the process the state lock names, for judging a PID file naming the same pid
+    let known: ProcessIdentity | undefined;
+    try {
+      const text = readOrUndefined(this.lockFile);
+      known = text === undefined ? undefined : parseRecord(text, this.lockFile);
+    } catch {
+      known = undefined;
+    }
     try {
       for (const f of this.#files) {
         try {
-          this.#take(f.file, f.what);
+          this.#take(f.file, f.what, f.format(this.#record), known);
         } catch (err) {
           if (err instanceof InstanceConflictError || !(err as NodeJS.ErrnoException).code) throw err;
           throw new InstanceFileError(f.file, f.what, err);
@@ -115,8 +131,7 @@ export class InstanceLock {
     }
   }
 
-  #take(file: string, what: string): void {
-    const mine = formatRecord(this.#record);
+  #take(file: string, what: string, mine: string, known: ProcessIdentity | undefined): void {
     for (let attempt = 0; attempt < 3; attempt++) {
       if (createExclusive(file, mine)) {
         this.#held.push(file);
@@ -124,7 +139,9 @@ export class InstanceLock {
       }
       const text = readOrUndefined(file);
       if (text === undefined) continue; // removed meanwhile: try again
-      const rec = parseRecord(text, file);
+      const read = parseRecord(text, file);
+      const rec = read !== undefined && read.startTime === undefined && known?.pid === read.pid && known.startTime !== undefined
+        ? { pid: read.pid, startTime: known.startTime } : read;
       if (rec !== undefined && rec.pid === process.pid) {
         writeFileSync(file, mine);
         this.#held.push(file);

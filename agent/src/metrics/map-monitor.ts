@@ -382,7 +382,8 @@ export class MapMonitors implements EngineObserver {
           if (agg === 'histogram') return;
           const c = l3afdLabels(m.program, m.owner.host);
           for (const [k, st] of s.series) {
-            const v = agg === 'scalar' ? Number(st.value) : agg === 'max-rate' ? st.window.maxRate() : st.window.avgRate();
+            // max-rate as l3afd reports it: the largest integer increase of one sample interval
+            const v = agg === 'scalar' ? Number(st.value) : agg === 'max-rate' ? st.window.maxIncrease() : st.window.avgRate();
             if (v === undefined) continue;
             yield { labels: { host: c.host, ebpf_program: c.ebpf_program, map_name: `${g.name}_${k}_${agg}`, interface_name: c.interface_name, ipv4_address: c.ipv4_address }, value: v };
           }

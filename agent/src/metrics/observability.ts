@@ -5,7 +5,10 @@
  * {@link EngineObserver} and fans every callback out to the parts.
  */
 import type { Logger } from 'pino';
+import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
+import { unverifiedCounts } from '../artifacts/unverified.ts';
+import { ScrapeMetric } from './scrape-metric.ts';
 import type { AgentConfig } from '../config/index.ts';
 import type { EngineObserver, ProgramRef, RunningProgram } from '../engine/types.ts';
 import { EventHub } from '../events/event-hub.ts';
@@ -84,6 +87,7 @@ export class Observability implements EngineObserver {
     const events = new EventHub({ ...common, ...(o.eventSources ? { sources: o.eventSources } : {}) });
     const hostFacts = new HostFactsCache();
     registerHostMetrics(registry, hostFacts);
+    registerUnverifiedArtifacts(registry, o.host ?? hostname());
     hostFacts.get().catch((err: unknown) => o.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'host facts unavailable'));
     maps.start();
     kernel.start();
@@ -155,4 +159,13 @@ export class Observability implements EngineObserver {
     await this.server?.close();
     await this.telemetry.shutdown();
   }
+}
+
+/** `l3af_artifact_unverified_total{host,scheme}`: packages used without a .sha256 (artifacts/unverified.ts). */
+export function registerUnverifiedArtifacts(registry: Registry, host: string): void {
+  new ScrapeMetric({
+    name: 'l3af_artifact_unverified_total', type: 'counter',
+    help: 'Packages used without a .sha256 next to them (accepted as l3afd accepts them; [l3af] checksum-required-http refuses them).',
+    collect: () => [...unverifiedCounts()].map(([scheme, value]) => ({ labels: { host, scheme }, value })),
+  }).register(registry);
 }

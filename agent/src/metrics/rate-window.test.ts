@@ -24,6 +24,17 @@ test('rates are divided by the real elapsed time; avg is time-weighted', () => {
   assert.equal(w.avgRate(), 300 / 2.5);
 });
 
+test("maxIncrease is l3afd's max-rate: the largest integer increase of one interval, not divided by time", () => {
+  const w = new RateWindow(3);
+  w.push(0n, 7n);
+  assert.equal(w.maxIncrease(), undefined);
+  w.push(S / 2n, 107n); // +100 in 0.5 s: maxRate 200/s, maxIncrease 100
+  w.push(S / 2n + S, 157n); // +50
+  assert.equal(w.maxRate(), 200);
+  assert.equal(w.maxIncrease(), 100);
+  assert.ok(Number.isInteger(w.maxIncrease()));
+});
+
 test('the window keeps the last n intervals', () => {
   const w = new RateWindow(2);
   w.push(0n, 0n);

@@ -66,6 +66,17 @@ export class RateWindow {
     return max;
   }
 
+  /**
+   * l3afd's `max-rate`: the largest increase of one sample interval in the window, an integer,
+   * not divided by the elapsed time (l3afd samples every second, so this reads "per second" at
+   * the default `[l3af] map-sample-interval` of 1 s). Undefined before the second sample.
+   */
+  maxIncrease(): number | undefined {
+    let max: number | undefined;
+    for (const inc of this.#increases) if (max === undefined || inc > max) max = inc;
+    return max;
+  }
+
   /** Time-weighted mean per-second rate over the window, undefined before the second sample. */
   avgRate(): number | undefined {
     if (this.#increases.length === 0) return undefined;

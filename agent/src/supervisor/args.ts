@@ -2,12 +2,17 @@
  * The user-program argument contract (L3AF's `cmd_*` convention), built as argv arrays — never a
  * shell string — so no value is ever interpreted by a shell.
  *
- * - cmd_start:  --iface= --direction= --version= [--map-name=] --log-dir= [--rules-file=] then
+ * - cmd_start:  [--iface=] --direction= [--version=] [--map-name=] [--log-dir=] [--rules-file=] then
  *               --key=value per start_args entry (in the object's key order);
  * - cmd_stop:   --iface= --direction= then stop_args (`--key=value`; l3afd's `--key =value` space
  *               quirk is not reproduced);
  * - cmd_status: status_args only (as l3afd);
- * - cmd_update: --iface= --direction= --cmd=update --version= --log-dir= then update_args.
+ * - cmd_update: --iface= --direction= --cmd=update --version= [--log-dir=] then update_args.
+ *
+ * Optional parts follow l3afd exactly: --iface and --version only when not empty, --log-dir only
+ * when `[l3afd] bpf-log-dir` is longer than one character, --rules-file only when both rules_file
+ * and rules are longer than one character. L3AF's C user programs reject any option they do not
+ * know (getopt_long), so nothing beyond what l3afd passes is ever added.
  *
  * Commands must resolve (symlinks included) to an executable regular file inside the package
  * folder.
@@ -55,8 +60,8 @@ export interface UserProgramContext {
   readonly direction: UserDirection;
   /** The extracted package folder; every cmd_* must resolve inside it. */
   readonly packageDir: string;
-  /** Passed as --log-dir (L3AF's BPF log dir). */
-  readonly logDir: string;
+  /** `[l3afd] bpf-log-dir`: passed as --log-dir only when longer than one character (as l3afd). */
+  readonly logDir?: string;
   /**
    * Pin path of the previous program's next-program array. Passed as --map-name only when the
    * agent did not load the object itself (no object_file): the user program links itself.
@@ -113,12 +118,17 @@ export function rulesFilePath(ctx: UserProgramContext, p: Pick<UserProgramFields
 }
 
 /**
- * Whether the program passes --rules-file: rules_file set (the file then holds `rules`, possibly
- * empty). `rules` without `rules_file` has nowhere to go and is refused.
+ * Whether the program passes --rules-file: as l3afd, when rules_file and rules are both longer
+ * than one character. `rules` without `rules_file` has nowhere to go and is refused.
  */
 function wantsRules(p: Pick<UserProgramFields, 'rules_file' | 'rules'>): boolean {
   if (p.rules !== '' && p.rules_file === '') throw new UserProgramArgsError('rules is set but rules_file is empty (the rules have nowhere to be written)');
-  return p.rules_file !== '';
+  return p.rules_file.length > 1 && p.rules.length > 1;
+}
+
+/** `--log-dir=` when l3afd would pass it (bpf-log-dir longer than one character), else nothing. */
+function logDirArg(ctx: UserProgramContext): string[] {
+  return ctx.logDir !== undefined && ctx.logDir.length > 1 ? [`--log-dir=${ctx.logDir}`] : [];
 }
 
 /** Writes `rules` into the rules file (creating the direction folder); returns its path, or undefined. */
@@ -132,9 +142,12 @@ export function writeRulesFile(ctx: UserProgramContext, p: Pick<UserProgramField
 
 /** cmd_start's arguments (without the command itself). */
 export function startArgv(ctx: UserProgramContext, p: UserProgramFields): string[] {
-  const argv = [`--iface=${ctx.iface}`, `--direction=${ctx.direction}`, `--version=${versionArg(p.version)}`];
-  if (ctx.prevMapPin !== undefined && ctx.prevMapPin !== '' && p.object_file === '') argv.push(`--map-name=${ctx.prevMapPin}`);
-  argv.push(`--log-dir=${ctx.logDir}`);
+  const argv: string[] = [];
+  if (ctx.iface !== '') argv.push(`--iface=${ctx.iface}`);
+  argv.push(`--direction=${ctx.direction}`);
+  if (p.version !== '') argv.push(`--version=${versionArg(p.version)}`);
+  if (ctx.prevMapPin !== undefined && ctx.prevMapPin.length > 1 && p.object_file === '') argv.push(`--map-name=${ctx.prevMapPin}`);
+  argv.push(...logDirArg(ctx));
   if (wantsRules(p)) argv.push(`--rules-file=${rulesFilePath(ctx, p)}`);
   argv.push(...renderArgs(p.start_args, 'start_args'));
   return argv;
@@ -154,7 +167,7 @@ export function statusArgv(p: Pick<UserProgramFields, 'status_args'>): string[] 
 export function updateArgv(ctx: UserProgramContext, p: Pick<UserProgramFields, 'version' | 'update_args'>): string[] {
   return [
     `--iface=${ctx.iface}`, `--direction=${ctx.direction}`, '--cmd=update', `--version=${versionArg(p.version)}`,
-    `--log-dir=${ctx.logDir}`, ...renderArgs(p.update_args, 'update_args'),
+    ...logDirArg(ctx), ...renderArgs(p.update_args, 'update_args'),
   ];
 }
 

@@ -8,3 +8,4 @@ export * from './normalize.ts';
 export * from './semantics.ts';
 export * from './errors.ts';
 export * as patterns from './patterns.ts';
+export * from './unknown-keys.ts';

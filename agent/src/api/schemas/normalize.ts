@@ -76,7 +76,8 @@ export function normalizeProgram(p: BpfProgram): NormalizedBpfProgram {
     update_args: copyArgs(p.update_args),
     map_args: copyArgs(p.map_args),
     config_args: copyArgs(p.config_args),
-    monitor_maps: copyArgs(p.monitor_maps),
+    // l3afd decodes an absent key as Go's zero value: key 0
+    monitor_maps: p.monitor_maps === undefined || p.monitor_maps === null ? null : p.monitor_maps.map((m) => ({ name: m.name, key: m.key ?? 0, aggregator: m.aggregator })),
     ebpf_package_repo_url: p.ebpf_package_repo_url ?? d.ebpf_package_repo_url,
     object_file: p.object_file ?? d.object_file,
     entry_function_name: p.entry_function_name ?? d.entry_function_name,

@@ -16,9 +16,12 @@ export const PROGRAM_NAME_RULE = 'must be 1-64 letters, digits, "_" or "-" (not 
 export const VERSION = '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$';
 export const VERSION_RULE = 'must be 1-64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit (no path separators)';
 
-/** Artifact file name: a plain file name ending in `.tar.gz` or `.zip` (l3afd picks the format by suffix). */
-export const ARTIFACT = '^[A-Za-z0-9_][A-Za-z0-9._-]{0,126}\\.(tar\\.gz|zip)$';
-export const ARTIFACT_RULE = 'must be a plain file name (letters, digits, ".", "_", "-") ending in .tar.gz or .zip';
+/**
+ * Artifact file name: a plain file name. l3afd picks the format by suffix (`.tar.gz`, `.zip`) and
+ * accepts any other name when the package's folder is already extracted (artifacts/store.ts).
+ */
+export const ARTIFACT = '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$';
+export const ARTIFACT_RULE = 'must be a plain file name (letters, digits, ".", "_", "-"; .tar.gz or .zip to be downloaded)';
 
 /**
  * A path relative to the extracted package directory (object file, commands, rules file): not

@@ -5,7 +5,9 @@
  *
  * Wire compatibility: every l3afd key is accepted with l3afd's JSON type; `null` is accepted
  * wherever l3afd itself emits `null` (the argument objects and the `map_args` / `monitor_maps`
- * lists). Unknown keys are rejected (l3afd silently ignored them, which hid typos).
+ * lists). Unknown keys are ignored as l3afd ignores them, but not silently: the routes strip them
+ * before validation (unknown-keys.ts, walking these same schemas) and log and answer them as
+ * warnings. The schemas themselves say `additionalProperties: false` (the known keys).
  */
 import { Type, type Static } from 'typebox';
 import * as P from './patterns.ts';
@@ -40,16 +42,19 @@ export const Aggregator = Type.Enum(['scalar', 'max-rate', 'avg'], {
 });
 export type Aggregator = Static<typeof Aggregator>;
 
-/** `monitor_maps` element (l3afd `L3afDNFMetricsMap`): one map key sampled into Prometheus. */
-export const MonitorMap = Type.Object(
-  {
-    name: Type.String({ pattern: P.MAP_NAME, description: 'Map name inside the loaded ELF object.' }),
-    key: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Key to read.' }),
-    aggregator: Aggregator,
-  },
-  { additionalProperties: false },
-);
+const monitorMapFields = {
+  name: Type.String({ pattern: P.MAP_NAME, description: 'Map name inside the loaded ELF object.' }),
+  key: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Key to read; absent = 0 (Go\'s zero value, as l3afd).' }),
+  aggregator: Aggregator,
+};
+
+/** `monitor_maps` element (l3afd `L3afDNFMetricsMap`): one map key sampled into Prometheus, as GET shows it. */
+export const MonitorMap = Type.Object(monitorMapFields, { additionalProperties: false });
 export type MonitorMap = Static<typeof MonitorMap>;
+
+/** `monitor_maps` element as a request carries it: `key` may be absent (means 0, as l3afd). */
+export const MonitorMapRequest = Type.Object({ ...monitorMapFields, key: Type.Optional(monitorMapFields.key) }, { additionalProperties: false });
+export type MonitorMapRequest = Static<typeof MonitorMapRequest>;
 
 /** Decoders of an event map's records (`event_maps[].format`). */
 export const EventFormat = Type.Enum(['raw', 'btf', 'ratelimiting'], {
@@ -162,7 +167,9 @@ export const BpfProgram = Type.Object({
   prog_type: O(F.prog_type), rules_file: O(F.rules_file), rules: O(F.rules), config_file_path: O(F.config_file_path),
   cfg_version: O(F.cfg_version), start_args: O(F.start_args), stop_args: O(F.stop_args),
   status_args: O(F.status_args), update_args: O(F.update_args), map_args: O(F.map_args),
-  config_args: O(F.config_args), monitor_maps: O(F.monitor_maps), ebpf_package_repo_url: O(F.ebpf_package_repo_url),
+  config_args: O(F.config_args),
+  monitor_maps: O(Type.Union([Type.Array(MonitorMapRequest, { maxItems: 1024 }), Type.Null()], { description: 'Map keys exported as metrics (key absent = 0); null = none.' })),
+  ebpf_package_repo_url: O(F.ebpf_package_repo_url),
   object_file: O(F.object_file), entry_function_name: O(F.entry_function_name),
   event_maps: O(extensionFields.event_maps),
 }, {

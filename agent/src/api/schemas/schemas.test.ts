@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import {
   AddUpdateBody, BpfProgram, DeleteBody, RestartConfig, NormalizedL3afBpfPrograms, NormalizedBpfProgram,
   L3AFD_PROGRAM_KEYS, PROGRAM_KEYS, checkAddUpdateSemantics, checkDeleteSemantics, formatSchemaErrors, normalizeProgram,
-  normalizeL3afBpfPrograms, type FieldError, type SchemaErrorLike,
+  normalizeL3afBpfPrograms, stripUnknownKeys, type FieldError, type SchemaErrorLike,
 } from './index.ts';
 
 // ajv 8 is a dependency of fastify / ajv-formats (the top-level `ajv` is eslint's v6): load it from
@@ -188,7 +188,7 @@ const badCases: { title: string; kind: keyof typeof validators; body: unknown; p
   { title: 'map_args key as a string', kind: 'addUpdate', body: withProgram({ map_args: [{ name: 'rl_ports_map', args: [{ key: '8080', value: 1 }] }] }), path: `${X}/map_args/0/args/0/key` },
   { title: 'map_args fractional value', kind: 'addUpdate', body: withProgram({ map_args: [{ name: 'rl_ports_map', args: [{ key: 1, value: 0.5 }] }] }), path: `${X}/map_args/0/args/0/value` },
   { title: 'map_args without args', kind: 'addUpdate', body: withProgram({ map_args: [{ name: 'rl_ports_map' }] }), path: `${X}/map_args/0/args` },
-  { title: 'artifact with unsupported suffix', kind: 'addUpdate', body: withProgram({ artifact: 'pkg.rpm' }), path: `${X}/artifact`, message: /tar\.gz or \.zip/ },
+  { title: 'artifact with a space', kind: 'addUpdate', body: withProgram({ artifact: 'pkg 1.tar.gz' }), path: `${X}/artifact`, message: /plain file name/ },
   { title: 'artifact with a path', kind: 'addUpdate', body: withProgram({ artifact: '../pkg.tar.gz' }), path: `${X}/artifact` },
   { title: 'absolute object_file', kind: 'addUpdate', body: withProgram({ object_file: '/etc/passwd' }), path: `${X}/object_file`, message: /relative path/ },
   { title: 'object_file escaping with ..', kind: 'addUpdate', body: withProgram({ object_file: 'bpf/../../x.o' }), path: `${X}/object_file` },
@@ -252,4 +252,22 @@ test('formatSchemaErrors: a union where every branch is a type mismatch becomes 
   const errors = validate('addUpdate', withProgram({ monitor_maps: 'x' }));
   assert.deepEqual(errors, [{ path: `${X}/monitor_maps`, message: 'must be array or null' }]);
   assert.deepEqual(formatSchemaErrors(null), []);
+});
+
+test('stripUnknownKeys removes what the schemas do not list, at every level, and leaves argument maps to validation', () => {
+  const body = [{
+    host_name: 'h', iface: 'eth0', site: 'x',
+    bpf_programs: {
+      xdp_ingress: [{ ...ratelimiting, future: 1, monitor_maps: [{ name: 'm', aggregator: 'scalar', unit: 'pkts' }], start_args: { 'bad key': 'v' } }],
+      xdp_egress: [],
+    },
+  }];
+  const removed = stripUnknownKeys(AddUpdateBody, body);
+  assert.deepEqual(removed.sort(), ['/0/bpf_programs/xdp_egress', '/0/bpf_programs/xdp_ingress/0/future', '/0/bpf_programs/xdp_ingress/0/monitor_maps/0/unit', '/0/site']);
+  assert.deepEqual(validate('addUpdate', body).map((e) => e.path), ['/0/bpf_programs/xdp_ingress/0/start_args/bad key'], 'a bad argument key stays a validation error');
+  assert.deepEqual(stripUnknownKeys(AddUpdateBody, 'not an array'), []);
+  assert.deepEqual(stripUnknownKeys(DeleteBody, [{ host_name: 'h', iface: 'e', bpf_programs: null, 'a/b': 1 }]), ['/0/a~1b']);
+  // monitor_maps without key: valid, and normalised to key 0 as l3afd decodes it
+  const p = normalizeProgram({ ...ratelimiting, monitor_maps: [{ name: 'm', aggregator: 'scalar' }] } as never);
+  assert.deepEqual(p.monitor_maps, [{ name: 'm', key: 0, aggregator: 'scalar' }]);
 });

@@ -48,9 +48,9 @@ function checkProgram(p: BpfProgram, base: string, errors: FieldError[]): void {
   });
   const monitors = new Set<string>();
   (p.monitor_maps ?? []).forEach((m, k) => {
-    const id = `${m.name}\0${m.key}\0${m.aggregator}`;
+    const id = `${m.name}\0${m.key ?? 0}\0${m.aggregator}`;
     if (monitors.has(id)) {
-      errors.push({ path: `${base}/monitor_maps/${k}`, message: `duplicate monitor_maps entry ${m.name}/${m.key}/${m.aggregator}` });
+      errors.push({ path: `${base}/monitor_maps/${k}`, message: `duplicate monitor_maps entry ${m.name}/${m.key ?? 0}/${m.aggregator}` });
     }
     monitors.add(id);
   });
