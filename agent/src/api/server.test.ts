@@ -114,6 +114,7 @@ const BODY_LIMIT = 64 * 1024;
 function testConfig(): AgentConfig {
   const c = structuredClone(defaultConfig({ stateDir: `/tmp/l3af-api-test-${process.pid}` }));
   c.l3af.bodyLimit = BODY_LIMIT;
+  c.l3afd.swaggerApiEnabled = false; // the embedded default turns it on; these tests start from the key's own default
   return c;
 }
 
