@@ -9,13 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { ROOT } from '../engine/helpers.ts';
 import { VethLab, skipUnless } from '../harness/index.ts';
-import { LOCAL_IMAGES, PrivateDocker, ensureLocalBaseImages, runEnv } from '../harness/docker.ts';
+import { LOCAL_IMAGES, PrivateDocker, cacheDir, ensureLocalBaseImages, runEnv } from '../harness/docker.ts';
 import { http, portFree, until, xdpProgId } from './containers.ts';
 import { seedPayload } from './seed.ts';
 
@@ -52,11 +52,17 @@ test('fresh Debian + Node: `npm ci && npm start` installs clang & co. and the ag
   for (const p of ['clang', 'llvm-strip', 'bpftool', 'ip', 'make']) assert.match(bare.stdout, new RegExp(`^no ${p}$`, 'm'));
 
   const tar = await checkoutTarball(dir);
+  const downloads = { apt: join(cacheDir(), 'first-contact', 'apt-archives'), npm: join(cacheDir(), 'first-contact', 'npm-cache') };
+  for (const d of Object.values(downloads)) mkdirSync(join(d, 'partial'), { recursive: true });
   const t0 = Date.now();
   await docker.docker([
     'run', '-d', '--name', name, '--network', 'host', ...CAPS.flatMap((c) => ['--cap-add', c]),
     '--security-opt', 'apparmor=unconfined',
     '--mount', `type=bind,source=${tar},target=/checkout.tar,readonly`,
+    // downloads only (Debian's .deb files, npm's tarballs) are kept between runs: what is installed
+    // is still decided and done by the two commands in the fresh container
+    '--mount', `type=bind,source=${downloads.apt},target=/var/cache/apt/archives`,
+    '--mount', `type=bind,source=${downloads.npm},target=/root/.npm`,
     '-e', 'CI=', '-w', '/src', LOCAL_IMAGES.node,
     'sh', '-c', 'exec 2>&1; tar -xf /checkout.tar -C /src && echo "$ npm ci && npm start" && npm ci --no-audit --no-fund && npm start',
   ], { timeoutMs: 60_000 });
