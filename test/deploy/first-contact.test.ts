@@ -87,7 +87,10 @@ test('fresh Debian + Node: `npm ci && npm start` installs clang & co. and the ag
   const lines = transcript.split('\n');
   const depLines = lines.filter((l) => l.startsWith('l3af: '));
   t.diagnostic(`npm ci && npm start: REST API up after ${(readyMs / 1000).toFixed(0)} s; deps step said:\n${depLines.join('\n')}`);
-  t.diagnostic(`transcript (${lines.length} lines), start and end:\n${lines.slice(0, 12).join('\n')}\n[...]\n${lines.slice(-12).join('\n')}`);
+  const startAt = lines.findIndex((l) => l.startsWith('> l3af@') && l.endsWith(' start'));
+  const picked = lines.filter((l, i) => i < 3 || (i >= startAt && i <= startAt + 3) || l.startsWith('l3af: ')
+    || /^Setting up (make|clang|llvm|libbpf-dev|bpftool|iproute2) /.test(l) || /^added \d+ packages/.test(l) || /"msg":"REST API http/.test(l));
+  t.diagnostic(`transcript (${lines.length} lines; the commands, the deps step, the packages set up, the start line):\n${picked.join('\n')}`);
   assert.match(transcript, /^l3af: npm start needs .*clang.*: installing .*\bclang\b/m);
   assert.match(transcript, /^l3af: \+ apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends .*\bclang\b.*\bbpftool\b.*\biproute2\b/m);
   assert.match(transcript, /REST API http:\/\/127\.0\.0\.1:53000, Swagger UI http:\/\/127\.0\.0\.1:53000\/swagger, metrics http:\/\/127\.0\.0\.1:8898\/metrics; state \/src\/\.state/);
