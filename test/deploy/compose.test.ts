@@ -97,6 +97,13 @@ test('compose: agent + Prometheus + node_exporter from deploy/docker-compose.yml
   assert.equal(got.status, 200, got.text);
   assert.match(got.text, /"name":\s*"ratelimiting"/);
 
+  // Prometheus in its container scrapes the agent: the program's series is there before the traffic
+  const prom = `http://127.0.0.1:${PORTS.prometheus}`;
+  await until('up{job="l3af-agent"} == 1', 60_000, async () => ((await promQuery(prom, 'up{job="l3af-agent"} == 1')).length === 1 ? true : undefined), 1_000);
+  await until('up{job="node"} == 1', 60_000, async () => ((await promQuery(prom, 'up{job="node"} == 1')).length === 1 ? true : undefined), 1_000);
+  const dropSeries = `l3af_map_value{interface="${iface}", program="ratelimiting", map="rl_drop_count_map"}`;
+  await until(`${dropSeries} scraped`, 60_000, async () => ((await promQuery(prom, dropSeries)).length === 1 ? true : undefined), 1_000);
+
   // --- SYNs over the rate are dropped (the seed allows 2 new connections per second to 8080/8081)
   await using _listener = await listenTcp(lab, { port: SEED_PORTS[0] });
   const recv0 = await pinnedCounter(recvPin);
@@ -108,10 +115,7 @@ test('compose: agent + Prometheus + node_exporter from deploy/docker-compose.yml
   assert.ok(burst.connected >= 2 && burst.connected <= SEED_RATE * 5 + 2, `about ${SEED_RATE}/s let through over 3 s (got ${burst.connected})`);
   assert.equal(drops1, BigInt(burst.timedOut), 'the SYNs not answered are the ones dropped');
 
-  // --- Prometheus in its container scrapes the agent; the recording rules evaluate
-  const prom = `http://127.0.0.1:${PORTS.prometheus}`;
-  await until('up{job="l3af-agent"} == 1', 60_000, async () => ((await promQuery(prom, 'up{job="l3af-agent"} == 1')).length === 1 ? true : undefined), 1_000);
-  await until('up{job="node"} == 1', 60_000, async () => ((await promQuery(prom, 'up{job="node"} == 1')).length === 1 ? true : undefined), 1_000);
+  // --- the recording rules evaluate on what Prometheus scraped
   const recorded = await until('interface:l3af_ratelimiting_drops:rate1m for the lab interface', 90_000, async () => {
     const r = await promQuery(prom, `interface:l3af_ratelimiting_drops:rate1m{interface="${iface}"}`);
     return r.length === 1 && Number(r[0]!.value[1]) > 0 ? Number(r[0]!.value[1]) : undefined;
