@@ -10,9 +10,35 @@ import { platform } from './platform.ts';
 
 type Fn = ReturnType<ReturnType<typeof koffi.load>['func']>;
 
-const lib = koffi.load(platform.libbpf);
+type Lib = ReturnType<typeof koffi.load>;
+
+/**
+ * Loads a library; when it is absent (eBPF-for-Windows not installed, no libbpf.so.1) the agent
+ * still starts and every call into it fails with {@link libbpfUnavailable}'s reason.
+ */
+function tryLoad(name: string): { lib: Lib | null; error: string | null } {
+  try {
+    return { lib: koffi.load(name), error: null };
+  } catch (err) {
+    return { lib: null, error: (err as Error).message };
+  }
+}
+
+const libLoad = tryLoad(platform.libbpf);
+const lib = libLoad.lib;
 const libc = koffi.load(platform.libc);
 const netLib = platform.netLib === platform.libc ? libc : koffi.load(platform.netLib);
+
+/**
+ * Why the libbpf API cannot be used here (null when it can): on Windows, eBPF-for-Windows'
+ * ebpfapi.dll is not installed; on Linux, libbpf.so.1 is missing.
+ */
+export function libbpfUnavailable(): string | null {
+  if (libLoad.error === null) return null;
+  return platform.name === 'windows'
+    ? `eBPF-for-Windows (${platform.libbpf}) is not installed: ${libLoad.error}`
+    : `${platform.libbpf} cannot be loaded: ${libLoad.error}`;
+}
 
 /** Pointer handles: BigInt addresses, null for NULL. */
 export type Ptr = bigint;
@@ -76,7 +102,8 @@ export const perf_buffer_sample_fn = koffi.proto('void perf_buffer_sample_fn(voi
 export const perf_buffer_lost_fn = koffi.proto('void perf_buffer_lost_fn(void *ctx, int cpu, uint64_t cnt)');
 
 /** Declares a libbpf function; a symbol this library lacks becomes a function that throws ENOSYS. */
-function fn(proto: string, from = lib): Fn {
+function fn(proto: string, from: Lib | null = lib): Fn {
+  if (from === null) return unavailable(proto);
   try {
     return from.func(proto);
   } catch (err) {
@@ -86,6 +113,20 @@ function fn(proto: string, from = lib): Fn {
     }) as unknown as Fn;
     return missing;
   }
+}
+
+/** A function standing for one of an absent library: every call throws ENOENT with the reason. */
+function unavailable(proto: string): Fn {
+  const name = /\b([a-z_0-9]+)\s*\(/i.exec(proto)?.[1] ?? proto;
+  return (() => {
+    throw Object.assign(new Error(`${name}: ${libbpfUnavailable() ?? 'library not loaded'}`), { errno: 2 });
+  }) as unknown as Fn;
+}
+
+/** `fn` for a declaration by name, return type and argument types. */
+function fnTyped(name: string, ret: string, args: unknown[]): Fn {
+  if (lib === null) return unavailable(`${name}(`);
+  return lib.func(name, ret, args as never);
 }
 
 export const C = {
@@ -124,9 +165,9 @@ export const C = {
   // generic objects
   bpf_obj_pin: fn('int bpf_obj_pin(int fd, const char *path)'),
   bpf_obj_get: fn('int bpf_obj_get(const char *path)'),
-  bpf_obj_get_info_by_fd_prog: lib.func('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_prog_info)), koffi.pointer('uint32_t')]),
-  bpf_obj_get_info_by_fd_map: lib.func('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_map_info)), koffi.pointer('uint32_t')]),
-  bpf_obj_get_info_by_fd_link: lib.func('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_link_info)), koffi.pointer('uint32_t')]),
+  bpf_obj_get_info_by_fd_prog: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_prog_info)), koffi.pointer('uint32_t')]),
+  bpf_obj_get_info_by_fd_map: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_map_info)), koffi.pointer('uint32_t')]),
+  bpf_obj_get_info_by_fd_link: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_link_info)), koffi.pointer('uint32_t')]),
   bpf_enable_stats: fn('int bpf_enable_stats(int type)'),
   // links
   bpf_link__pin: fn('int bpf_link__pin(bpf_link *link, const char *path)'),
