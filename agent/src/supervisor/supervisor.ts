@@ -600,7 +600,7 @@ export class Supervisor {
     const file = this.#opts.stateFile;
     const tmp = `${file}.tmp-${process.pid}`;
     writeFileSync(tmp, `${JSON.stringify({ version: 1, programs: records }, null, 2)}\n`, { mode: 0o600 });
-    const fd = openSync(tmp, 'r');
+    const fd = openSync(tmp, 'r+'); // Windows flushes only a handle opened for writing
     try {
       fsyncSync(fd);
     } finally {
