@@ -22,6 +22,7 @@ let api = '';
 let metrics = '';
 let projectDir = '';
 let hostIface = '';
+let hostNameSeen = '';
 const log = join(work, 'agent.log');
 const t0 = Date.now();
 
@@ -70,7 +71,9 @@ function post(path: string, body: unknown): Promise<{ status: number; body: unkn
 
 /** Puts a .zip package into the project's repository as l3afd lays it out (Windows platform segment). */
 function writeZipPackage(repo: string, name: string, artifact: string, files: { name: string; data: Buffer }[]): void {
-  const data = zip(files.map((f) => ({ ...f, mode: 0o100755 })));
+  // l3afd's layout: one top-level folder named after the artifact up to its first '.'
+  const top = artifact.split('.')[0];
+  const data = zip(files.map((f) => ({ name: `${top}/${f.name}`, data: f.data, mode: 0o100755 })));
   const sha = createHash('sha256').update(data).digest('hex');
   for (const version of ['latest', '1.0.0']) {
     const dir = join(repo, name, version, 'Windows');
@@ -140,7 +143,9 @@ test('win32 agent: REST and /metrics answer; GET /l3af/host reports Windows with
   const text = await m.text();
   assert.match(text, /^l3af_/m);
   assert.match(text, /^l3af_host_info\{.*\} 1$/m);
-  hostIface = (h as unknown as { interfaces: { name: string; internal: boolean }[] }).interfaces.find((i) => !i.internal)?.name ?? '';
+  const facts = h as unknown as { hostname: string; interfaces: { name: string; internal: boolean }[] };
+  hostIface = facts.interfaces.find((i) => !i.internal)?.name ?? '';
+  hostNameSeen = facts.hostname;
 });
 
 test('win32 agent: an XDP add fails per program naming ebpfapi.dll, nothing stored or left running', opts, async () => {
@@ -149,7 +154,7 @@ test('win32 agent: an XDP add fails per program naming ebpfapi.dll, nothing stor
     name, seq_id: seq, artifact: 'l3af_count_and_pass.zip', version: 'latest', admin_status: 'enabled', prog_type: 'xdp',
     map_name: 'xdp_cap_next_prog', object_file: 'count_and_pass.bpf.o', entry_function_name: 'count_and_pass',
   });
-  const r = await post('/l3af/configs/v1/add', [{ host_name: '', iface: hostIface, bpf_programs: { xdp_ingress: [prog('count-and-pass', 1)] } }]);
+  const r = await post('/l3af/configs/v1/add', [{ host_name: hostNameSeen, iface: hostIface, bpf_programs: { xdp_ingress: [prog('count-and-pass', 1)] } }]);
   console.log(r.status, JSON.stringify(r.body).slice(0, 800));
   assert.ok(r.status >= 400, `the add failed (${r.status})`);
   assert.match(JSON.stringify(r.body), /eBPF-for-Windows \(ebpfapi\.dll\) is not installed/);
@@ -175,4 +180,30 @@ test('win32 supervision: a mingw .exe from a .zip runs in a Job Object; a kill i
   void script;
   assert.equal(seen.error, undefined, String(seen.error));
   assert.equal(seen.platform, 'win32');
+  type Status = { state: string; pid: number | null; restarts: number; limits: { method: string; cpu: { enforcedBy: string | null; value: string | null }; memory: { enforcedBy: string | null; value: string | null } } | null };
+  const started = seen.started as Status;
+  assert.equal(started.state, 'running');
+  assert.equal(typeof started.pid, 'number');
+  assert.match(String(seen.creationTime), /^\d{17,18}$/, 'GetProcessTimes gave a FILETIME creation time (process identity)');
+  assert.equal(started.limits?.method, 'job');
+  assert.deepEqual([started.limits?.memory.enforcedBy, started.limits?.memory.value], ['JobObject.ProcessMemoryLimit', String(256 * 1024 * 1024)]);
+  assert.equal(started.limits?.cpu.enforcedBy, 'JobObject.CpuRate');
+  // read back through koffi: QueryInformationJobObject answers and counts the .exe in the job
+  const lim = seen.limits as Record<string, string>;
+  assert.equal(lim.ActiveProcesses, '1');
+  assert.match(lim.LimitFlags ?? '', /^0x[0-9a-f]+$/);
+  const events = seen.events as { type: string; restart?: boolean; delayMs?: number; pid?: number; expected?: boolean }[];
+  const crash = events.find((e) => e.type === 'exited');
+  assert.equal(crash?.expected, false, 'the kill was noticed as a crash');
+  assert.equal(events.find((e) => e.type === 'restart-scheduled')?.delayMs, 300, 'restarted after the backoff');
+  const restarted = seen.restarted as Status;
+  assert.equal(restarted.restarts, 1);
+  assert.notEqual(restarted.pid, started.pid);
+  assert.equal(seen.firstGone, true);
+  assert.equal((seen.limitsAfterRestart as Record<string, string>).ActiveProcesses, '1', 'the restarted .exe is in a job too');
+  assert.equal((seen.stopped as Status).state, 'stopped');
+  assert.equal(seen.secondGone, true, 'TerminateJobObject ended the .exe');
+  assert.equal(seen.afterStop, null);
+  const log = readFileSync(join(dir, 'logs', 'Ethernet_4_xdp_ingress_sleeper.stdout.log'), 'utf8');
+  assert.match(log, /arg\[\d\]=--ports=8080,8081|arg\[\d\]=8080,8081/, `the contract's arguments reached the .exe: ${log.slice(0, 400)}`);
 });

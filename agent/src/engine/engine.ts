@@ -838,7 +838,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
         continue;
       }
-      const problem = nativeProblem(t, chaining);
+      // without a libbpf API (Windows without eBPF-for-Windows) each program fails on its own, before any step
+      const problem = nativeProblem(t, chaining) ?? libbpfUnavailable() ?? undefined;
       if (problem) {
         if (c && changed.length === 0 && !live) {
           results.set(t.name, 'unchanged', `not running: ${problem}`);

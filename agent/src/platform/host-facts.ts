@@ -74,6 +74,10 @@ export function bpfFeatures(): BpfFeatures {
   const jit = readTrim('/proc/sys/net/core/bpf_jit_enable');
   const unpriv = readTrim('/proc/sys/kernel/unprivileged_bpf_disabled');
   const problem = libbpfUnavailable();
+  if (platform.name === 'windows') {
+    // no bpffs, BTF or sysctls on Windows: eBPF-for-Windows is there or not
+    return { btf: false, bpffsMounts: [], bpffsMounted: false, jitEnabled: problem === null, kernelStats: false, ebpf_for_windows: problem === null, ...(problem === null ? {} : { libbpfProblem: problem }) };
+  }
   return {
     btf: existsSync('/sys/kernel/btf/vmlinux'),
     bpffsMounts: mounts,
@@ -82,7 +86,6 @@ export function bpfFeatures(): BpfFeatures {
     jitEnabled: jit === undefined ? existsSync('/proc/sys/net/core') && process.platform === 'linux' : jit === '1' || jit === '2',
     kernelStats: statsEnabled(),
     ...(unpriv === undefined ? {} : { unprivilegedBpfDisabled: Number(unpriv) }),
-    ...(platform.name === 'windows' ? { ebpf_for_windows: problem === null } : {}),
     ...(problem === null ? {} : { libbpfProblem: problem }),
   };
 }
