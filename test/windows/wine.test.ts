@@ -164,6 +164,22 @@ test('win32 agent: an XDP add fails per program naming ebpfapi.dll, nothing stor
   console.log(chains.status, JSON.stringify(chains.body).slice(0, 400));
 });
 
+test('win32 agent: GET /l3af/events?source=etw reports the ETW call Wine does not implement, at once', opts, async () => {
+  const t = Date.now();
+  const r = await json(`${api}/l3af/events?source=etw`);
+  const ms = Date.now() - t;
+  console.log(r.status, JSON.stringify(r.body), `${ms} ms`);
+  assert.equal(r.status, 503);
+  const b = r.body as { error: string; call: string };
+  // Wine 8: StartTraceW and EnableTraceEx2 succeed, OpenTraceW returns INVALID_PROCESSTRACE_HANDLE
+  assert.equal(b.call, 'OpenTraceW');
+  assert.match(b.error, /^ETW real-time session unavailable: OpenTraceW failed: .*INVALID_PROCESSTRACE_HANDLE/);
+  // and a second request does the same (the failed session was stopped, nothing half-open)
+  const again = await json(`${api}/l3af/events?source=etw`);
+  assert.equal(again.status, 503);
+  assert.equal((again.body as { call: string }).call, 'OpenTraceW');
+});
+
 test('win32 supervision: a mingw .exe from a .zip runs in a Job Object; a kill is restarted with backoff; stop ends it', opts, async () => {
   const dir = join(work, 'supervise');
   mkdirSync(dir, { recursive: true });
