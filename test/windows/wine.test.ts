@@ -158,10 +158,15 @@ test('win32 agent: an XDP add fails per program naming ebpfapi.dll, nothing stor
   console.log(r.status, JSON.stringify(r.body).slice(0, 800));
   assert.ok(r.status >= 400, `the add failed (${r.status})`);
   assert.match(JSON.stringify(r.body), /eBPF-for-Windows \(ebpfapi\.dll\) is not installed/);
+  assert.equal(r.status, 422);
+  assert.deepEqual((r.body as { results: { outcome: string }[] }).results.map((x) => x.outcome), ['failed']);
+  // nothing half-done: nothing stored, no chain
   const g = await json(`${api}/l3af/configs/v1/${encodeURIComponent(hostIface)}`);
   console.log(g.status, JSON.stringify(g.body).slice(0, 400));
+  assert.equal((g.body as { bpf_programs: { xdp_ingress: unknown } }).bpf_programs.xdp_ingress, null);
   const chains = await json(`${api}/l3af/chains/${encodeURIComponent(hostIface)}`);
   console.log(chains.status, JSON.stringify(chains.body).slice(0, 400));
+  assert.deepEqual((chains.body as { chains: unknown[] }).chains, []);
 });
 
 test('win32 agent: GET /l3af/events?source=etw reports the ETW call Wine does not implement, at once', opts, async () => {
