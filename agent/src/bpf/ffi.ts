@@ -95,6 +95,26 @@ export const bpf_link_info = koffi.struct('bpf_link_info', {
   type: 'uint32_t', id: 'uint32_t', prog_id: 'uint32_t', pad0: 'uint32_t', u0: 'uint64_t', u1: 'uint64_t', u2: 'uint64_t', u3: 'uint64_t',
 });
 
+// ---- info structs of eBPF-for-Windows (include/ebpf_structs.h): BPF_OBJ_NAME_LEN 64, `id` before
+// `type`, Windows-only GUIDs and counts; checked against a mingw-w64 build by test/windows/layout.test.ts ----
+const guid = koffi.array('uint8_t', 16);
+export const bpf_prog_info_windows = koffi.struct('ebpfwin_bpf_prog_info', {
+  id: 'uint32_t', type: 'int32_t', nr_map_ids: 'uint32_t', map_ids: 'void *', name: koffi.array('char', 64, 'String'),
+  type_uuid: guid, attach_type_uuid: guid, pinned_path_count: 'uint32_t', link_count: 'uint32_t',
+});
+export const bpf_map_info_windows = koffi.struct('ebpfwin_bpf_map_info', {
+  id: 'uint32_t', type: 'int32_t', key_size: 'uint32_t', value_size: 'uint32_t', max_entries: 'uint32_t',
+  name: koffi.array('char', 64, 'String'), map_flags: 'uint32_t', inner_map_id: 'uint32_t', pinned_path_count: 'uint32_t',
+});
+export const bpf_link_info_windows = koffi.struct('ebpfwin_bpf_link_info', {
+  id: 'uint32_t', prog_id: 'uint32_t', type: 'int32_t', attach_type: 'int32_t', attach_type_uuid: guid, program_type_uuid: guid,
+  u0: 'uint64_t',
+});
+/** The info structs of this platform (Linux: linux/bpf.h; Windows: ebpf_structs.h). */
+export const progInfoType = platform.name === 'windows' ? bpf_prog_info_windows : bpf_prog_info;
+export const mapInfoType = platform.name === 'windows' ? bpf_map_info_windows : bpf_map_info;
+export const linkInfoType = platform.name === 'windows' ? bpf_link_info_windows : bpf_link_info;
+
 // ---- callbacks ----
 export const libbpf_print_fn_t = koffi.proto('int libbpf_print_fn_t(int level, void *fmt, void *ap)');
 export const ring_buffer_sample_fn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
@@ -165,9 +185,9 @@ export const C = {
   // generic objects
   bpf_obj_pin: fn('int bpf_obj_pin(int fd, const char *path)'),
   bpf_obj_get: fn('int bpf_obj_get(const char *path)'),
-  bpf_obj_get_info_by_fd_prog: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_prog_info)), koffi.pointer('uint32_t')]),
-  bpf_obj_get_info_by_fd_map: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_map_info)), koffi.pointer('uint32_t')]),
-  bpf_obj_get_info_by_fd_link: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_link_info)), koffi.pointer('uint32_t')]),
+  bpf_obj_get_info_by_fd_prog: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(progInfoType)), koffi.pointer('uint32_t')]),
+  bpf_obj_get_info_by_fd_map: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(mapInfoType)), koffi.pointer('uint32_t')]),
+  bpf_obj_get_info_by_fd_link: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(linkInfoType)), koffi.pointer('uint32_t')]),
   bpf_enable_stats: fn('int bpf_enable_stats(int type)'),
   // links
   bpf_link__pin: fn('int bpf_link__pin(bpf_link *link, const char *path)'),

@@ -2,12 +2,13 @@
  * The Windows struct layouts the agent uses, as sizes and offsets: koffi's own computation for
  * the structs declared with koffi (Job Objects, EVENT_TRACE_LOGFILEW) and the offset tables for
  * the buffers read and written by hand (EVENT_RECORD, TRACE_EVENT_INFO, EVENT_PROPERTY_INFO,
- * EVENT_TRACE_PROPERTIES). test/windows/layout.test.ts compares them with a probe compiled
+ * EVENT_TRACE_PROPERTIES), and eBPF-for-Windows' info structs. test/windows/layout.test.ts compares them with a probe compiled
  * against mingw-w64's headers and run under Wine.
  */
 import koffi from 'koffi';
 import { EVENT_PROPERTY_INFO, EVENT_RECORD, TRACE_EVENT_INFO } from '../../events/etw-decoder.ts';
 import { EVENT_TRACE_PROPERTIES, LOGFILE } from './etw.ts';
+import { bpf_link_info_windows, bpf_map_info_windows, bpf_prog_info_windows } from '../ffi.ts';
 import {
   JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, JOBOBJECT_BASIC_LIMIT_INFORMATION, JOBOBJECT_CPU_RATE_CONTROL_INFORMATION,
   JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
@@ -38,6 +39,9 @@ export function windowsLayouts(): Record<string, Layout> {
     JOBOBJECT_BASIC_LIMIT_INFORMATION: ofKoffi(JOBOBJECT_BASIC_LIMIT_INFORMATION, ['PerProcessUserTimeLimit', 'LimitFlags', 'MinimumWorkingSetSize', 'ActiveProcessLimit', 'Affinity', 'PriorityClass', 'SchedulingClass']),
     JOBOBJECT_EXTENDED_LIMIT_INFORMATION: ofKoffi(JOBOBJECT_EXTENDED_LIMIT_INFORMATION, ['IoInfo', 'ProcessMemoryLimit', 'JobMemoryLimit', 'PeakJobMemoryUsed']),
     JOBOBJECT_CPU_RATE_CONTROL_INFORMATION: ofKoffi(JOBOBJECT_CPU_RATE_CONTROL_INFORMATION, ['CpuRate']),
+    ebpfwin_bpf_prog_info: ofKoffi(bpf_prog_info_windows, ['nr_map_ids', 'map_ids', 'name', 'type_uuid', 'attach_type_uuid', 'pinned_path_count', 'link_count']),
+    ebpfwin_bpf_map_info: ofKoffi(bpf_map_info_windows, ['max_entries', 'name', 'map_flags', 'inner_map_id', 'pinned_path_count']),
+    ebpfwin_bpf_link_info: ofKoffi(bpf_link_info_windows, ['type', 'attach_type_uuid', 'program_type_uuid', 'u0']),
     JOBOBJECT_BASIC_ACCOUNTING_INFORMATION: ofKoffi(JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, ['TotalPageFaultCount', 'ActiveProcesses', 'TotalTerminatedProcesses']),
   };
 }
