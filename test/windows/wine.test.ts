@@ -225,6 +225,8 @@ test('win32 supervision: a mingw .exe from a .zip runs in a Job Object; a kill i
   assert.equal((seen.stopped as Status).state, 'stopped');
   assert.equal(seen.secondGone, true, 'TerminateJobObject ended the .exe');
   assert.equal(seen.afterStop, null);
+  assert.equal(seen.killOnCloseBefore, true);
+  assert.equal(typeof seen.killOnCloseExit, 'number', `closing the job handle ended its process (kill-on-close): ${String(seen.killOnCloseExit)}`);
   const log = readFileSync(join(dir, 'logs', 'Ethernet_4_xdp_ingress_sleeper.stdout.log'), 'utf8');
   assert.match(log, /arg\[\d\]=--ports=8080,8081|arg\[\d\]=8080,8081/, `the contract's arguments reached the .exe: ${log.slice(0, 400)}`);
 });
