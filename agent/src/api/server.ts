@@ -26,6 +26,7 @@ import { packagesRoutes } from './packages-routes.ts';
 import { tracingPlugin } from '../telemetry/tracing.ts';
 import { hostRoutes, type HostFactsCache } from '../platform/host-facts.ts';
 import { eventRoutes } from '../events/sse-routes.ts';
+import { EtwEvents } from '../events/etw-events.ts';
 import type { EventHub } from '../events/event-hub.ts';
 import { registerOpenApi } from './openapi.ts';
 import { restartRoutes, type RestartController } from './restart-route.ts';
@@ -176,7 +177,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(packagesRoutes, { config });
   if (opts.observability) {
     await app.register(hostRoutes, { cache: opts.observability.hostFacts });
-    await app.register(eventRoutes, { hub: opts.observability.events });
+    // Windows: ETW real-time events at source=etw (one session, started by the first subscriber)
+    const etw = process.platform === 'win32' ? new EtwEvents() : undefined;
+    if (etw) app.addHook('onClose', async () => etw.close());
+    await app.register(eventRoutes, { hub: opts.observability.events, ...(etw ? { etw } : {}) });
   }
   return app;
 }

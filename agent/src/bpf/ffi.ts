@@ -10,9 +10,35 @@ import { platform } from './platform.ts';
 
 type Fn = ReturnType<ReturnType<typeof koffi.load>['func']>;
 
-const lib = koffi.load(platform.libbpf);
+type Lib = ReturnType<typeof koffi.load>;
+
+/**
+ * Loads a library; when it is absent (eBPF-for-Windows not installed, no libbpf.so.1) the agent
+ * still starts and every call into it fails with {@link libbpfUnavailable}'s reason.
+ */
+function tryLoad(name: string): { lib: Lib | null; error: string | null } {
+  try {
+    return { lib: koffi.load(name), error: null };
+  } catch (err) {
+    return { lib: null, error: (err as Error).message };
+  }
+}
+
+const libLoad = tryLoad(platform.libbpf);
+const lib = libLoad.lib;
 const libc = koffi.load(platform.libc);
 const netLib = platform.netLib === platform.libc ? libc : koffi.load(platform.netLib);
+
+/**
+ * Why the libbpf API cannot be used here (null when it can): on Windows, eBPF-for-Windows'
+ * ebpfapi.dll is not installed; on Linux, libbpf.so.1 is missing.
+ */
+export function libbpfUnavailable(): string | null {
+  if (libLoad.error === null) return null;
+  return platform.name === 'windows'
+    ? `eBPF-for-Windows (${platform.libbpf}) is not installed: ${libLoad.error}`
+    : `${platform.libbpf} cannot be loaded: ${libLoad.error}`;
+}
 
 /** Pointer handles: BigInt addresses, null for NULL. */
 export type Ptr = bigint;
@@ -71,6 +97,26 @@ export const bpf_link_info = koffi.struct('bpf_link_info', {
   type: 'uint32_t', id: 'uint32_t', prog_id: 'uint32_t', pad0: 'uint32_t', u0: 'uint64_t', u1: 'uint64_t', u2: 'uint64_t', u3: 'uint64_t',
 });
 
+// ---- info structs of eBPF-for-Windows (include/ebpf_structs.h): BPF_OBJ_NAME_LEN 64, `id` before
+// `type`, Windows-only GUIDs and counts; checked against a mingw-w64 build by test/windows/layout.test.ts ----
+const guid = koffi.array('uint8_t', 16);
+export const bpf_prog_info_windows = koffi.struct('ebpfwin_bpf_prog_info', {
+  id: 'uint32_t', type: 'int32_t', nr_map_ids: 'uint32_t', map_ids: 'void *', name: koffi.array('char', 64, 'String'),
+  type_uuid: guid, attach_type_uuid: guid, pinned_path_count: 'uint32_t', link_count: 'uint32_t',
+});
+export const bpf_map_info_windows = koffi.struct('ebpfwin_bpf_map_info', {
+  id: 'uint32_t', type: 'int32_t', key_size: 'uint32_t', value_size: 'uint32_t', max_entries: 'uint32_t',
+  name: koffi.array('char', 64, 'String'), map_flags: 'uint32_t', inner_map_id: 'uint32_t', pinned_path_count: 'uint32_t',
+});
+export const bpf_link_info_windows = koffi.struct('ebpfwin_bpf_link_info', {
+  id: 'uint32_t', prog_id: 'uint32_t', type: 'int32_t', attach_type: 'int32_t', attach_type_uuid: guid, program_type_uuid: guid,
+  u0: 'uint64_t',
+});
+/** The info structs of this platform (Linux: linux/bpf.h; Windows: ebpf_structs.h). */
+export const progInfoType = platform.name === 'windows' ? bpf_prog_info_windows : bpf_prog_info;
+export const mapInfoType = platform.name === 'windows' ? bpf_map_info_windows : bpf_map_info;
+export const linkInfoType = platform.name === 'windows' ? bpf_link_info_windows : bpf_link_info;
+
 // ---- callbacks ----
 export const libbpf_print_fn_t = koffi.proto('int libbpf_print_fn_t(int level, void *fmt, void *ap)');
 export const ring_buffer_sample_fn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
@@ -78,7 +124,8 @@ export const perf_buffer_sample_fn = koffi.proto('void perf_buffer_sample_fn(voi
 export const perf_buffer_lost_fn = koffi.proto('void perf_buffer_lost_fn(void *ctx, int cpu, uint64_t cnt)');
 
 /** Declares a libbpf function; a symbol this library lacks becomes a function that throws ENOSYS. */
-function fn(proto: string, from = lib): Fn {
+function fn(proto: string, from: Lib | null = lib): Fn {
+  if (from === null) return unavailable(proto);
   try {
     return from.func(proto);
   } catch (err) {
@@ -88,6 +135,20 @@ function fn(proto: string, from = lib): Fn {
     }) as unknown as Fn;
     return missing;
   }
+}
+
+/** A function standing for one of an absent library: every call throws ENOENT with the reason. */
+function unavailable(proto: string): Fn {
+  const name = /\b([a-z_0-9]+)\s*\(/i.exec(proto)?.[1] ?? proto;
+  return (() => {
+    throw Object.assign(new Error(`${name}: ${libbpfUnavailable() ?? 'library not loaded'}`), { errno: 2 });
+  }) as unknown as Fn;
+}
+
+/** `fn` for a declaration by name, return type and argument types. */
+function fnTyped(name: string, ret: string, args: unknown[]): Fn {
+  if (lib === null) return unavailable(`${name}(`);
+  return lib.func(name, ret, args as never);
 }
 
 export const C = {
@@ -126,9 +187,9 @@ export const C = {
   // generic objects
   bpf_obj_pin: fn('int bpf_obj_pin(int fd, const char *path)'),
   bpf_obj_get: fn('int bpf_obj_get(const char *path)'),
-  bpf_obj_get_info_by_fd_prog: lib.func('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_prog_info)), koffi.pointer('uint32_t')]),
-  bpf_obj_get_info_by_fd_map: lib.func('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_map_info)), koffi.pointer('uint32_t')]),
-  bpf_obj_get_info_by_fd_link: lib.func('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(bpf_link_info)), koffi.pointer('uint32_t')]),
+  bpf_obj_get_info_by_fd_prog: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(progInfoType)), koffi.pointer('uint32_t')]),
+  bpf_obj_get_info_by_fd_map: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(mapInfoType)), koffi.pointer('uint32_t')]),
+  bpf_obj_get_info_by_fd_link: fnTyped('bpf_obj_get_info_by_fd', 'int', ['int', koffi.inout(koffi.pointer(linkInfoType)), koffi.pointer('uint32_t')]),
   bpf_enable_stats: fn('int bpf_enable_stats(int type)'),
   // links
   bpf_link__pin: fn('int bpf_link__pin(bpf_link *link, const char *path)'),

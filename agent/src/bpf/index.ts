@@ -25,4 +25,5 @@ export {
   type PlatformSpec, type ProgramType, type MapType, type XdpAction,
 } from './platform.ts';
 export { libbpfVersion } from './version.ts';
+export { libbpfUnavailable } from './ffi.ts';
 export { structLayouts, type StructLayout } from './layout.ts';

@@ -3,14 +3,17 @@
  * closes (so when the process exits); a pinned link stays until it is unpinned.
  * Probe attach (kprobe, kretprobe, tracepoint, uprobe, uretprobe) and XDP links live here.
  */
-import { C, bpf_kprobe_opts, bpf_link_info, bpf_uprobe_opts, koffi, lastErrno, type Ptr } from './ffi.ts';
+import { C, bpf_kprobe_opts, linkInfoType as bpf_link_info, bpf_uprobe_opts, koffi, lastErrno, type Ptr } from './ffi.ts';
 import { BpfError, check } from './errors.ts';
 import { captureLibbpfLog } from './log.ts';
 import { pinObject } from './pin.ts';
 import { ifindex } from './netif.ts';
+import { platform } from './platform.ts';
 import type { BpfProgram } from './program.ts';
 
-const LINK_TYPES = ['unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event', 'kprobe_multi', 'struct_ops', 'netfilter', 'tcx', 'uprobe_multi', 'netkit'];
+const LINK_TYPES = platform.name === 'windows'
+  ? ['unspec', 'plain', 'cgroup', 'xdp'] // eBPF-for-Windows' enum bpf_link_type
+  : ['unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event', 'kprobe_multi', 'struct_ops', 'netfilter', 'tcx', 'uprobe_multi', 'netkit'];
 
 export interface LinkInfo {
   readonly id: number;

@@ -3,7 +3,7 @@
  * A map either belongs to a loaded object (its fd closes with the object) or owns its fd
  * (opened from a pin or an id) and closes it itself.
  */
-import { C, closeFd, bpf_map_batch_opts, bpf_map_info, koffi } from './ffi.ts';
+import { C, closeFd, bpf_map_batch_opts, mapInfoType as bpf_map_info, koffi } from './ffi.ts';
 import { BpfError, check } from './errors.ts';
 import { mapTypeName, type MapType } from './platform.ts';
 import { pinObject, openPinned } from './pin.ts';

@@ -2,7 +2,7 @@
  * BPF programs: identity, kernel info and run statistics, pins, and BPF_PROG_TEST_RUN.
  * Attaching lives in the files named after each hook (xdp.ts, tc.ts, link.ts).
  */
-import { C, closeFd, bpf_prog_info, bpf_test_run_opts, koffi, type Ptr } from './ffi.ts';
+import { C, closeFd, progInfoType as bpf_prog_info, bpf_test_run_opts, koffi, type Ptr } from './ffi.ts';
 import { BpfError, check } from './errors.ts';
 import { programTypeName, type ProgramType } from './platform.ts';
 import { openPinned, pinObject } from './pin.ts';
@@ -41,22 +41,25 @@ export function programInfoByFd(fd: number): ProgramInfo {
     len[0] = koffi.sizeof(bpf_prog_info);
     check(C.bpf_obj_get_info_by_fd_prog(fd, info, len) as number, 'bpf_obj_get_info_by_fd', { fd });
   }
-  const tag = Buffer.from(info.tag as number[]).toString('hex');
+  // eBPF-for-Windows' bpf_prog_info has no tag, times, counters, sizes or BTF id: those read as 0
+  const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
+  const big = (v: unknown): bigint => (typeof v === 'bigint' || typeof v === 'number' ? BigInt(v) : 0n);
+  const tag = info.tag === undefined ? '' : Buffer.from(info.tag as number[]).toString('hex');
   return {
     id: info.id as number,
     name: info.name as string,
     tag,
     type: programTypeName(info.type as number),
-    loadTimeNs: BigInt(info.load_time as number | bigint),
-    runCount: BigInt(info.run_cnt as number | bigint),
-    runTimeNs: BigInt(info.run_time_ns as number | bigint),
-    recursionMisses: BigInt(info.recursion_misses as number | bigint),
-    verifiedInstructions: info.verified_insns as number,
-    xlatedBytes: info.xlated_prog_len as number,
-    jitedBytes: info.jited_prog_len as number,
+    loadTimeNs: big(info.load_time),
+    runCount: big(info.run_cnt),
+    runTimeNs: big(info.run_time_ns),
+    recursionMisses: big(info.recursion_misses),
+    verifiedInstructions: n(info.verified_insns),
+    xlatedBytes: n(info.xlated_prog_len),
+    jitedBytes: n(info.jited_prog_len),
     mapIds: [...ids],
-    btfId: info.btf_id as number,
-    gplCompatible: ((info.bits0 as number) & 1) === 1,
+    btfId: n(info.btf_id),
+    gplCompatible: (n(info.bits0) & 1) === 1,
   };
 }
 

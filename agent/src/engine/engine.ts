@@ -21,7 +21,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import { BpfProgram as KernelProgram, unpin, type BpfObject } from '../bpf/index.ts';
+import { BpfProgram as KernelProgram, libbpfUnavailable, unpin, type BpfObject } from '../bpf/index.ts';
 import { Supervisor, userDirection, type UserProgramSpec, type UserProgramStatus } from '../supervisor/index.ts';
 import { ProbeManager, type ProbeSetStatus } from '../probes/index.ts';
 import { withSpan } from '../telemetry/tracing.ts';
@@ -985,7 +985,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
         continue;
       }
-      const problem = nativeProblem(t, chaining);
+      // without a libbpf API (Windows without eBPF-for-Windows) each program fails on its own, before any step
+      const problem = nativeProblem(t, chaining) ?? libbpfUnavailable() ?? undefined;
       if (problem) {
         if (c && changed.length === 0 && !live) {
           results.set(t.name, 'unchanged', `not running: ${problem}`);
@@ -1572,6 +1573,17 @@ class DesiredStateEngine implements Engine, ChainInspector {
     };
   }
 
+  /** Roots that name the configured objects without fetching them (only when no libbpf API exists: never loaded). */
+  #unusableRoots(): RootSpecs {
+    const x = this.#config.xdpRoot;
+    const t = this.#config.tcRoot;
+    return {
+      xdp_ingress: { name: x.packageName, version: x.version, objectPath: x.objectFile, entry: x.entryFunctionName, nextMap: x.ingressMapName },
+      tc_ingress: { name: t.packageName, version: t.version, objectPath: t.ingressObjectFile, entry: t.ingressEntryFunctionName, nextMap: t.ingressMapName },
+      tc_egress: { name: t.packageName, version: t.version, objectPath: t.egressObjectFile, entry: t.egressEntryFunctionName, nextMap: t.egressMapName },
+    };
+  }
+
   start(): Promise<void> {
     return this.#serial(async () => {
       if (this.#phase !== 'new') throw new EngineError(`start() was already called (engine ${this.#phase})`);
@@ -1601,7 +1613,14 @@ class DesiredStateEngine implements Engine, ChainInspector {
       this.#artifacts = new ArtifactStore(artifactStoreOptions(this.#config, platform, this.#log));
       this.#ownArtifacts = true;
     }
-    const roots = await this.#rootSpecs();
+    const roots = await this.#rootSpecs().catch((err: unknown) => {
+      // without a libbpf API (Windows without eBPF-for-Windows) nothing can be chained anyway: the
+      // engine still runs user programs; every kernel step fails naming the missing library
+      const missing = libbpfUnavailable();
+      if (missing === null) throw err;
+      this.#log.warn({ err: messageOf(err), libbpf: missing }, 'root packages unavailable; kernel programs cannot run here');
+      return this.#unusableRoots();
+    });
     const cm = this.#deps.chainManager ? this.#deps.chainManager(roots) : new ChainManager(chainManagerOptions(this.#config, roots));
     this.#chain = cm;
     const userDir = this.#userDir();

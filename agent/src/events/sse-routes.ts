@@ -8,8 +8,9 @@
  * connections open. Writes follow the socket's back-pressure: while the socket is full, events
  * wait in the subscriber's bounded queue (oldest dropped and counted).
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventHub, StreamEvent, Subscription } from './event-hub.ts';
+import type { EtwEvents, EtwSubscription } from './etw-events.ts';
 
 /** Options of {@link eventRoutes}. */
 export interface EventRoutesOptions {
@@ -18,6 +19,8 @@ export interface EventRoutesOptions {
   readonly statsMs?: number;
   /** Interval of keep-alive comments (default 15000 ms). */
   readonly heartbeatMs?: number;
+  /** ETW events for `source=etw` (Windows); absent elsewhere. */
+  readonly etw?: EtwEvents;
 }
 
 const NAME = /^[A-Za-z0-9_.:@-]{1,64}$/;
@@ -28,12 +31,60 @@ function frame(e: StreamEvent): string {
   return `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(body)}\n\n`;
 }
 
+/** `source=etw`: ETW events as SSE (`event: etw`), stats with this stream's delivered/lost. */
+function etwStream(etw: EtwEvents, req: FastifyRequest, reply: FastifyReply, statsMs: number, heartbeatMs: number): FastifyReply | undefined {
+  let seq = 0;
+  let sub: EtwSubscription;
+  let raw: FastifyReply['raw'] | null = null;
+  const early: string[] = [];
+  const write = (s: string): void => {
+    if (raw) raw.write(s);
+    else early.push(s);
+  };
+  try {
+    sub = etw.subscribe(
+      (e) => write(`id: ${++seq}\nevent: etw\ndata: ${JSON.stringify(e)}\n\n`),
+      (err) => {
+        write(err ? `event: error\ndata: ${JSON.stringify({ error: err.message, call: (err as { call?: string }).call ?? null })}\n\n` : '');
+        finish();
+      },
+    );
+  } catch (err) {
+    // the system cannot run a real-time session (Wine: OpenTraceW): say which call, at once
+    return reply.code(503).send({ error: `ETW real-time session unavailable: ${(err as Error).message}`, call: (err as { call?: string }).call ?? null });
+  }
+  reply.hijack();
+  raw = reply.raw;
+  raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  raw.write(`: subscribed ${JSON.stringify({ source: 'etw' })}\n\n${early.join('')}`);
+  const stats = (): string => `event: stats\ndata: ${JSON.stringify({ delivered: sub.delivered, lost: sub.lost })}\n\n`;
+  const statsTimer = setInterval(() => raw?.write(stats()), statsMs);
+  const beat = setInterval(() => raw?.write(': keep-alive\n\n'), heartbeatMs);
+  let done = false;
+  function finish(): void {
+    if (done) return;
+    done = true;
+    clearInterval(statsTimer);
+    clearInterval(beat);
+    sub?.close();
+    if (raw && !raw.writableEnded && !raw.destroyed) raw.end(stats());
+  }
+  raw.on('close', finish);
+  req.raw.on('close', finish);
+  return undefined;
+}
+
 /** Serves the hub's events as SSE. */
 export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, opts) => {
   const statsMs = opts.statsMs ?? 5000;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
-  app.get<{ Querystring: { iface?: string; program?: string; queue?: string } }>('/l3af/events', async (req, reply) => {
-    const { iface, program, queue } = req.query;
+  app.get<{ Querystring: { iface?: string; program?: string; queue?: string; source?: string } }>('/l3af/events', async (req, reply) => {
+    const { iface, program, queue, source } = req.query;
+    if (source !== undefined && source !== 'maps' && source !== 'etw') return reply.code(400).send({ error: `query source: ${JSON.stringify(source)} is not one of maps, etw` });
+    if (source === 'etw') {
+      if (!opts.etw) return reply.code(404).send({ error: 'source=etw: ETW exists only on Windows' });
+      return etwStream(opts.etw, req, reply, statsMs, heartbeatMs);
+    }
     for (const [k, v] of Object.entries({ iface, program })) {
       if (v !== undefined && !NAME.test(v)) return reply.code(400).send({ error: `query ${k}: ${JSON.stringify(v)} is not a valid name` });
     }

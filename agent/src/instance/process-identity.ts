@@ -1,9 +1,11 @@
 /**
  * Who a pid is on Linux: its start time (field 22 of /proc/<pid>/stat, clock ticks since boot)
  * and executable. A pid and its start time together name one process for the life of the
- * system, so a recycled pid is told apart from the process that wrote a PID file.
+ * system, so a recycled pid is told apart from the process that wrote a PID file. On Windows the
+ * start time is the process creation time (GetProcessTimes, FILETIME) and there is no /proc.
  */
 import { readFileSync, readlinkSync } from 'node:fs';
+import { processCreationTime } from '../bpf/win32/kernel32.ts';
 
 /** A process as recorded in a PID / lock file. */
 export interface ProcessIdentity {
@@ -14,6 +16,7 @@ export interface ProcessIdentity {
 
 /** The start time of `pid`, or undefined when there is no such process. */
 export function startTimeOf(pid: number): string | undefined {
+  if (process.platform === 'win32') return processCreationTime(pid);
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -27,6 +30,7 @@ export function startTimeOf(pid: number): string | undefined {
 
 /** The executable of `pid` (undefined when unreadable). */
 export function executableOf(pid: number): string | undefined {
+  if (process.platform === 'win32') return undefined;
   try {
     return readlinkSync(`/proc/${pid}/exe`);
   } catch {
@@ -36,6 +40,7 @@ export function executableOf(pid: number): string | undefined {
 
 /** The command line of `pid` (undefined when unreadable). */
 export function commandLineOf(pid: number): string[] | undefined {
+  if (process.platform === 'win32') return undefined;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s !== '');
   } catch {
@@ -46,7 +51,7 @@ export function commandLineOf(pid: number): string[] | undefined {
 /** This process. */
 export function self(): Required<ProcessIdentity> {
   const startTime = startTimeOf(process.pid);
-  if (startTime === undefined) throw new Error('/proc/self/stat is unreadable: this needs Linux with /proc');
+  if (startTime === undefined) throw new Error(process.platform === 'win32' ? 'GetProcessTimes gave no creation time for this process' : '/proc/self/stat is unreadable: this needs Linux with /proc');
   return { pid: process.pid, startTime };
 }
 

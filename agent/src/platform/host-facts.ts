@@ -9,7 +9,7 @@ import { networkInterfaces } from 'node:os';
 import type { FastifyPluginAsync } from 'fastify';
 import si from 'systeminformation';
 import type { Registry } from 'prom-client';
-import { statsEnabled } from '../bpf/index.ts';
+import { libbpfUnavailable, platform, statsEnabled } from '../bpf/index.ts';
 import { ScrapeMetric } from '../metrics/scrape-metric.ts';
 
 /** One address of an interface. */
@@ -45,6 +45,10 @@ export interface BpfFeatures {
   readonly kernelStats: boolean;
   /** kernel.unprivileged_bpf_disabled, undefined when unreadable. */
   readonly unprivilegedBpfDisabled?: number;
+  /** Windows only: eBPF-for-Windows' ebpfapi.dll could be loaded. */
+  readonly ebpf_for_windows?: boolean;
+  /** Why the libbpf API (libbpf.so.1 / ebpfapi.dll) cannot be used, when it cannot. */
+  readonly libbpfProblem?: string;
 }
 
 /** Everything `GET /l3af/host` reports. */
@@ -69,6 +73,11 @@ export function bpfFeatures(): BpfFeatures {
   const mounts = (readTrim('/proc/mounts') ?? '').split('\n').map((l) => l.split(' ')).filter((f) => f[2] === 'bpf').map((f) => f[1]!.replace(/\\040/g, ' '));
   const jit = readTrim('/proc/sys/net/core/bpf_jit_enable');
   const unpriv = readTrim('/proc/sys/kernel/unprivileged_bpf_disabled');
+  const problem = libbpfUnavailable();
+  if (platform.name === 'windows') {
+    // no bpffs, BTF or sysctls on Windows: eBPF-for-Windows is there or not
+    return { btf: false, bpffsMounts: [], bpffsMounted: false, jitEnabled: problem === null, kernelStats: false, ebpf_for_windows: problem === null, ...(problem === null ? {} : { libbpfProblem: problem }) };
+  }
   return {
     btf: existsSync('/sys/kernel/btf/vmlinux'),
     bpffsMounts: mounts,
@@ -77,6 +86,7 @@ export function bpfFeatures(): BpfFeatures {
     jitEnabled: jit === undefined ? existsSync('/proc/sys/net/core') && process.platform === 'linux' : jit === '1' || jit === '2',
     kernelStats: statsEnabled(),
     ...(unpriv === undefined ? {} : { unprivilegedBpfDisabled: Number(unpriv) }),
+    ...(problem === null ? {} : { libbpfProblem: problem }),
   };
 }
 

@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { hostname, networkInterfaces, platform } from 'node:os';
+import { WINDOWS_IFACE } from '../api/schemas/patterns.ts';
 
 /** IFF_UP, IFF_LOOPBACK from <linux/if.h>. */
 const IFF_UP = 0x1;
@@ -33,8 +34,14 @@ export function hostName(): string {
   return hostname();
 }
 
-/** Whether `name` is a syntactically valid Linux interface name (1-15 bytes, no `/`, `:` or space, not `.`/`..`). */
+const WINDOWS_NAME = new RegExp(WINDOWS_IFACE, 'u');
+
+/**
+ * Whether `name` is a syntactically valid interface name: on Linux 1-15 bytes, no `/`, `:` or
+ * space, not `.`/`..`; on Windows a friendly name such as `Ethernet 4` (api/schemas/patterns.ts).
+ */
 export function isValidInterfaceName(name: string): boolean {
+  if (platform() === 'win32') return WINDOWS_NAME.test(name);
   return /^[^/:\s]{1,15}$/.test(name) && name !== '.' && name !== '..' && Buffer.byteLength(name) <= 15;
 }
 

@@ -188,7 +188,7 @@ export class ProbeManager {
     }
     const tmp = `${this.#stateFile}.tmp-${process.pid}`;
     writeFileSync(tmp, `${JSON.stringify({ version: 1, sets }, null, 2)}\n`, { mode: 0o600 });
-    const fd = openSync(tmp, 'r');
+    const fd = openSync(tmp, 'r+'); // Windows flushes only a handle opened for writing
     try {
       fsyncSync(fd);
     } finally {

@@ -132,6 +132,8 @@ export class ConfigStore {
       await rm(tmp, { force: true });
       throw new StoreError(this.path, `cannot be written: ${(err as Error).message}`, { cause: err });
     }
+    // Windows cannot flush a directory handle (NTFS journals the rename itself)
+    if (process.platform === 'win32') return;
     const dh = await open(dir, 'r');
     try {
       await dh.sync();

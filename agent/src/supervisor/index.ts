@@ -7,3 +7,4 @@ export * from './limits.ts';
 export * from './proc.ts';
 export * from './rotating-log.ts';
 export * from './supervisor.ts';
+export * from './process-host.ts';

@@ -45,7 +45,8 @@ export interface LimitSetting {
   /** The payload's value (0 = none). */
   readonly requested: number;
   /** Where it is enforced: a cgroup file or an rlimit; null = not enforced. */
-  readonly enforcedBy: 'cpu.max' | 'memory.max' | 'RLIMIT_CPU' | 'RLIMIT_AS' | null;
+  readonly enforcedBy: 'cpu.max' | 'memory.max' | 'RLIMIT_CPU' | 'RLIMIT_AS'
+    | 'JobObject.CpuRate' | 'JobObject.ProcessMemoryLimit' | 'JobObject.PerProcessUserTimeLimit' | null;
   /** The value written (e.g. "50000 100000", "67108864"), null when not enforced. */
   readonly value: string | null;
   /** Why it is not enforced, when requested but not enforced. */
@@ -54,8 +55,8 @@ export interface LimitSetting {
 
 /** The limits of one program, as planned and applied. */
 export interface LimitPlan {
-  /** cgroup: a child cgroup holds at least one limit; rlimit: prlimit only; none: nothing requested. */
-  readonly method: 'cgroup' | 'rlimit' | 'none';
+  /** cgroup: a child cgroup holds at least one limit; rlimit: prlimit only; job: a Windows Job Object; none: nothing requested. */
+  readonly method: 'cgroup' | 'rlimit' | 'job' | 'none';
   /** The program's cgroup folder (cgroup method). */
   readonly cgroup: string | null;
   readonly cpu: LimitSetting;

@@ -22,8 +22,8 @@ import {
   UserProgramArgsError, resolveCommand, startArgv, statusArgv, stopArgv, updateArgv, writeRulesFile,
   type UserProgramContext, type UserProgramFields,
 } from './args.ts';
-import { Limits, cgroupLeaf, observedLimits, type LimitPlan, type LimitsOptions } from './limits.ts';
-import { groupMembers, isSameProcess, procStat, startTimeOf } from './proc.ts';
+import { Limits, cgroupLeaf, type LimitPlan, type LimitsOptions } from './limits.ts';
+import { processHost, type ProcessHost } from './process-host.ts';
 import { RotatingLog, type RotationOptions } from './rotating-log.ts';
 
 /** One user program to supervise. */
@@ -84,6 +84,8 @@ export interface SupervisorOptions {
   /** Liveness of adopted daemons and log rotation checks (default 1000). */
   readonly pollMs?: number;
   readonly limits?: Limits | LimitsOptions;
+  /** The OS half (default: this platform's, built from `limits`). */
+  readonly processHost?: ProcessHost;
   readonly logger?: SupervisorLogger;
   readonly onEvent?: (e: SupervisorEvent) => void;
   /**
@@ -213,7 +215,8 @@ function tailLines(text: string, max = 400): string {
 export class Supervisor {
   readonly #opts: SupervisorOptions;
   readonly #policy: RestartPolicy;
-  readonly #limits: Limits;
+  /** The OS half: process groups and cgroups/rlimits (Linux) or Job Objects (Windows). */
+  readonly #host: ProcessHost;
   readonly #log: SupervisorLogger;
   readonly #programs = new Map<string, Instance>();
   readonly #stopTimeoutMs: number;
@@ -225,7 +228,7 @@ export class Supervisor {
   constructor(opts: SupervisorOptions) {
     this.#opts = opts;
     this.#policy = { ...DEFAULT_POLICY, ...opts.restart };
-    this.#limits = opts.limits instanceof Limits ? opts.limits : new Limits(opts.limits);
+    this.#host = opts.processHost ?? processHost(opts.limits);
     this.#log = opts.logger ?? NOOP_LOGGER;
     this.#stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
     this.#startGraceMs = opts.startGraceMs ?? 500;
@@ -298,10 +301,10 @@ export class Supervisor {
     const args = startArgv(ctx, p);
     this.#opts.beforeSpawn?.(inst.spec);
     writeRulesFile(ctx, p);
-    const plan = this.#limits.plan(inst.spec.key, p);
-    this.#limits.prepare(plan);
+    const plan = this.#host.plan(inst.spec.key, p);
+    this.#host.prepare(plan);
     inst.plan = plan;
-    const wrapped = this.#limits.wrap(plan, command, args);
+    const wrapped = this.#host.command(plan, command, args);
     inst.out.rotateIfNeeded();
     inst.err.rotateIfNeeded();
     const outFd = inst.out.openForChild();
@@ -309,7 +312,7 @@ export class Supervisor {
     let child: ChildProcess;
     try {
       child = spawn(wrapped.command, wrapped.args, {
-        cwd: ctx.packageDir, detached: true, stdio: ['ignore', outFd, errFd], env: { ...process.env, ...inst.spec.env },
+        cwd: ctx.packageDir, detached: this.#host.detached, windowsHide: true, stdio: ['ignore', outFd, errFd], env: { ...process.env, ...inst.spec.env },
       });
     } finally {
       closeSync(outFd);
@@ -321,12 +324,17 @@ export class Supervisor {
     });
     const pid = child.pid as number;
     child.unref();
+    try {
+      this.#host.started(inst.spec.key, pid, plan);
+    } catch (err) {
+      throw new SupervisorError(`starting '${inst.spec.key}' (${command}): its limits could not be applied: ${messageOf(err)}`);
+    }
     inst.gen++;
     const gen = inst.gen;
     inst.child = child;
     inst.pid = pid;
-    inst.pgid = pid; // detached: the child leads its own session and process group
-    inst.startTime = startTimeOf(pid) ?? null;
+    inst.pgid = pid; // Linux: detached, the child leads its own session and process group
+    inst.startTime = this.#host.startTimeOf(pid) ?? null;
     inst.startedAtMs = Date.now();
     inst.adopted = false;
     child.once('exit', (code, signal) => this.#onExit(inst, gen, code, signal));
@@ -385,14 +393,8 @@ export class Supervisor {
     inst.child = null;
     const expected = inst.state === 'stopping' || inst.state === 'stopped' || !inst.spec.program.user_program_daemon || inst.state === 'failed';
     this.#emit({ type: 'exited', key: inst.spec.key, code, signal, at: now, expected });
-    // leftovers of its group (children it forked): the group id cannot be reused while they exist
-    if (pgid !== null && inst.spec.program.user_program_daemon && groupMembers(pgid).length > 0) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    // leftovers of its group or job (children it started)
+    if (inst.spec.program.user_program_daemon) this.#host.leftovers(inst.spec.key, pgid);
     if (expected || this.#closed) return;
     this.#crashed(inst, describeExit(code, signal), uptimeMs);
   }
@@ -408,7 +410,7 @@ export class Supervisor {
     if (inst.recent.length >= p.maxRestarts) {
       inst.state = 'failed';
       inst.lastError = `gave up after ${inst.recent.length} restarts within ${p.windowMs} ms; last: ${inst.lastError}`;
-      if (inst.plan) this.#limits.release(inst.plan);
+      if (inst.plan) this.#host.release(inst.spec.key, inst.plan);
       this.#persist();
       this.#emit({ type: 'gave-up', key: inst.spec.key, reason: inst.lastError, at: now });
       this.#log.error({ key: inst.spec.key, err: inst.lastError }, 'user program failed');
@@ -436,21 +438,14 @@ export class Supervisor {
 
   /** Signals the program's group (or only its pid if it left the group) after checking it is still ours. */
   #signal(inst: Instance, sig: NodeJS.Signals): boolean {
-    if (inst.pid === null || inst.startTime === null || !isSameProcess(inst.pid, inst.startTime)) return false;
-    const st = procStat(inst.pid);
-    const target = st && inst.pgid !== null && st.pgid === inst.pgid ? -inst.pgid : inst.pid;
-    try {
-      process.kill(target, sig);
-      return true;
-    } catch {
-      return false;
-    }
+    if (inst.pid === null || inst.startTime === null || !this.#host.isSameProcess(inst.pid, inst.startTime)) return false;
+    return this.#host.signal(inst.spec.key, inst.pid, inst.pgid, sig);
   }
 
   async #waitGone(inst: Instance, ms: number): Promise<boolean> {
     const deadline = Date.now() + ms;
     for (;;) {
-      if (inst.pid === null || inst.startTime === null || !isSameProcess(inst.pid, inst.startTime)) return true;
+      if (inst.pid === null || inst.startTime === null || !this.#host.isSameProcess(inst.pid, inst.startTime)) return true;
       if (Date.now() >= deadline) return false;
       await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
     }
@@ -486,7 +481,7 @@ export class Supervisor {
     }
     await this.#settle(inst);
     inst.state = 'stopped';
-    if (inst.plan) this.#limits.release(inst.plan);
+    if (inst.plan) this.#host.release(key, inst.plan);
     const status = this.snapshot(key) as UserProgramStatus;
     this.#programs.delete(key);
     this.#persist();
@@ -511,18 +506,14 @@ export class Supervisor {
     const { program: p, context: ctx } = inst.spec;
     const command = resolveCommand(ctx.packageDir, p[field], field);
     return new Promise((resolve, reject) => {
-      const child = spawn(command, args, { cwd: ctx.packageDir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...inst.spec.env } });
+      const child = spawn(command, args, { cwd: ctx.packageDir, detached: this.#host.detached, windowsHide: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...inst.spec.env } });
       let out = '';
       let err = '';
       const cap = (s: string, d: Buffer): string => (s.length > 65536 ? s : s + d.toString());
       child.stdout?.on('data', (d: Buffer) => { out = cap(out, d); });
       child.stderr?.on('data', (d: Buffer) => { err = cap(err, d); });
       const timer = setTimeout(() => {
-        try {
-          if (child.pid) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
+        if (child.pid) this.#host.killCommand(child.pid);
       }, this.#commandTimeoutMs);
       child.once('error', (e) => {
         clearTimeout(timer);
@@ -572,7 +563,7 @@ export class Supervisor {
   snapshot(key: string): UserProgramStatus | undefined {
     const i = this.#programs.get(key);
     if (!i) return undefined;
-    const alive = i.pid !== null && i.startTime !== null && isSameProcess(i.pid, i.startTime);
+    const alive = i.pid !== null && i.startTime !== null && this.#host.isSameProcess(i.pid, i.startTime);
     const running = i.spec.program.cmd_status !== '' && i.statusRunning !== null ? i.statusRunning && alive : alive;
     return {
       key: i.spec.key, name: i.spec.program.name, daemon: i.spec.program.user_program_daemon, state: i.state, running,
@@ -592,7 +583,7 @@ export class Supervisor {
   observedLimits(key: string): Record<string, string> | undefined {
     const i = this.#programs.get(key);
     if (!i || i.pid === null || !i.plan) return undefined;
-    return observedLimits(i.pid, i.plan);
+    return this.#host.observedLimits(key, i.pid, i.plan);
   }
 
   // ------------------------------------------------------------ state file and recovery
@@ -609,7 +600,7 @@ export class Supervisor {
     const file = this.#opts.stateFile;
     const tmp = `${file}.tmp-${process.pid}`;
     writeFileSync(tmp, `${JSON.stringify({ version: 1, programs: records }, null, 2)}\n`, { mode: 0o600 });
-    const fd = openSync(tmp, 'r');
+    const fd = openSync(tmp, 'r+'); // Windows flushes only a handle opened for writing
     try {
       fsyncSync(fd);
     } finally {
@@ -640,13 +631,13 @@ export class Supervisor {
     const report: RecoveryReport = { adopted: [], stopped: [], gone: [], reused: [] };
     for (const r of this.#readState()) {
       if (this.#programs.has(r.key)) continue;
-      const st = procStat(r.pid);
-      if (!st || st.state === 'Z') {
+      const actual = this.#host.startTimeOf(r.pid);
+      if (actual === undefined || !this.#host.isSameProcess(r.pid, actual)) {
         report.gone.push(r.key);
         continue;
       }
-      if (st.startTime !== r.startTime) {
-        report.reused.push({ key: r.key, pid: r.pid, recorded: r.startTime, actual: st.startTime });
+      if (actual !== r.startTime) {
+        report.reused.push({ key: r.key, pid: r.pid, recorded: r.startTime, actual });
         this.#log.warn({ key: r.key, pid: r.pid }, 'recorded pid now belongs to another process; left alone');
         continue;
       }
@@ -683,7 +674,7 @@ export class Supervisor {
         this.#log.warn({ key: i.spec.key, err: messageOf(err) }, 'log rotation failed');
       }
       // adopted daemons are not our children: their end is seen by polling
-      if (i.adopted && i.pid !== null && i.startTime !== null && i.state === 'running' && !isSameProcess(i.pid, i.startTime)) {
+      if (i.adopted && i.pid !== null && i.startTime !== null && i.state === 'running' && !this.#host.isSameProcess(i.pid, i.startTime)) {
         this.#onExit(i, i.gen, null, null);
       }
     }

