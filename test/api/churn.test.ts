@@ -35,7 +35,7 @@ function prog(name: string, seq: number): ReturnType<typeof countAndPass> {
 
 /** The programs GET reports on `iface`'s XDP chain. */
 async function listed(iface: string): Promise<Listed[]> {
-  const r = await agent.get(`/${iface}`);
+  const r = await agent.get(`/${iface}?status=true`);
   if (r.status === 404) return [];
   assert.equal(r.status, 200, r.text);
   return ((JSON.parse(r.text) as { bpf_programs: { xdp_ingress?: Listed[] | null } }).bpf_programs.xdp_ingress ?? []);

@@ -62,10 +62,18 @@ test('unreachable repository → 502, silent repository → 504, mixed with a cl
     await unchanged('502');
 
     const slow = countAndPass('cap-slow', 3, { ebpf_package_repo_url: `http://127.0.0.1:${silentPort}/repo` });
-    r = await post('add', [unreachable, slow]);
+    r = await post('add', [slow]);
     assert.equal(r.status, 504, JSON.stringify(r.results));
-    assert.deepEqual(r.results.map((x) => [x.name, x.outcome, x.error_code]), [['cap-far', 'failed', 'REPOSITORY_UNREACHABLE'], ['cap-slow', 'failed', 'REPOSITORY_TIMEOUT']]);
+    assert.deepEqual(r.results.map((x) => [x.name, x.outcome, x.error_code]), [['cap-slow', 'failed', 'REPOSITORY_TIMEOUT']]);
     await unchanged('504');
+
+    // l3afd stops an interface's payload at its first failure: what follows an unreachable repository is not
+    // applied for the same cause, so the answer stays a gateway failure
+    r = await post('add', [unreachable, slow]);
+    assert.equal(r.status, 502, JSON.stringify(r.results));
+    assert.deepEqual(r.results.map((x) => [x.name, x.outcome, x.error_code]), [['cap-far', 'failed', 'REPOSITORY_UNREACHABLE'], ['cap-slow', 'failed', 'REPOSITORY_UNREACHABLE']]);
+    assert.match(r.results[1]?.reason ?? '', /not applied/);
+    await unchanged('502 for the rest of the payload');
 
     // update: the stored ratelimiting again plus the unreachable one → 502, ratelimiting unchanged
     r = await post('update', [ratelimiting(1, 2, [8080]), unreachable]);
@@ -73,10 +81,10 @@ test('unreachable repository → 502, silent repository → 504, mixed with a cl
     assert.deepEqual(r.results.map((x) => [x.name, x.outcome]), [['ratelimiting', 'unchanged'], ['cap-far', 'failed']]);
     await unchanged('502 on update');
 
-    // a client failure (seq_id taken) beside a repository failure: 422
-    r = await post('add', [unreachable, countAndPass('cap-clash', 1)]);
+    // a client failure (a package the repository does not have) before a repository failure: 422
+    r = await post('add', [countAndPass('cap-missing', 4), unreachable]);
     assert.equal(r.status, 422, JSON.stringify(r.results));
-    assert.deepEqual(r.results.map((x) => [x.name, x.outcome, x.error_code]), [['cap-far', 'failed', 'REPOSITORY_UNREACHABLE'], ['cap-clash', 'failed', undefined]]);
+    assert.deepEqual(r.results.map((x) => [x.name, x.outcome, x.error_code]), [['cap-missing', 'failed', undefined], ['cap-far', 'failed', undefined]]);
     await unchanged('422');
   } finally {
     await app.close();

@@ -97,7 +97,7 @@ test('fresh Debian + Node: `npm ci && npm start` installs clang & co. and the ag
 
   const added = await http(`${api}/add`, 'POST', seedPayload(hostName(), lab.rootIfname));
   assert.equal(added.status, 200, added.text);
-  const got = await http(`${api}/${lab.rootIfname}`);
+  const got = await http(`${api}/${lab.rootIfname}?status=true`);
   assert.equal(got.status, 200, got.text);
   const body = got.json as { iface: string; bpf_programs: { xdp_ingress: Array<{ name: string; status?: { attached?: boolean } }> } };
   assert.equal(body.iface, lab.rootIfname);

@@ -262,16 +262,20 @@ const DISABLED_REMOVED = 'admin_status disabled: stopped and removed from the li
  */
 class PayloadHalt {
   reason: string | undefined;
+  /** The repository failure that stopped the payload, if that is what stopped it: what is not applied after it fails for the same cause. */
+  #code: ProgramResult['error_code'];
   constructor(readonly iface: string) {}
   /** True (and a result pushed) when the interface's payload stopped before `name`. */
   skip(out: ProgramResult[], direction: PayloadDirection, name: string): boolean {
     if (this.reason === undefined) return false;
-    out.push({ iface: this.iface, direction, name, outcome: 'failed', reason: `not applied: ${this.reason}` });
+    out.push({ iface: this.iface, direction, name, outcome: 'failed', reason: `not applied: ${this.reason}`, ...(this.#code === undefined ? {} : { error_code: this.#code }) });
     return true;
   }
   record(out: ProgramResult[], r: ProgramResult): void {
     out.push(r);
-    if (r.outcome === 'failed') this.reason = `'${r.name}' (${r.direction}) failed before it, and l3afd stops an interface's payload at its first failure`;
+    if (r.outcome !== 'failed' || this.reason !== undefined) return;
+    this.reason = `'${r.name}' (${r.direction}) failed before it, and l3afd stops an interface's payload at its first failure`;
+    this.#code = r.error_code;
   }
 }
 
