@@ -9,7 +9,7 @@
  *                                                        DIR/vX.Y.Z/l3afd.tar.gz (default DIR programs/build/agent-builds):
  *                                                        the agent as l3afd's graceful restart downloads it from
  *                                                        `[graceful-restart] restart-artifacts-url`/{version}/l3afd.tar.gz
- *                                                        (one folder `l3afd/`: the `l3af-agent` launcher, l3af-agent.mjs, node_modules/)
+ *                                                        (one folder `l3afd/`: the `l3af-agent` launcher, l3af-agent.mjs, extract-worker.mjs, node_modules/)
  */
 import { chmodSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -75,6 +75,8 @@ export async function buildAgentArtifact(out: string, version: string): Promise<
   try {
     const dir = join(stage, 'l3afd');
     await bundleScript(join(TOP, 'agent', 'src', 'main.ts'), join(dir, 'l3af-agent.mjs'));
+    // package extraction runs in a worker thread whose entry is this module, beside the bundle
+    await bundleScript(join(TOP, 'agent', 'src', 'artifacts', 'extract-worker.ts'), join(dir, 'extract-worker.mjs'));
     copyKoffiRuntime(join(dir, 'node_modules'));
     writeFileSync(join(dir, 'l3af-agent'), AGENT_LAUNCHER);
     chmodSync(join(dir, 'l3af-agent'), 0o755);

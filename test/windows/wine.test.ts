@@ -134,7 +134,6 @@ test('win32 agent: REST and /metrics answer; GET /l3af/host reports Windows with
   const host = await json(`${api}/l3af/host`);
   assert.equal(host.status, 200);
   const h = host.body as { os: { platform: string }; bpf: { ebpf_for_windows?: boolean; libbpfProblem?: string } };
-  writeFileSync('/tmp/winprobe/host.json', JSON.stringify(h, null, 1));
   assert.match(h.os.platform, /win/i);
   assert.equal(h.bpf.ebpf_for_windows, false);
   assert.match(h.bpf.libbpfProblem ?? '', /eBPF-for-Windows \(ebpfapi\.dll\) is not installed/);

@@ -42,7 +42,8 @@ export function extractInWorker(format: ArchiveFormat, file: string, dest: strin
   const job: Job = { l3afExtract: true, format, file, dest, limits, url };
   const here = import.meta.url;
   const fromSource = here.endsWith('.ts');
-  const entry = new URL(fromSource ? './extract-worker.ts' : './extract-worker.js', here);
+  // compiled (dist/…/extract-worker.js) or bundled (an .mjs bundle with extract-worker.mjs beside it)
+  const entry = new URL(`./extract-worker${fromSource ? '.ts' : here.endsWith('.mjs') ? '.mjs' : '.js'}`, here);
   // run from TypeScript sources (tsx): the worker registers the same loader first (hooks are per thread)
   const boot = fromSource
     ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`
