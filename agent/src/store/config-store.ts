@@ -167,11 +167,14 @@ export class Reservation {
         await fh.close();
       }
       await rename(this.tmp, this.path);
-      const dh = await open(dir, 'r');
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
+      // Windows cannot flush a directory handle (NTFS journals the rename itself)
+      if (process.platform !== 'win32') {
+        const dh = await open(dir, 'r');
+        try {
+          await dh.sync();
+        } finally {
+          await dh.close();
+        }
       }
     } catch (err) {
       await rm(this.tmp, { force: true });
