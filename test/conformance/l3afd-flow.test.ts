@@ -109,6 +109,11 @@ class Agent {
     assert.equal(r.statusCode, 200);
     return r.body;
   }
+  async getAllText(): Promise<string> {
+    const r = await this.app.inject({ method: 'GET', url: '/l3af/configs/v1' });
+    assert.equal(r.statusCode, 200);
+    return r.body;
+  }
   async chainIds(iface: string): Promise<Record<string, number[]>> {
     const r = await this.app.inject({ method: 'GET', url: `/l3af/chains/${iface}` });
     const doc = r.json() as { chains: Array<{ direction: string; root: { kernel_prog_id: number }; programs: Array<{ kernel_prog_id: number; linked: boolean }> }> };
@@ -160,6 +165,7 @@ test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counter
     };
     assert.equal(await agent.post('add', el(lists)), 200);
     assert.equal(await agent.getText(iface), l3afdGet(host, iface, ipv4, lists), 'step 1: GET as l3afd');
+    assert.equal(await agent.getAllText(), JSON.stringify([JSON.parse(l3afdGet(host, iface, ipv4, lists))], null, 2), 'step 1: GET all as l3afd (indented too)');
     const ids1 = await agent.chainIds(iface);
     let net = bpftoolNet(fs.path, iface);
     assert.equal(net.xdp, ids1.xdp_ingress?.[0], 'bpftool: the XDP root is attached');
@@ -225,6 +231,7 @@ test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counter
     const before6 = await agent.chainIds(iface);
     assert.equal(await agent.post('delete', [{ host_name: host, iface, bpf_programs: { xdp_ingress: ['dropin-limit', 'cap-x'], tc_ingress: ['traffic-mirroring'] } }]), 200);
     assert.equal(await agent.getText(iface), l3afdGet(host, iface, ipv4, {}), 'step 6: GET as l3afd');
+    assert.equal(await agent.getAllText(), JSON.stringify([JSON.parse(l3afdGet(host, iface, ipv4, {}))], null, 2), 'step 6: GET all lists the interface (l3afd keeps it)');
     assert.deepEqual(bpftoolNet(fs.path, iface), { xdp: undefined, ingress: [], egress: [] }, 'bpftool: nothing attached');
     // (the kernel frees a detached link, and what it held, after an RCU grace period: give it up to 5 s)
     for (const id of Object.values(before6).flat()) {

@@ -122,6 +122,15 @@ function refuse(problems: FieldError[]): void {
   if (problems.length > 0) throw new RequestError(400, 'invalid request', problems);
 }
 
+/**
+ * JSON as l3afd's GET writes it (Go's json.MarshalIndent with a 2-space indent): `<`, `>`, `&`, U+2028 and
+ * U+2029 escaped as \uXXXX, no trailing newline. Those characters only occur inside strings, so escaping them
+ * in the text is exact.
+ */
+export function l3afdJson(d: unknown): string {
+  return JSON.stringify(d, null, 2).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Empty l3afd GET shape for an interface the engine has nothing on. */
 function emptyInterface(hostName: string, iface: string): GetInterfaceT {
   return { host_name: hostName, iface, ipv4_address: '', bpf_programs: normalizePrograms(null) };
@@ -175,7 +184,11 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
       response: { 200: GetAll, 400: rejected[400], 500: rejected[500], 503: rejected[503] },
       summary: 'Every interface the agent knows, in l3afd\'s shape (with ?status=true, each program with its live status).',
     },
-  }, async (req) => engine.get(undefined, { status: wantsStatus(req.query) }));
+  }, async (req, reply) => {
+    // l3afd pretty-prints this answer too (byte for byte with l3afd's, see l3afdJson)
+    const all = engine.get(undefined, { status: wantsStatus(req.query) });
+    return reply.type('application/json; charset=utf-8').serializer(l3afdJson).send(all);
+  });
 
   app.get('/:version/:iface', {
     schema: {
@@ -187,6 +200,6 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
     const found = engine.get(req.params.iface, { status: wantsStatus(req.query) }).find((e) => e.iface === req.params.iface);
     const doc = found ?? emptyInterface(host.hostName(), req.params.iface);
     // l3afd pretty-prints this answer (2-space indent); its e2e suite compares it byte for byte.
-    return reply.type('application/json; charset=utf-8').serializer((d: unknown) => JSON.stringify(d, null, 2)).send(doc);
+    return reply.type('application/json; charset=utf-8').serializer(l3afdJson).send(doc);
   });
 };

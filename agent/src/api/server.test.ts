@@ -575,3 +575,8 @@ test('real HTTP on 127.0.0.1: seed payload, GET, 413 and 415 over the socket', {
     await server.close();
   }
 });
+
+test('l3afdJson writes what Go\'s json.MarshalIndent writes: 2-space indent, <>& and U+2028/9 escaped, no trailing newline', async () => {
+  const { l3afdJson } = await import('./configs-routes.ts');
+  assert.equal(l3afdJson({ a: 'x<y>&z\u2028\u2029', b: null, c: [], d: [1] }), '{\n  "a": "x\\u003cy\\u003e\\u0026z\\u2028\\u2029",\n  "b": null,\n  "c": [],\n  "d": [\n    1\n  ]\n}');
+});
