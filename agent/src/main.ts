@@ -326,38 +326,7 @@ async function main(argv: string[]): Promise<void> {
     await current.stop().catch(() => undefined);
     await die(EXIT_FAILURE, `[ebpf-chain-debug] addr ${config.ebpfChainDebug.addr}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  // After a hand-over the predecessor's listening socket closes just before this one starts: retry briefly.
-  const listenDeadline = Date.now() + (startedByHandover() ? 10_000 : 0);
-  for (;;) {
-    try {
-      const url = await app.listen({ host, port: addr.port });
-      logger.info({ url, config: configPath ?? '(embedded default)', tls: restTls, pid: process.pid }, 'REST API listening');
-      logger.info(startLine(config, url, obs.server?.url));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && Date.now() < listenDeadline) {
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      logger.fatal({ err, restapiAddr: config.l3afConfigs.restapiAddr }, 'cannot listen for the REST API');
-      await engine.stop().catch((e: unknown) => logger.error({ err: e }, 'engine stop failed'));
-      await die(EXIT_FAILURE, `cannot listen on ${config.l3afConfigs.restapiAddr}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  if (tls && restTls) {
-    tls.watch(app.server as unknown as SecureContextTarget);
-    const expiry = tls.certificateExpiry();
-    logger.info({ notAfter: expiry.notAfter.toISOString(), daysLeft: Math.floor(expiry.daysLeft), minVersion: config.mtls.minTlsVersion }, 'mTLS on: client certificates required');
-  }
-  await reportToPredecessor({ type: 'ready', pid: process.pid });
-  process.on('SIGHUP', () => {
-    if (!tls) {
-      logger.info({}, 'SIGHUP: TLS is off, nothing to reload');
-      return;
-    }
-    if (!tls.reload('SIGHUP')) logger.info({ dir: tls.dir }, 'SIGHUP: TLS certificates unchanged');
-  });
-
+  // Stop cleanly from here on: a SIGTERM that arrives as the REST API starts listening must not kill the agent by signal.
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) {
       logger.warn({ signal }, 'second signal during shutdown: exiting now');
@@ -396,6 +365,37 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  // After a hand-over the predecessor's listening socket closes just before this one starts: retry briefly.
+  const listenDeadline = Date.now() + (startedByHandover() ? 10_000 : 0);
+  for (;;) {
+    try {
+      const url = await app.listen({ host, port: addr.port });
+      logger.info({ url, config: configPath ?? '(embedded default)', tls: restTls, pid: process.pid }, 'REST API listening');
+      logger.info(startLine(config, url, obs.server?.url));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && Date.now() < listenDeadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      logger.fatal({ err, restapiAddr: config.l3afConfigs.restapiAddr }, 'cannot listen for the REST API');
+      await engine.stop().catch((e: unknown) => logger.error({ err: e }, 'engine stop failed'));
+      await die(EXIT_FAILURE, `cannot listen on ${config.l3afConfigs.restapiAddr}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (tls && restTls) {
+    tls.watch(app.server as unknown as SecureContextTarget);
+    const expiry = tls.certificateExpiry();
+    logger.info({ notAfter: expiry.notAfter.toISOString(), daysLeft: Math.floor(expiry.daysLeft), minVersion: config.mtls.minTlsVersion }, 'mTLS on: client certificates required');
+  }
+  await reportToPredecessor({ type: 'ready', pid: process.pid });
+  process.on('SIGHUP', () => {
+    if (!tls) {
+      logger.info({}, 'SIGHUP: TLS is off, nothing to reload');
+      return;
+    }
+    if (!tls.reload('SIGHUP')) logger.info({ dir: tls.dir }, 'SIGHUP: TLS certificates unchanged');
+  });
 }
 
 main(process.argv).catch((err: unknown) => {
