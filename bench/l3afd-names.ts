@@ -11,7 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
-import type { MonitorMap } from '../agent/src/api/schemas/index.ts';
+import type { MonitorMap } from '../agent/src/payload/index.ts';
 import { AgentMetrics } from '../agent/src/metrics/agent-metrics.ts';
 import { MapMonitors } from '../agent/src/metrics/map-monitor.ts';
 import { PrivateBpffs } from '../test/harness/index.ts';

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { createServer } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
 import { BpfMap, BpfProgram, u32, u64 } from '../agent/src/bpf/index.ts';
-import type { MonitorMap } from '../agent/src/api/schemas/index.ts';
+import type { MonitorMap } from '../agent/src/payload/index.ts';
 import type { RunningProgram } from '../agent/src/engine/types.ts';
 import { Observability } from '../agent/src/metrics/observability.ts';
 import { PrivateBpffs } from '../test/harness/index.ts';

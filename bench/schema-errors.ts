@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { buildServer } from '../agent/src/api/server.ts';
 import { defaultConfig } from '../agent/src/config/index.ts';
 import { createLogger } from '../agent/src/log.ts';
-import { MAX_PROBLEMS } from '../agent/src/api/schemas/index.ts';
+import { MAX_PROBLEMS } from '../agent/src/payload/index.ts';
 import type { Engine, OperationResult } from '../agent/src/engine/index.ts';
 import { benchEnvironment } from './lib/environment.ts';
 

@@ -25,7 +25,7 @@ import { Bpffs } from './bpf/index.ts';
 import { buildServer, API_VERSION } from './api/server.ts';
 import { RequestError } from './api/errors.ts';
 import type { RestartController } from './api/restart-route.ts';
-import type { RestartConfig } from './api/schemas/index.ts';
+import type { RestartConfig } from './payload/index.ts';
 import { createLogger, logOutputOptions } from './log.ts';
 import { kernelTooOld } from './platform/kernel-version.ts';
 import type { FastifyInstance } from 'fastify';
@@ -38,6 +38,7 @@ import type { Server } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
 import { installUnexpectedErrorGuard } from './metrics/unexpected-errors.ts';
 import { Observability, observabilityOptions } from './metrics/observability.ts';
+import { messageOf } from './error-message.ts';
 
 const EXIT_FAILURE = 1;
 
@@ -133,7 +134,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     logger = createLogger({ level: config.l3af.logLevel, format: config.l3af.logFormat, ...logOutputOptions(config) });
   } catch (err) {
-    say(`l3af: [l3afd] file-log-location ${config.l3afd.fileLogLocation}: cannot be used: ${err instanceof Error ? err.message : String(err)}`);
+    say(`l3af: [l3afd] file-log-location ${config.l3afd.fileLogLocation}: cannot be used: ${messageOf(err)}`);
     process.exit(EXIT_CONFIG);
   }
   for (const w of loaded.warnings) logger.warn({ config: configPath }, w);
@@ -186,7 +187,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     lock.acquire();
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = messageOf(err);
     say(`l3af: ${message}`);
     logger.fatal(
       { err: message, ...(err instanceof InstanceConflictError ? { otherPid: err.holder, file: err.file } : err instanceof InstanceFileError ? { file: err.file } : {}) },
@@ -225,7 +226,7 @@ async function main(argv: string[]): Promise<void> {
     obs = await startObservability();
   } catch (err) {
     logger.fatal({ err, metricsAddr: config.web.metricsAddr }, 'observability could not start');
-    await die(EXIT_FAILURE, `cannot serve metrics on ${config.web.metricsAddr}: ${err instanceof Error ? err.message : String(err)}`);
+    await die(EXIT_FAILURE, `cannot serve metrics on ${config.web.metricsAddr}: ${messageOf(err)}`);
     throw err;
   }
   logger.info({ metricsAddr: config.web.metricsAddr, url: obs.server?.url, tls: metricsTls }, 'metrics listening');
@@ -248,7 +249,7 @@ async function main(argv: string[]): Promise<void> {
     await engine.start();
   } catch (err) {
     logger.fatal({ err }, 'the engine could not start');
-    await die(EXIT_FAILURE, `the engine could not start: ${err instanceof Error ? err.message : String(err)}`);
+    await die(EXIT_FAILURE, `the engine could not start: ${messageOf(err)}`);
   }
 
   const startedAt = new Date().toISOString();
@@ -291,7 +292,7 @@ async function main(argv: string[]): Promise<void> {
           },
         };
       } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
+        const reason = messageOf(err);
         logger.error({ err: reason }, 'hand-over failed: this agent takes over again');
         lock?.acquire();
         obs = await startObservability();
@@ -324,7 +325,7 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     logger.fatal({ err, addr: config.ebpfChainDebug.addr }, 'cannot serve the chain debug API');
     await current.stop().catch(() => undefined);
-    await die(EXIT_FAILURE, `[ebpf-chain-debug] addr ${config.ebpfChainDebug.addr}: ${err instanceof Error ? err.message : String(err)}`);
+    await die(EXIT_FAILURE, `[ebpf-chain-debug] addr ${config.ebpfChainDebug.addr}: ${messageOf(err)}`);
   }
   // Stop cleanly from here on: a SIGTERM that arrives as the REST API starts listening must not kill the agent by signal.
   const shutdown = (signal: NodeJS.Signals): void => {
@@ -380,7 +381,7 @@ async function main(argv: string[]): Promise<void> {
       }
       logger.fatal({ err, restapiAddr: config.l3afConfigs.restapiAddr }, 'cannot listen for the REST API');
       await engine.stop().catch((e: unknown) => logger.error({ err: e }, 'engine stop failed'));
-      await die(EXIT_FAILURE, `cannot listen on ${config.l3afConfigs.restapiAddr}: ${err instanceof Error ? err.message : String(err)}`);
+      await die(EXIT_FAILURE, `cannot listen on ${config.l3afConfigs.restapiAddr}: ${messageOf(err)}`);
     }
   }
   if (tls && restTls) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { filesystemOf, queryXdp } from '../../agent/src/bpf/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
-import { normalizeL3afBpfPrograms, type NormalizedL3afBpfPrograms } from '../../agent/src/api/schemas/index.ts';
+import { normalizeL3afBpfPrograms, type NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 import { PrivateBpffs, VethLab, run, skipUnless } from '../harness/index.ts';
 import { ROOT, StateDir, ensurePackages, ratelimiting, ratelimitingMaps, withoutStatus, xdpBody } from '../engine/helpers.ts';
 

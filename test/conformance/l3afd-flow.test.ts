@@ -20,7 +20,7 @@ import { buildServer } from '../../agent/src/api/server.ts';
 import { createLogger } from '../../agent/src/log.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import type { AgentConfig } from '../../agent/src/config/index.ts';
-import type { BpfProgram } from '../../agent/src/api/schemas/index.ts';
+import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter } from '../chain/helpers.ts';
 import { StateDir, countAndPass, countAndPassRepo, ensurePackages, testConfig } from '../engine/helpers.ts';

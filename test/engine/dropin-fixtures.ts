@@ -8,7 +8,7 @@ import { BUILD_DIR, type PackageSpec } from '../../programs/packages.ts';
 import { writePackage } from '../../programs/repository.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
 import { queryTc, tcxProgId } from '../../agent/src/bpf/index.ts';
-import type { BpfProgram } from '../../agent/src/api/schemas/index.ts';
+import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { ensurePackages } from './helpers.ts';
 
 function testObjects(...names: string[]): PackageSpec['files'] {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { queryXdp } from '../../agent/src/bpf/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import type { ProgramResult } from '../../agent/src/engine/index.ts';
-import type { NormalizedL3afBpfPrograms } from '../../agent/src/api/schemas/index.ts';
+import type { NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, testConfig } from './helpers.ts';
 

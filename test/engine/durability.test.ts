@@ -17,7 +17,7 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { ChainManager } from '../../agent/src/chain/index.ts';
 import { createEngine } from '../../agent/src/engine/index.ts';
 import { ConfigStore, StoreError, type Reservation } from '../../agent/src/store/index.ts';
-import type { AddUpdateBody } from '../../agent/src/api/schemas/index.ts';
+import type { AddUpdateBody } from '../../agent/src/payload/index.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { StateDir, countAndPass, engineWithChains, ensurePackages, ratelimiting, testConfig, withoutStatus, xdpBody } from './helpers.ts';
 

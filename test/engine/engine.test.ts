@@ -8,7 +8,7 @@ import { ConfigStore } from '../../agent/src/store/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import type { ChainDescription } from '../../agent/src/chain/index.ts';
 import type { ProgramResult } from '../../agent/src/engine/index.ts';
-import type { NormalizedL3afBpfPrograms } from '../../agent/src/api/schemas/index.ts';
+import type { NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { pinsUnder } from '../chain/helpers.ts';
 import {

@@ -11,7 +11,7 @@ import { ChainManager } from '../../agent/src/chain/index.ts';
 import { createEngine, type Engine } from '../../agent/src/engine/index.ts';
 import { chainManagerOptions } from '../../agent/src/engine/chain-options.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
-import type { AddUpdateBody, BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/api/schemas/index.ts';
+import type { AddUpdateBody, BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

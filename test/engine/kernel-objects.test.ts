@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { BpfProgram } from '../../agent/src/bpf/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
-import type { BpfProgram as Payload } from '../../agent/src/api/schemas/index.ts';
+import type { BpfProgram as Payload } from '../../agent/src/payload/index.ts';
 import type { ChainDirection } from '../../agent/src/chain/index.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, ratelimiting, testConfig } from './helpers.ts';

@@ -15,7 +15,7 @@ import { ChainManager } from '../../agent/src/chain/index.ts';
 import { createEngine, type ProgramResult } from '../../agent/src/engine/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
-import type { BpfProgram } from '../../agent/src/api/schemas/index.ts';
+import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { writePackage } from '../../programs/repository.ts';
 import { PrivateBpffs, VethLab, ensureTracefs, skipUnless } from '../harness/index.ts';
 import { pinsUnder } from '../chain/helpers.ts';

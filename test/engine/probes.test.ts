@@ -13,7 +13,7 @@ import { BpfMap, u32, u64 } from '../../agent/src/bpf/index.ts';
 import { createEngine, type Engine, type ProgramResult, type ProgramStatus } from '../../agent/src/engine/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
-import type { AddUpdateBody, BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/api/schemas/index.ts';
+import type { AddUpdateBody, BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 import { writePackage } from '../../programs/repository.ts';
 import { PrivateBpffs, VethLab, ensureTracefs, skipUnless } from '../harness/index.ts';
 import { StateDir, ensurePackages, testConfig } from './helpers.ts';

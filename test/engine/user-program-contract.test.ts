@@ -14,7 +14,7 @@ import { ChainManager } from '../../agent/src/chain/index.ts';
 import { createEngine, type ProgramResult } from '../../agent/src/engine/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
-import type { BpfProgram } from '../../agent/src/api/schemas/index.ts';
+import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { BUILD_DIR } from '../../programs/packages.ts';
 import { writePackage } from '../../programs/repository.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';

@@ -20,7 +20,7 @@ import { createEngine, type EngineObserver, type ProgramResult, type ProgramStat
 import { Supervisor } from '../../agent/src/supervisor/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
-import type { BpfProgram } from '../../agent/src/api/schemas/index.ts';
+import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { PACKAGES, BUILD_DIR } from '../../programs/packages.ts';
 import { writePackage } from '../../programs/repository.ts';
 import { PrivateBpffs, VethLab, connectTcp, listenTcp, skipUnless } from '../harness/index.ts';

@@ -16,7 +16,7 @@ import { createEngine, type ProgramResult, type ProgramStatus } from '../../agen
 import { slotId } from '../../agent/src/engine/user-programs.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
-import type { BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/api/schemas/index.ts';
+import type { BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 import { PACKAGES, BUILD_DIR } from '../../programs/packages.ts';
 import { writePackage } from '../../programs/repository.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { BpfObject, type BpfProgram } from '../../agent/src/bpf/index.ts';
-import type { MonitorMap } from '../../agent/src/api/schemas/index.ts';
+import type { MonitorMap } from '../../agent/src/payload/index.ts';
 import type { PayloadDirection, RunningProgram } from '../../agent/src/engine/types.ts';
 import type { PrivateBpffs } from '../harness/index.ts';
 import { programObject } from '../programs/frames.ts';

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify from 'fastify';
 import { BpfMap, RingBufferReader, u32, u64 } from '../../agent/src/bpf/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
-import type { BpfProgram } from '../../agent/src/api/schemas/index.ts';
+import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { EventHub } from '../../agent/src/events/event-hub.ts';
 import { eventRoutes } from '../../agent/src/events/sse-routes.ts';
 import { ratelimitingDrops } from '../../agent/src/events/event-sources.ts';

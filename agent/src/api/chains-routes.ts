@@ -13,7 +13,7 @@ import type { Engine } from '../engine/types.ts';
 import type { ChainInspector } from '../engine/engine.ts';
 import { RequestError } from './errors.ts';
 import { ErrorBody } from './responses.ts';
-import { patterns } from './schemas/index.ts';
+import { patterns } from '../payload/index.ts';
 
 /** One element of a chain (root or program) as the kernel sees it. */
 export const ChainElementSchema = Type.Object(

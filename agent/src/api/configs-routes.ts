@@ -13,7 +13,7 @@ import { Type } from 'typebox';
 import {
   AddUpdateBody, DeleteBody, checkAddUpdateSemantics, checkDeleteSemantics, normalizePrograms,
   patterns, stripUnknownKeys, type FieldError,
-} from './schemas/index.ts';
+} from '../payload/index.ts';
 import type { Engine, OperationResult } from '../engine/types.ts';
 import { RequestError } from './errors.ts';
 import { checkHostAndInterfaces, type HostFacts } from './host-checks.ts';

@@ -17,7 +17,7 @@ import { PinLayout, type ChainDescription, type ElementState } from '../chain/in
 import type { AgentConfig } from '../config/index.ts';
 import type { ChainInspector } from '../engine/engine.ts';
 import type { Engine } from '../engine/types.ts';
-import { normalizeProgram, type ChainDirection, type NormalizedBpfProgram } from './schemas/index.ts';
+import { normalizeProgram, type ChainDirection, type NormalizedBpfProgram } from '../payload/index.ts';
 import { parseHostPort } from '../config/values.ts';
 
 /** One element of l3afd's `/bpfs/<iface>` answer. */

@@ -4,7 +4,7 @@
  * and no answer carries a stack.
  */
 import type { FastifyError } from 'fastify';
-import { MAX_PROBLEMS, capProblems, formatSchemaErrors, type FieldError, type SchemaErrorLike } from './schemas/index.ts';
+import { MAX_PROBLEMS, capProblems, formatSchemaErrors, type FieldError, type SchemaErrorLike } from '../payload/index.ts';
 import type { ErrorBody } from './responses.ts';
 import { EngineError } from '../engine/index.ts';
 

@@ -4,7 +4,7 @@
  * interface (l3afd rejected both too, but with a 500 and only the first problem).
  */
 import { hostName, interfaceInfo, type InterfaceInfo } from '../platform/host.ts';
-import type { FieldError } from './schemas/index.ts';
+import type { FieldError } from '../payload/index.ts';
 
 /** The host facts the API checks requests against (injectable for tests). */
 export interface HostFacts {

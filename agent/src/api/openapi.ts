@@ -11,7 +11,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import {
   AddUpdateBody, BpfProgram, BpfProgramNames, BpfPrograms, DeleteBody, KeyValue, L3afBpfProgramNames,
   L3afBpfPrograms, MapArg, MonitorMap,
-} from './schemas/index.ts';
+} from '../payload/index.ts';
 import {
   ErrorBody, GetAll, GetInterface, GetProgram, OperationResultSchema, Problem, ProgramResultSchema, ProgramStatusSchema,
 } from './responses.ts';

@@ -12,7 +12,7 @@ import { scopeSchemaPaths } from './errors.ts';
 import { MAX_PROGRAMS_PER_REQUEST } from './configs-routes.ts';
 import { defaultConfig } from '../config/index.ts';
 import { createLogger } from '../log.ts';
-import { AddUpdateBody, MAX_PROBLEMS, formatSchemaErrors, type SchemaErrorLike } from './schemas/index.ts';
+import { AddUpdateBody, MAX_PROBLEMS, formatSchemaErrors, type SchemaErrorLike } from '../payload/index.ts';
 import type { Engine, OperationResult } from '../engine/index.ts';
 
 /** The program: every field it has is of the wrong type, every required one missing. */

@@ -5,7 +5,7 @@
  * serialised as the engine returns them (see server.ts), and the tests check them against these.
  */
 import { Type, type Static } from 'typebox';
-import { NormalizedBpfProgram } from './schemas/index.ts';
+import { NormalizedBpfProgram } from '../payload/index.ts';
 
 /** One offending field: a JSON pointer into the request body (or path parameters) and why. */
 export const Problem = Type.Object(

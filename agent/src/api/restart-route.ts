@@ -10,7 +10,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { RestartConfig } from './schemas/index.ts';
+import { RestartConfig } from '../payload/index.ts';
 import { ErrorBody } from './responses.ts';
 
 /** The result of a successful hand-over. */

@@ -14,7 +14,7 @@ import { hostName } from '../platform/host.ts';
 import {
   normalizeL3afBpfPrograms, normalizeProgram, MAX_PROGRAMS_PER_LIST,
   type AddUpdateBody, type DeleteBody, type NormalizedL3afBpfPrograms,
-} from './schemas/index.ts';
+} from '../payload/index.ts';
 import { EngineError, type Engine, type OperationResult, type ProgramResult } from '../engine/index.ts';
 import { skipUnless, VethLab } from '../../../test/harness/index.ts';
 

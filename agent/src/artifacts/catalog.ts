@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { messageOf } from '../error-message.ts';
 
 export interface CatalogEntry {
   readonly name: string;
@@ -60,7 +61,7 @@ async function listHttpRepo(base: string, platform: string | undefined, timeoutM
   try {
     res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   } catch (err) {
-    throw new CatalogError(`cannot reach ${url}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new CatalogError(`cannot reach ${url}: ${messageOf(err)}`);
   }
   if (res.statusCode !== 200) {
     await res.body.dump();

@@ -1,3 +1,4 @@
+export { messageOf } from '../error-message.ts';
 /** Errors of the chain engine: what kind of failure, in words a caller can map to a response. */
 
 /**
@@ -19,7 +20,3 @@ export class ChainError extends Error {
   }
 }
 
-/** The message of any thrown value. */
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

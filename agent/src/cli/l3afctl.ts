@@ -17,6 +17,7 @@ import { CtlError, EXIT, call, check, errorText, open, type Answer, type ClientO
 import { table } from './l3afctl/format.ts';
 import type { CatalogEntry } from '../artifacts/catalog.ts';
 import { parsePrometheus, programSummaries } from './l3afctl/prometheus.ts';
+import { messageOf } from '../error-message.ts';
 
 interface Globals extends ClientOptions {
   agent: string;
@@ -50,7 +51,7 @@ function readPayload(file: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new CtlError(EXIT.USAGE, `${file}: not JSON (${err instanceof Error ? err.message : String(err)})`);
+    throw new CtlError(EXIT.USAGE, `${file}: not JSON (${messageOf(err)})`);
   }
 }
 
@@ -185,7 +186,7 @@ async function events(g: Globals, o: EventsOptions): Promise<number> {
     }
   } catch (err) {
     // destroyed by the --for timer; anything else: the agent went away mid-stream
-    if (!timedOut) throw new CtlError(EXIT.UNREACHABLE, `event stream from ${url.origin} broke: ${err instanceof Error ? err.message : String(err)}`);
+    if (!timedOut) throw new CtlError(EXIT.UNREACHABLE, `event stream from ${url.origin} broke: ${messageOf(err)}`);
   } finally {
     clearTimeout(timer);
   }
@@ -263,7 +264,7 @@ async function packages(g: Globals, opts: { repo?: string; config?: string; plat
       try {
         repo = (await loadConfigFile(opts.config)).config.ebpfRepo.url;
       } catch (err) {
-        throw new CtlError(EXIT.USAGE, `--config ${opts.config}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new CtlError(EXIT.USAGE, `--config ${opts.config}: ${messageOf(err)}`);
       }
     }
     if (repo === undefined) throw new CtlError(EXIT.USAGE, 'this agent has no package listing (GET /l3af/packages: 404): pass --repo file:///path or --config l3afd.cfg to read the repository directly');
@@ -377,7 +378,7 @@ export async function l3afctl(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? EXIT.OK : EXIT.USAGE;
     }
-    process.stderr.write(`l3afctl: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`l3afctl: ${messageOf(err)}\n`);
     return EXIT.REFUSED;
   }
 }

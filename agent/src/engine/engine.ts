@@ -35,7 +35,7 @@ import { platformName } from '../platform/platform-name.ts';
 import {
   checkAddUpdateSemantics, checkDeleteSemantics, normalizeL3afBpfPrograms, normalizeProgram,
   type AddUpdateBody, type BpfProgram, type DeleteBody, type NormalizedBpfProgram, type NormalizedL3afBpfPrograms,
-} from '../api/schemas/index.ts';
+} from '../payload/index.ts';
 import type { AgentConfig } from '../config/index.ts';
 import { ConfigStore, StoreError, type Reservation } from '../store/index.ts';
 import { applyMapArgs, mapsInDir, type MapArgsTarget } from './map-args.ts';
@@ -51,6 +51,7 @@ import { StatusCache } from './status-cache.ts';
 import type {
   Engine, EngineObserver, InterfaceResult, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
 } from './types.ts';
+import { messageOf } from '../error-message.ts';
 
 /** The logger the engine writes to (pino's call shape). */
 export interface EngineLogger {
@@ -153,9 +154,6 @@ interface Runtime {
   restarts: number;
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** The repository failure behind `err` (a package that could not be fetched), if that is what it is. */
 export function repositoryErrorCode(err: unknown): RepositoryErrorCode | undefined {

@@ -8,7 +8,8 @@
  */
 import { join } from 'node:path';
 import { BpfMap, uint } from '../bpf/index.ts';
-import type { MapArg } from '../api/schemas/index.ts';
+import type { MapArg } from '../payload/index.ts';
+import { messageOf } from '../error-message.ts';
 
 /** A map_args problem: names the program, the map and what is wrong. */
 export class MapArgsError extends Error {
@@ -107,7 +108,7 @@ export function applyMapArgs(target: MapArgsTarget, mapArgs: readonly MapArg[] |
       }
     } catch (err) {
       plans.forEach((p, i) => restore(p, snapshots[i] ?? []));
-      throw new MapArgsError(`${who}: writing map_args failed (maps restored): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new MapArgsError(`${who}: writing map_args failed (maps restored): ${messageOf(err)}`, { cause: err });
     }
   } finally {
     for (const p of plans) p.map.close();

@@ -6,8 +6,9 @@
  * value widths; a value already there (kept maps of a replaced program, map_args) is left alone.
  */
 import { BpfError } from '../bpf/index.ts';
-import type { MonitorMap } from '../api/schemas/index.ts';
+import type { MonitorMap } from '../payload/index.ts';
 import { MapArgsError, type MapArgsTarget } from './map-args.ts';
+import { messageOf } from '../error-message.ts';
 
 /** Encodes a non-negative integer key of `size` bytes (host order), or undefined when it does not fit. */
 function encodeKey(key: number, size: number): Buffer | undefined {
@@ -56,7 +57,7 @@ export function initMonitorMaps(target: MapArgsTarget, monitorMaps: readonly Mon
         written.push(`${m.name}[${key}]`);
       } catch (err) {
         if (err instanceof BpfError && err.errno === 17) continue; // the program wrote it meanwhile
-        throw new MapArgsError(`${who}: initialising monitored map '${m.name}' key ${key} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new MapArgsError(`${who}: initialising monitored map '${m.name}' key ${key} failed: ${messageOf(err)}`, { cause: err });
       }
     } finally {
       map.close();

@@ -4,7 +4,7 @@
  * (a reload, a map rewrite, a move, or just storing it).
  */
 import { isDeepStrictEqual } from 'node:util';
-import { PROGRAM_KEYS, type NormalizedBpfProgram } from '../api/schemas/index.ts';
+import { PROGRAM_KEYS, type NormalizedBpfProgram } from '../payload/index.ts';
 
 /** Fields whose change loads the program anew (hitless replace). */
 export const RELOAD_FIELDS = [

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { NormalizedL3afBpfPrograms } from '../api/schemas/index.ts';
+import type { NormalizedL3afBpfPrograms } from '../payload/index.ts';
 import { StatusCache } from './status-cache.ts';
 
 const attachedOf = (els: NormalizedL3afBpfPrograms[]): boolean => (els[0]!.bpf_programs.xdp_ingress![0] as unknown as { status: { attached: boolean } }).status.attached;

@@ -6,7 +6,7 @@
  * Two views of the same snapshot: with `status` (l3afd's GET shape) and without (the desired state
  * alone, for answers that ask for no status). Both are deeply frozen: callers share them.
  */
-import type { NormalizedL3afBpfPrograms } from '../api/schemas/index.ts';
+import type { NormalizedL3afBpfPrograms } from '../payload/index.ts';
 
 /** Options of {@link StatusCache}. */
 export interface StatusCacheOptions {

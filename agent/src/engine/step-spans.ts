@@ -8,6 +8,7 @@
  */
 import { SpanStatusCode, context, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { ChainDirection } from '../chain/index.ts';
+import { messageOf } from '../error-message.ts';
 
 const TRACER = 'l3af-agent';
 
@@ -21,7 +22,7 @@ export function programAttributes(p: { readonly name: string; readonly version: 
 
 function fail(span: Span, err: unknown): void {
   span.recordException(err instanceof Error ? err : String(err));
-  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(err) });
 }
 
 /** The `load` span, then the `link` span, of one ChainManager insert / replace. */

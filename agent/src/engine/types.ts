@@ -5,7 +5,7 @@
  */
 import type {
   AddUpdateBody, DeleteBody, EventMap, MonitorMap, NormalizedL3afBpfPrograms,
-} from '../api/schemas/index.ts';
+} from '../payload/index.ts';
 
 /** The four program lists of a payload. */
 export type PayloadDirection = 'xdp_ingress' | 'tc_ingress' | 'tc_egress' | 'probes';

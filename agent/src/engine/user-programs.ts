@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { BpfMap, ProgArray } from '../bpf/index.ts';
 import type { ChainDirection } from '../chain/index.ts';
-import type { NormalizedBpfProgram } from '../api/schemas/index.ts';
+import type { NormalizedBpfProgram } from '../payload/index.ts';
 
 /** Fields whose change stops and starts the user program again (update_args alone runs cmd_update). */
 export const USER_RESTART_FIELDS = [

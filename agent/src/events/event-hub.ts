@@ -19,6 +19,7 @@ import { programKey } from '../metrics/labels.ts';
 import { recordAt } from '../bpf/index.ts';
 import { rawRecord } from './btf-decoder.ts';
 import { defaultEventSources, pinnedBufferProducer, sourcesFor, type EventProducer, type EventSource, type ProducerFactory, type RecordBatchOrBuffers } from './event-sources.ts';
+import { messageOf } from '../error-message.ts';
 
 /** One delivered event. */
 export interface StreamEvent {
@@ -67,7 +68,7 @@ class LazyEvent implements StreamEvent {
       this.#data = st.decode(r);
     } catch (err) {
       st.decodeErrors++;
-      this.#data = { ...rawRecord(r), error: err instanceof Error ? err.message : String(err) };
+      this.#data = { ...rawRecord(r), error: messageOf(err) };
     }
     this.#records = undefined;
     this.#stream = undefined;
@@ -254,7 +255,7 @@ export class EventHub implements EngineObserver {
         st.decode = st.source.decoderFor ? st.source.decoderFor(st.program) : st.source.decode ?? rawRecord;
       } catch (err) {
         st.decode = rawRecord;
-        st.problem = err instanceof Error ? err.message : String(err);
+        st.problem = messageOf(err);
         this.#logger?.warn({ program: st.program.name, iface: st.program.iface, map: st.source.map, err: st.problem }, 'event records are sent raw');
       }
       try {
@@ -269,7 +270,7 @@ export class EventHub implements EngineObserver {
       } catch (err) {
         st.producer?.close();
         st.producer = undefined;
-        this.#logger?.warn({ program: st.program.name, iface: st.program.iface, map: st.source.map, err: err instanceof Error ? err.message : String(err) }, 'cannot open event stream');
+        this.#logger?.warn({ program: st.program.name, iface: st.program.iface, map: st.source.map, err: messageOf(err) }, 'cannot open event stream');
       }
     } else if (!wanted && st.producer) {
       this.#stop(st, true);
@@ -281,7 +282,7 @@ export class EventHub implements EngineObserver {
       try {
         st.source.activate?.(st.program, false);
       } catch (err) {
-        this.#logger?.warn({ program: st.program.name, err: err instanceof Error ? err.message : String(err) }, 'cannot turn event production off');
+        this.#logger?.warn({ program: st.program.name, err: messageOf(err) }, 'cannot turn event production off');
       }
     }
     st.producer?.close();
@@ -312,7 +313,7 @@ export class EventHub implements EngineObserver {
     try {
       sources = sourcesFor(p, this.#sources);
     } catch (err) {
-      this.#logger?.warn({ program: p.name, iface: p.iface, err: err instanceof Error ? err.message : String(err) }, 'no event streams');
+      this.#logger?.warn({ program: p.name, iface: p.iface, err: messageOf(err) }, 'no event streams');
       return;
     }
     for (const source of sources) {

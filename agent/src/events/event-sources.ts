@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { BpfMap, LibbpfRingBufferReader, PerfBufferReader, RingBufferReader, platform, type RecordBatch } from '../bpf/index.ts';
 import type { RunningProgram } from '../engine/types.ts';
-import type { EventMap } from '../api/schemas/index.ts';
+import type { EventMap } from '../payload/index.ts';
 import { BtfTypes, btfDecoder, rawRecord } from './btf-decoder.ts';
 import { decodeRatelimitingDrop, ratelimitingEventsLost, setRatelimitingEvents } from './ratelimiting-events.ts';
 

@@ -15,6 +15,7 @@
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { self, staleReason, type ProcessIdentity } from './process-identity.ts';
+import { messageOf } from '../error-message.ts';
 
 /** Another live agent holds the PID file or the state directory. */
 export class InstanceConflictError extends Error {
@@ -29,7 +30,7 @@ export class InstanceFileError extends Error {
   constructor(readonly file: string, readonly what: string, cause: unknown) {
     const code = (cause as NodeJS.ErrnoException).code;
     const why = code === 'ENOSPC' ? ' (the file system holding it is full)' : code === 'EROFS' ? ' (the file system holding it is read-only)' : '';
-    super(`the ${what} file ${file} cannot be written${why}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`the ${what} file ${file} cannot be written${why}: ${messageOf(cause)}`, { cause });
     this.name = 'InstanceFileError';
   }
 }
@@ -165,7 +166,7 @@ export class InstanceLock {
         const text = readOrUndefined(file);
         if (text !== undefined && parseRecord(text, file)?.pid === process.pid) unlinkSync(file);
       } catch (err) {
-        this.#log.warn({ file, err: err instanceof Error ? err.message : String(err) }, 'could not remove the instance file');
+        this.#log.warn({ file, err: messageOf(err) }, 'could not remove the instance file');
       }
     }
     this.#held = [];

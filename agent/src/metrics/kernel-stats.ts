@@ -11,6 +11,7 @@ import { BpfProgram, enableStats, statsEnabled } from '../bpf/index.ts';
 import type { EngineObserver, RunningProgram } from '../engine/types.ts';
 import { ScrapeMetric, type ScrapeSample } from './scrape-metric.ts';
 import { programKey, programLabels, type ProgramLabels } from './labels.ts';
+import { messageOf } from '../error-message.ts';
 
 /** Options of {@link KernelStats}. */
 export interface KernelStatsOptions {
@@ -73,7 +74,7 @@ export class KernelStats implements EngineObserver {
       try {
         this.#handle = enableStats();
       } catch (err) {
-        this.#logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot enable kernel BPF statistics');
+        this.#logger?.warn({ err: messageOf(err) }, 'cannot enable kernel BPF statistics');
       }
     }
     this.#timer ??= setInterval(() => this.sampleNow(), this.intervalMs);
@@ -116,7 +117,7 @@ export class KernelStats implements EngineObserver {
       };
       t.error = undefined;
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = messageOf(err);
       if (t.error !== msg) this.#logger?.warn({ program: t.program.name, progId: t.program.progId, err: msg }, 'cannot read program run statistics');
       t.error = msg;
     }

@@ -34,6 +34,7 @@ import type { EngineObserver, RunningProgram } from '../engine/types.ts';
 import { RateWindow } from './rate-window.ts';
 import { ScrapeMetric, type ScrapeSample } from './scrape-metric.ts';
 import { l3afdLabels, programKey, programLabels } from './labels.ts';
+import { messageOf } from '../error-message.ts';
 
 /** Aggregators a {@link MonitorSpec} may ask for. */
 export type MonitorAggregator = 'scalar' | 'max-rate' | 'avg' | 'histogram';
@@ -147,7 +148,7 @@ class ProgramMonitor {
       g.openError = undefined;
       return map;
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = messageOf(err);
       if (g.openError !== msg) this.owner.logger?.warn({ program: this.program.name, iface: this.program.iface, map: g.name, err: msg }, 'cannot open monitored map');
       g.openError = msg;
       this.owner.countError(this.program, g.name);
@@ -172,7 +173,7 @@ class ProgramMonitor {
       }
     } catch (err) {
       this.owner.countError(this.program, g.name);
-      this.owner.logger?.warn({ program: this.program.name, map: g.name, err: err instanceof Error ? err.message : String(err) }, 'map sample failed');
+      this.owner.logger?.warn({ program: this.program.name, map: g.name, err: messageOf(err) }, 'map sample failed');
       return;
     }
     const t = process.hrtime.bigint();

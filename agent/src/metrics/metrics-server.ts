@@ -10,6 +10,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
 import type { SecureContextTarget } from '../security/index.ts';
 import type { ExpositionCache } from './exposition-cache.ts';
+import { messageOf } from '../error-message.ts';
 
 /** TLS of the metrics listener. */
 export interface MetricsTls {
@@ -74,7 +75,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       res.writeHead(200, { 'content-type': opts.registry.contentType, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
     }, (err: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`scrape failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`scrape failed: ${messageOf(err)}\n`);
     });
   };
   const tls = opts.tls;

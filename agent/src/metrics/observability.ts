@@ -20,6 +20,7 @@ import { KernelStats } from './kernel-stats.ts';
 import { MapMonitors, type MonitorSpec } from './map-monitor.ts';
 import { startMetricsServer, type MetricsServer, type MetricsTls } from './metrics-server.ts';
 import { ExpositionCache } from './exposition-cache.ts';
+import { messageOf } from '../error-message.ts';
 
 /** Options of {@link Observability.start}. */
 export interface ObservabilityOptions {
@@ -88,7 +89,7 @@ export class Observability implements EngineObserver {
     const hostFacts = new HostFactsCache();
     registerHostMetrics(registry, hostFacts);
     registerUnverifiedArtifacts(registry, o.host ?? hostname());
-    hostFacts.get().catch((err: unknown) => o.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'host facts unavailable'));
+    hostFacts.get().catch((err: unknown) => o.logger?.warn({ err: messageOf(err) }, 'host facts unavailable'));
     maps.start();
     kernel.start();
     const telemetry = startTelemetry({ registry, ...(o.env ? { env: o.env } : {}) });

@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { hostname, networkInterfaces, platform } from 'node:os';
-import { WINDOWS_IFACE } from '../api/schemas/patterns.ts';
+import { WINDOWS_IFACE } from '../payload/patterns.ts';
 
 /** IFF_UP, IFF_LOOPBACK from <linux/if.h>. */
 const IFF_UP = 0x1;
@@ -38,7 +38,7 @@ const WINDOWS_NAME = new RegExp(WINDOWS_IFACE, 'u');
 
 /**
  * Whether `name` is a syntactically valid interface name: on Linux 1-15 bytes, no `/`, `:` or
- * space, not `.`/`..`; on Windows a friendly name such as `Ethernet 4` (api/schemas/patterns.ts).
+ * space, not `.`/`..`; on Windows a friendly name such as `Ethernet 4` (payload/patterns.ts).
  */
 export function isValidInterfaceName(name: string): boolean {
   if (platform() === 'win32') return WINDOWS_NAME.test(name);

@@ -17,6 +17,7 @@ import {
   BpfError, BpfLink, BpfObject, Tracefs, attachKprobe, attachTracepoint, attachUprobe, unpinTree, type BpfProgram,
 } from '../bpf/index.ts';
 import { describeTarget, kprobeOptions, planProbes, uprobeOptions, type ExplicitProbe, type ProbePlan } from './probe-target.ts';
+import { messageOf } from '../error-message.ts';
 
 /** A probe set to attach: a package's object (the `probes` list) or an object someone else loaded. */
 export interface ProbeSetSpec {
@@ -107,7 +108,7 @@ export function kprobesAvailable(): boolean {
 export function explainAttachError(plan: ProbePlan, err: unknown): ProbeError {
   const target = describeTarget(plan.target, plan.offset);
   const base = `attaching program '${plan.program}' to ${target} failed`;
-  if (!(err instanceof BpfError)) return new ProbeError(`${base}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  if (!(err instanceof BpfError)) return new ProbeError(`${base}: ${messageOf(err)}`, { cause: err });
   const k = plan.target.kind;
   let why = err.message;
   if ((k === 'kprobe' || k === 'kretprobe') && err.code === 'ENOENT') {
@@ -266,7 +267,7 @@ export class ProbeManager {
       this.#attachSet(spec.name, spec.version, obj, plans, fingerprint);
       return { name: spec.name, outcome: current ? 'updated' : 'added', ...(current ? { reason: current.version !== spec.version ? `version ${current.version} → ${spec.version}` : 'object or targets changed' } : {}), status: this.#status(spec.name) as ProbeSetStatus };
     } catch (err) {
-      return { name: spec.name, outcome: 'failed', reason: err instanceof Error ? err.message : String(err), ...(current ? { status: this.#status(spec.name) as ProbeSetStatus } : {}) };
+      return { name: spec.name, outcome: 'failed', reason: messageOf(err), ...(current ? { status: this.#status(spec.name) as ProbeSetStatus } : {}) };
     } finally {
       obj?.close(); // pinned links keep the programs; pinned maps keep the maps
     }

@@ -1,3 +1,4 @@
+import { messageOf } from '../error-message.ts';
 /**
  * SAN match rules of `[mtls] san-match-rules` (writers) and `[l3af] mtls-reader-san-match-rules`
  * (read-only clients): each rule is a DNS name literal (matched exactly, case-insensitively) or a
@@ -36,7 +37,7 @@ export function compileSanRules(key: string, rules: readonly string[]): SanRule[
     try {
       re = new RegExp(`^(?:${source})$`, 'i');
     } catch (err) {
-      throw new SanRuleError(key, source, err instanceof Error ? err.message : String(err));
+      throw new SanRuleError(key, source, messageOf(err));
     }
     return { source, matches: (n: string) => re.test(n) };
   });

@@ -16,6 +16,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContextOptions, type SecureVersion, type TlsOptions } from 'node:tls';
 import type { AgentConfig } from '../config/index.ts';
+import { messageOf } from '../error-message.ts';
 
 /** The logger the TLS side writes to (pino's call shape). */
 export interface TlsLogger {
@@ -131,7 +132,7 @@ export class TlsMaterial {
       try {
         x = new X509Certificate(pem);
       } catch (err) {
-        throw new TlsConfigError(`${file}: not a PEM certificate (${err instanceof Error ? err.message : String(err)})`);
+        throw new TlsConfigError(`${file}: not a PEM certificate (${messageOf(err)})`);
       }
       const notAfter = new Date(x.validTo);
       return { role, file, subject: x.subject.replace(/\n/g, ', '), notBefore: new Date(x.validFrom), notAfter, daysLeft: (notAfter.getTime() - now) / DAY_MS };
@@ -144,7 +145,7 @@ export class TlsMaterial {
     try {
       createSecureContext({ key, cert, ca });
     } catch (err) {
-      throw new TlsConfigError(`[mtls] ${this.files.key} does not go with ${this.files.cert}, or one is malformed: ${err instanceof Error ? err.message : String(err)}`);
+      throw new TlsConfigError(`[mtls] ${this.files.key} does not go with ${this.files.cert}, or one is malformed: ${messageOf(err)}`);
     }
     const digest = createHash('sha256').update(key).update('\0').update(cert).update('\0').update(ca).digest('hex');
     return { key, cert, ca, digest, certificates };
@@ -199,7 +200,7 @@ export class TlsMaterial {
     try {
       next = this.#load();
     } catch (err) {
-      this.#log.error({ reason, err: err instanceof Error ? err.message : String(err) }, 'TLS certificates not reloaded: keeping the previous ones');
+      this.#log.error({ reason, err: messageOf(err) }, 'TLS certificates not reloaded: keeping the previous ones');
       return false;
     }
     if (next.digest === this.#current.digest) return false;
@@ -228,7 +229,7 @@ export class TlsMaterial {
       });
       this.#watcher.on('error', (err) => this.#log.warn({ dir: this.dir, err: err.message }, 'watching the certificate directory failed: reloads on SIGHUP and the timer only'));
     } catch (err) {
-      this.#log.warn({ dir: this.dir, err: err instanceof Error ? err.message : String(err) }, 'cannot watch the certificate directory: reloads on SIGHUP and the timer only');
+      this.#log.warn({ dir: this.dir, err: messageOf(err) }, 'cannot watch the certificate directory: reloads on SIGHUP and the timer only');
     }
   }
 

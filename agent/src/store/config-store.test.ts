@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigStore, StoreError, parseStore } from './index.ts';
-import { normalizeL3afBpfPrograms } from '../api/schemas/index.ts';
+import { normalizeL3afBpfPrograms } from '../payload/index.ts';
 
 const element = normalizeL3afBpfPrograms({
   host_name: 'node-1', iface: 'veth0', ipv4_address: '10.0.0.1',

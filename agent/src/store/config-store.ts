@@ -10,7 +10,8 @@ import { basename, dirname, join } from 'node:path';
 import { Value } from 'typebox/value';
 import {
   L3afBpfPrograms, checkAddUpdateSemantics, normalizeL3afBpfPrograms, type NormalizedL3afBpfPrograms,
-} from '../api/schemas/index.ts';
+} from '../payload/index.ts';
+import { messageOf } from '../error-message.ts';
 
 /** Why the stored state could not be read or written. */
 export class StoreError extends Error {
@@ -36,7 +37,7 @@ export function parseStore(text: string, path = '(text)'): NormalizedL3afBpfProg
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new StoreError(path, `is not valid JSON (${err instanceof Error ? err.message : String(err)}); fix or remove the file`, { cause: err });
+    throw new StoreError(path, `is not valid JSON (${messageOf(err)}); fix or remove the file`, { cause: err });
   }
   if (!Array.isArray(data)) throw new StoreError(path, 'must hold a JSON array of L3afBPFPrograms elements');
   const problems: string[] = [];

@@ -25,6 +25,7 @@ import {
 import { Limits, cgroupLeaf, type LimitPlan, type LimitsOptions } from './limits.ts';
 import { processHost, type ProcessHost } from './process-host.ts';
 import { RotatingLog, type RotationOptions } from './rotating-log.ts';
+import { messageOf } from '../error-message.ts';
 
 /** One user program to supervise. */
 export interface UserProgramSpec {
@@ -198,9 +199,6 @@ const NOOP_LOGGER: SupervisorLogger = { info: () => undefined, warn: () => undef
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function describeExit(code: number | null, signal: string | null): string {
   return signal ? `killed by ${signal}` : code === null ? 'exited (status unknown: adopted process)' : `exited with code ${code}`;

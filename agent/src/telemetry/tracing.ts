@@ -6,6 +6,7 @@
  */
 import { SpanKind, SpanStatusCode, context, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { messageOf } from '../error-message.ts';
 
 const TRACER = 'l3af-agent';
 
@@ -16,7 +17,7 @@ export async function withSpan<T>(name: string, fn: (span: Span) => Promise<T> |
       return await fn(span);
     } catch (err) {
       span.recordException(err instanceof Error ? err : String(err));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(err) });
       throw err;
     } finally {
       span.end();

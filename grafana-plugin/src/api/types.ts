@@ -1,6 +1,6 @@
 /**
  * Wire shapes of the l3af agent's REST API, written by hand from the agent's TypeBox schemas
- * (agent/src/api/schemas/program.ts, payloads.ts, agent/src/api/responses.ts). The plugin is its own
+ * (agent/src/payload/program.ts, payloads.ts, agent/src/api/responses.ts). The plugin is its own
  * npm project and does not import from agent/ at build time; keep these in step with those files.
  */
 
