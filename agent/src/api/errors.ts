@@ -102,6 +102,17 @@ export function schemaProblems(errors: readonly SchemaErrorLike[], limit = MAX_P
   return [...out, { path: '', message: `${more} more problems not listed${skipped} (an answer lists at most ${limit})` }];
 }
 
+/** The answer for an engine error, by its code (undefined: answered as any other error). */
+function engineErrorAnswer(err: EngineError): ErrorAnswer | undefined {
+  const problems = [{ path: '', message: err.message }];
+  switch (err.code) {
+    // Between start-up and shutdown only: the client may retry.
+    case 'not_ready': return { statusCode: 503, body: { error: 'not ready', problems } };
+    case 'invalid': return { statusCode: 400, body: { error: 'invalid request', problems } };
+    default: return undefined;
+  }
+}
+
 const JSON_ERRORS = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY_JSON_BODY']);
 
 /** The answer for an error raised while handling a request. */
@@ -109,9 +120,9 @@ export function errorAnswer(err: FastifyError | Error): ErrorAnswer {
   if (err instanceof RequestError) {
     return { statusCode: err.statusCode, body: { error: err.message, problems: capProblems(err.problems) } };
   }
-  if (err instanceof EngineError && /not started|stopped/.test(err.message)) {
-    // Between start-up and shutdown only: the client may retry.
-    return { statusCode: 503, body: { error: 'not ready', problems: [{ path: '', message: err.message }] } };
+  if (err instanceof EngineError) {
+    const a = engineErrorAnswer(err);
+    if (a) return a;
   }
   const fe = err as FastifyError;
   if (fe.validation !== undefined) {

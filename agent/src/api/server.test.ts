@@ -446,7 +446,7 @@ test('a failed program makes the answer 422 with the same results document; an e
   assert.equal(r.status, 500);
   assert.deepEqual(r.json, { error: 'internal error', problems: [{ path: '', message: 'store is on fire' }] });
   assert.doesNotMatch(r.body, /at .*\.ts/);
-  engine.throwOnNext = new EngineError('the engine is stopped');
+  engine.throwOnNext = new EngineError('the engine is stopped', 'not_ready');
   const stopped = await post('update', [el(null)]);
   assert.equal(stopped.status, 503, 'an engine that is not running: retry later');
   assert.equal((stopped.json as ErrorDoc).error, 'not ready');

@@ -41,17 +41,23 @@ import { ConfigStore, StoreError, type Reservation } from '../store/index.ts';
 import { applyMapArgs, mapsInDir, type MapArgsTarget } from './map-args.ts';
 import { initMonitorMaps } from './monitor-init.ts';
 import { chainManagerOptions } from './chain-options.ts';
-import { PROBES_REASON, bySeq, changedFields, nativeProblem, needsReload } from './program-diff.ts';
+import { PROBES_REASON, bySeq, changedFields, nativeProblem } from './program-diff.ts';
 import {
   clearSlotIf, hasUserProgram, isSelfLinking, needsUserRestart, slotId, userKey, waitForSelfLink,
 } from './user-programs.ts';
 import { UserRoots, hookProgramId } from './user-roots.ts';
 import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import { StatusCache } from './status-cache.ts';
+import { planChain } from './plan.ts';
+import { applyChainPlan, type ChainOps } from './apply.ts';
 import type {
   Engine, EngineObserver, InterfaceResult, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
 } from './types.ts';
 import { messageOf } from '../error-message.ts';
+import { EngineError, notReady } from './errors.ts';
+import { keyString, parseKey } from './program-key.ts';
+
+export { EngineError } from './errors.ts';
 
 /** The logger the engine writes to (pino's call shape). */
 export interface EngineLogger {
@@ -126,13 +132,6 @@ export interface ChainInspector {
 /** A program in GET: l3afd's fields plus what is live. */
 export type ProgramWithStatus = NormalizedBpfProgram & { status: ProgramStatus };
 
-/** An engine call made before start() or after stop(), or a body the API should have refused. */
-export class EngineError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EngineError';
-  }
-}
 
 const NOOP_LOGGER: EngineLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -203,7 +202,7 @@ function withLoadSpans(spec: ProgramSpec, spans: LoadLinkSpans): ProgramSpec {
 /** The object file of a package, refused when it would leave the package folder. */
 function objectIn(dir: string, file: string): string {
   const p = resolve(dir, file);
-  if (!p.startsWith(resolve(dir) + sep)) throw new EngineError(`object file '${file}' is outside the package folder`);
+  if (!p.startsWith(resolve(dir) + sep)) throw new EngineError(`object file '${file}' is outside the package folder`, 'invalid');
   return p;
 }
 
@@ -362,12 +361,12 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   #running(): ChainManager {
-    if (this.#phase !== 'running' || !this.#chain) throw new EngineError(this.#phase === 'stopped' ? 'the engine is stopped' : 'the engine is not started (call start() first)');
+    if (this.#phase !== 'running' || !this.#chain) throw notReady(this.#phase);
     return this.#chain;
   }
 
   #rt(iface: string, direction: ChainDirection, name: string): Runtime {
-    const key = `${iface}/${direction}/${name}`;
+    const key = keyString(iface, direction, name);
     let r = this.#runtime.get(key);
     if (!r) {
       r = { lastError: null, restarts: 0 };
@@ -492,7 +491,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const objectPath = await withSpan('verify', (span) => {
       if (pkg.sha256 !== undefined) span.setAttribute('l3af.artifact.sha256', pkg.sha256);
       const path = objectIn(pkg.dir, p.object_file);
-      if (!existsSync(path)) throw new EngineError(`program '${p.name}': the package has no object file '${p.object_file}'`);
+      if (!existsSync(path)) throw new EngineError(`program '${p.name}': the package has no object file '${p.object_file}'`, 'invalid');
       return path;
     }, attrs);
     return {
@@ -518,7 +517,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   #objProbes(): ProbeManager {
-    if (!this.#objectProbes) throw new EngineError('the engine is not started (call start() first)');
+    if (!this.#objectProbes) throw notReady(this.#phase);
     return this.#objectProbes;
   }
 
@@ -645,12 +644,12 @@ class DesiredStateEngine implements Engine, ChainInspector {
   // ---------------------------------------------------------------- user programs
 
   #sup(): Supervisor {
-    if (!this.#supervisor) throw new EngineError('the engine is not started (call start() first)');
+    if (!this.#supervisor) throw notReady(this.#phase);
     return this.#supervisor;
   }
 
   #roots(): UserRoots {
-    if (!this.#userRoots) throw new EngineError('the engine is not started (call start() first)');
+    if (!this.#userRoots) throw notReady(this.#phase);
     return this.#userRoots;
   }
 
@@ -781,9 +780,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
 
   /** Supervisor hook: a self-linking program's stale pins (a crashed instance's) go before it starts. */
   #beforeSpawn(spec: UserProgramSpec): void {
-    const [iface, d, name] = spec.key.split('/') as [string, ChainDirection, string];
-    if (spec.program.object_file !== '' || !this.#chain) return;
-    this.#removeSelfLinkPins(iface, d, { name, version: spec.program.version });
+    const k = parseKey(spec.key);
+    if (!k || spec.program.object_file !== '' || !this.#chain) return;
+    this.#removeSelfLinkPins(k.iface, k.direction, { name: k.name, version: spec.program.version });
   }
 
   // ---------------------------------------------------------------- one chain
@@ -859,7 +858,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       if (target.some((t) => t.name === c.name)) continue;
       try {
         if (supervised(c.name)) await this.#stopUser(iface, direction, c);
-        this.#runtime.delete(`${iface}/${direction}/${c.name}`);
+        this.#runtime.delete(keyString(iface, direction, c.name));
         results.set(c.name, 'removed');
       } catch (err) {
         out.push(c);
@@ -926,170 +925,40 @@ class DesiredStateEngine implements Engine, ChainInspector {
    */
   async #applyNative(iface: string, direction: ChainDirection, current: readonly NormalizedBpfProgram[], target: readonly NormalizedBpfProgram[], results: Results, ipv4: string): Promise<NormalizedBpfProgram[]> {
     const cm = this.#running();
-    const applied = new Map(current.map((p) => [p.name, p]));
-    const targetNames = new Set(target.map((p) => p.name));
-    const chaining = this.#config.l3afd.bpfChainingEnabled;
-    const wanted = new Map(target.map((p) => [p.name, p]));
-    const ipv4Changed = this.#ifaceState(iface).ipv4_address !== ipv4;
-    const fail = (name: string, reason: string, cause?: unknown): void => {
-      results.set(name, 'failed', reason, cause);
-      if (applied.has(name)) this.#rt(iface, direction, name).lastError = reason;
-      this.#log.warn({ iface, direction, name, reason }, 'program change failed');
-      const p = applied.get(name) ?? wanted.get(name);
-      const ref: ProgramRef = { iface, direction, name, version: p?.version ?? '', ipv4 };
-      // a program that still runs failed an update; one that does not run failed to deploy
-      this.#notify(this.#inChain(iface, direction, name) ? 'updateFailed' : 'deployFailed', ref, reason);
+    const live = new Set(cm.programs(iface, direction).map((el) => el.name));
+    // without a libbpf API (Windows without eBPF-for-Windows) each program fails on its own, before any step
+    const plan = planChain({
+      current, target, live, chaining: this.#config.l3afd.bpfChainingEnabled,
+      loadProblem: libbpfUnavailable(),
+      ipv4Changed: this.#ifaceState(iface).ipv4_address !== ipv4,
+    });
+    return applyChainPlan(plan, current, target, this.#chainOps(iface, direction, ipv4), results);
+  }
+
+  /** The chain and user program operations of one chain, as the applier uses them. */
+  #chainOps(iface: string, direction: ChainDirection, ipv4: string): ChainOps {
+    const cm = this.#running();
+    return {
+      iface, direction, ipv4,
+      chainNames: () => cm.programs(iface, direction).map((el) => el.name),
+      inChain: (name) => this.#inChain(iface, direction, name),
+      runningProgram: (p) => this.#runningProgram(iface, direction, p, ipv4),
+      insert: (p, position) => this.#insert(iface, direction, p, position),
+      replace: (from, to) => this.#replace(iface, direction, from, to),
+      unlink: (name) => this.#removeFromChain(iface, direction, name),
+      move: (name, position) => cm.move(iface, direction, name, position),
+      writeMapArgs: (p) => this.#writeMapArgs(iface, direction, p),
+      initMonitored: (p) => this.#initMonitored(mapsInDir(cm.layout.mapDir(iface, direction, p.name, p.version), pinsIn), p),
+      stopUser: (p) => this.#stopUser(iface, direction, p),
+      startUser: (p) => this.#startUser(iface, direction, p),
+      updateUser: async (p) => { await this.#sup().update(userKey(iface, direction, p.name), p); },
+      reachNote: (name) => this.#reachNote(iface, direction, name),
+      notify: (event, arg, reason) => this.#notify(event, arg, reason),
+      setLastError: (name, reason) => { this.#rt(iface, direction, name).lastError = reason; },
+      dropRuntime: (name) => { this.#runtime.delete(keyString(iface, direction, name)); },
+      warn: (obj, msg) => this.#log.warn(obj, msg),
+      error: (obj, msg) => this.#log.error(obj, msg),
     };
-    const stopped = (rp: RunningProgram | undefined): void => {
-      if (rp) this.#notify('programStopped', rp);
-    };
-
-    // 1. removals: programs the target does not list
-    for (const c of current) {
-      if (targetNames.has(c.name)) continue;
-      try {
-        const rp = this.#runningProgram(iface, direction, c, ipv4);
-        if (hasUserProgram(c)) await this.#stopUser(iface, direction, c);
-        if (this.#inChain(iface, direction, c.name)) await this.#removeFromChain(iface, direction, c.name);
-        stopped(rp);
-        applied.delete(c.name);
-        this.#runtime.delete(`${iface}/${direction}/${c.name}`);
-        results.set(c.name, 'removed');
-      } catch (err) {
-        fail(c.name, `removing it failed: ${messageOf(err)}`);
-      }
-    }
-
-    // 2. per program: disable, in-place changes; collect moves and loads
-    const moves: Array<{ from: NormalizedBpfProgram; to: NormalizedBpfProgram; changed: string[]; undo: Array<() => Promise<void>> }> = [];
-    const loads: Array<{ to: NormalizedBpfProgram; prev: NormalizedBpfProgram | undefined; reason?: string }> = [];
-    for (const t of target) {
-      const c = applied.get(t.name);
-      const enabled = t.admin_status === 'enabled';
-      const live = this.#inChain(iface, direction, t.name);
-      const changed = c ? changedFields(c, t) : [];
-      if (!enabled) {
-        if (c && changed.length === 0 && !live) {
-          results.set(t.name, 'unchanged');
-          continue;
-        }
-        try {
-          const rp = live && c ? this.#runningProgram(iface, direction, c, ipv4) : undefined;
-          if (c && hasUserProgram(c)) await this.#stopUser(iface, direction, c);
-          if (live) await this.#removeFromChain(iface, direction, t.name);
-          stopped(rp);
-          applied.set(t.name, t);
-          this.#rt(iface, direction, t.name).lastError = null;
-          if (c) results.set(t.name, 'updated', live ? 'admin_status disabled: unloaded, kept in the desired state' : `changed: ${changed.join(', ')}`);
-          else results.set(t.name, 'added', 'admin_status disabled: stored, not loaded');
-        } catch (err) {
-          fail(t.name, `unloading it failed: ${messageOf(err)}`);
-        }
-        continue;
-      }
-      // without a libbpf API (Windows without eBPF-for-Windows) each program fails on its own, before any step
-      const problem = nativeProblem(t, chaining) ?? libbpfUnavailable() ?? undefined;
-      if (problem) {
-        if (c && changed.length === 0 && !live) {
-          results.set(t.name, 'unchanged', `not running: ${problem}`);
-          continue;
-        }
-        fail(t.name, problem);
-        continue;
-      }
-      if (!c || !live) {
-        const reason = !c ? undefined : c.admin_status === 'disabled' ? 'admin_status enabled: loaded' : 'loaded again (it was not running)';
-        loads.push({ to: t, prev: c, ...(reason === undefined ? {} : { reason }) });
-        continue;
-      }
-      if (changed.length === 0) {
-        results.set(t.name, 'unchanged');
-        if (ipv4Changed) this.#notifyRunning('programUpdated', iface, direction, t, ipv4); // the interface's address is one of its labels
-        continue;
-      }
-      const undo: Array<() => Promise<void>> = [];
-      // l3afd's order: the user program stops before its kernel program changes and starts after
-      const userRestart = (hasUserProgram(c) || hasUserProgram(t)) && (needsReload(changed) || needsUserRestart(changed));
-      try {
-        if (userRestart && hasUserProgram(c)) {
-          await this.#stopUser(iface, direction, c);
-          undo.push(async () => this.#startUser(iface, direction, c));
-        }
-        if (needsReload(changed)) {
-          undo.push(await this.#replace(iface, direction, c, t));
-        } else if (changed.includes('map_args')) {
-          this.#writeMapArgs(iface, direction, t);
-          undo.push(async () => this.#writeMapArgs(iface, direction, c));
-        }
-        if (!needsReload(changed) && changed.includes('monitor_maps')) {
-          this.#initMonitored(mapsInDir(this.#running().layout.mapDir(iface, direction, t.name, t.version), pinsIn), t);
-        }
-        if (userRestart && hasUserProgram(t)) {
-          await this.#startUser(iface, direction, t);
-        } else if (hasUserProgram(t) && changed.includes('update_args')) {
-          await this.#sup().update(userKey(iface, direction, t.name), t);
-        }
-      } catch (err) {
-        for (const u of undo.reverse()) await u().catch((e: unknown) => this.#log.error({ iface, direction, name: t.name, err: messageOf(e) }, 'rollback failed'));
-        fail(t.name, messageOf(err), err);
-        continue;
-      }
-      if (t.seq_id !== c.seq_id) {
-        moves.push({ from: c, to: t, changed, undo });
-        continue;
-      }
-      applied.set(t.name, t);
-      this.#rt(iface, direction, t.name).lastError = null;
-      results.set(t.name, 'updated', `changed: ${changed.join(', ')}`);
-      this.#notifyRunning('programUpdated', iface, direction, t, ipv4);
-    }
-
-    // 3. moves, one program at a time; the chain stays sorted by the seq_ids that hold
-    const seqOf = (name: string): number => applied.get(name)?.seq_id ?? Number.MAX_SAFE_INTEGER;
-    for (const m of bySeq(moves.map((x) => ({ ...x, seq_id: x.to.seq_id })))) {
-      const name = m.to.name;
-      try {
-        const els = cm.programs(iface, direction);
-        const now = els.findIndex((el) => el.name === name);
-        const pos = this.#position(iface, direction, m.to.seq_id, seqOf, name);
-        if (now !== pos) await cm.move(iface, direction, name, pos);
-        applied.set(name, m.to);
-        this.#rt(iface, direction, name).lastError = null;
-        results.set(name, 'updated', `changed: ${m.changed.join(', ')}`);
-        this.#notifyRunning('programUpdated', iface, direction, m.to, ipv4);
-      } catch (err) {
-        for (const u of m.undo.reverse()) await u().catch((e: unknown) => this.#log.error({ iface, direction, name, err: messageOf(e) }, 'rollback failed'));
-        // a replace and its undo load the old program anew: the observer gets its new id
-        if (m.undo.length > 0 && needsReload(m.changed)) this.#notifyRunning('programUpdated', iface, direction, m.from, ipv4);
-        fail(name, `moving it failed: ${messageOf(err)}`);
-      }
-    }
-
-    // 4. loads (new programs, re-enabled ones, ones that were not running), in seq_id order
-    for (const l of bySeq(loads.map((x) => ({ ...x, seq_id: x.to.seq_id })))) {
-      const name = l.to.name;
-      try {
-        await this.#insert(iface, direction, l.to, this.#position(iface, direction, l.to.seq_id, seqOf, name));
-        if (hasUserProgram(l.to)) {
-          // l3afd's order: the kernel program is live first, then its user program starts
-          try {
-            await this.#startUser(iface, direction, l.to);
-          } catch (err) {
-            await this.#removeFromChain(iface, direction, name).catch((e: unknown) => this.#log.error({ iface, direction, name, err: messageOf(e) }, 'unloading after a failed user program start failed'));
-            throw err;
-          }
-        }
-        applied.set(name, l.to);
-        this.#rt(iface, direction, name).lastError = null;
-        const note = this.#reachNote(iface, direction, name);
-        if (l.prev) results.set(name, 'updated', note === undefined ? l.reason : `${l.reason ?? 'loaded'}; ${note}`);
-        else results.set(name, 'added', note);
-        this.#notifyRunning('programStarted', iface, direction, l.to, ipv4);
-      } catch (err) {
-        fail(name, messageOf(err), err);
-      }
-    }
-    return bySeq([...applied.values()]);
   }
 
   // ---------------------------------------------------------------- operations
@@ -1208,7 +1077,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   #probeMgr(): ProbeManager {
-    if (!this.#probeManager) throw new EngineError('the engine is not started (call start() first)');
+    if (!this.#probeManager) throw notReady(this.#phase);
     return this.#probeManager;
   }
 
@@ -1223,10 +1092,10 @@ class DesiredStateEngine implements Engine, ChainInspector {
         this.#probeErrors.delete(p.name);
         return had ? result(isDeepStrictEqual(had.p, p) ? 'unchanged' : 'updated', 'admin_status disabled: detached, kept in the desired state') : result('added', 'admin_status disabled: stored, not attached');
       }
-      if (p.object_file === '') throw new EngineError(PROBES_REASON);
+      if (p.object_file === '') throw new EngineError(PROBES_REASON, 'invalid');
       const dir = await this.#packageDir(p);
       const r = this.#probeMgr().apply({ name: p.name, version: p.version, objectPath: objectIn(dir, p.object_file) });
-      if (r.outcome === 'failed') throw new EngineError(r.reason ?? 'attaching the probes failed');
+      if (r.outcome === 'failed') throw new EngineError(r.reason ?? 'attaching the probes failed', 'kernel');
       this.#probesWanted.set(p.name, { iface: had?.iface ?? iface, p });
       this.#probeErrors.delete(p.name);
       if (r.outcome === 'unchanged' && had && !isDeepStrictEqual(had.p, p)) return result('updated', `changed: ${changedFields(had.p, p).join(', ')} (the attached probes stay as they are)`);
@@ -1279,7 +1148,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return this.#withPackages(body, () => this.#serial(async () => {
       this.#running();
       const problems = checkAddUpdateSemantics(body);
-      if (problems.length > 0) throw new EngineError(`invalid add body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      if (problems.length > 0) throw new EngineError(`invalid add body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
       const before = this.#snapshot();
       const reservation = await this.#reserve(body.map(normalizeL3afBpfPrograms));
       const out: ProgramResult[] = [];
@@ -1336,7 +1205,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return this.#withPackages(body, () => this.#serial(async () => {
       this.#running();
       const problems = checkAddUpdateSemantics(body);
-      if (problems.length > 0) throw new EngineError(`invalid update body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      if (problems.length > 0) throw new EngineError(`invalid update body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
       const before = this.#snapshot();
       const reservation = await this.#reserve(body.map(normalizeL3afBpfPrograms));
       const out: ProgramResult[] = [];
@@ -1425,7 +1294,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return this.#serial(async () => {
       this.#running();
       const problems = checkDeleteSemantics(body);
-      if (problems.length > 0) throw new EngineError(`invalid delete body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      if (problems.length > 0) throw new EngineError(`invalid delete body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
       const before = this.#snapshot();
       const reservation = await this.#reserve([]);
       const out: ProgramResult[] = [];
@@ -1497,7 +1366,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         }
         for (const p of list as ProgramWithStatus[]) {
           const el = desc?.programs.find((x) => x.name === p.name);
-          const rt = this.#runtime.get(`${e.iface}/${d}/${p.name}`);
+          const rt = this.#runtime.get(keyString(e.iface, d, p.name));
           let attached = el !== undefined && el.linked && desc?.root.linked === true;
           let progId = el?.id ?? 0;
           if (isSelfLinking(p) && p.admin_status === 'enabled' && this.#phase === 'running') ({ attached, progId } = this.#selfLinkState(e.iface, d, desc));
@@ -1588,7 +1457,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
 
   start(): Promise<void> {
     return this.#serial(async () => {
-      if (this.#phase !== 'new') throw new EngineError(`start() was already called (engine ${this.#phase})`);
+      if (this.#phase !== 'new') throw new EngineError(`start() was already called (engine ${this.#phase})`, 'busy');
       this.#phase = 'starting';
       try {
         await this.#start();
@@ -1653,8 +1522,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
     }
     // user programs a previous agent left: adopted when the stored state still wants them as they are
     const recovery = await this.#supervisor.recover((spec) => {
-      const [iface, d, name] = spec.key.split('/') as [string, ChainDirection, string];
-      const p = this.#state.get(iface)?.lists[d]?.find((x) => x.name === name);
+      const k = parseKey(spec.key);
+      const p = k && this.#state.get(k.iface)?.lists[k.direction]?.find((x) => x.name === k.name);
       return p && p.admin_status === 'enabled' && isDeepStrictEqual(spec.program, p) ? 'adopt' : 'stop';
     });
     if (recovery.adopted.length + recovery.stopped.length > 0) this.#log.info({ adopted: recovery.adopted, stopped: recovery.stopped }, 'user programs recovered');
@@ -1675,15 +1544,15 @@ class DesiredStateEngine implements Engine, ChainInspector {
           }
           try {
             const spec = await this.#spec(p, { iface, direction: d });
-            specs.set(`${iface}/${d}/${p.name}`, spec);
-            objects.set(`${iface}/${d}/${p.name}/${seg(p.version)}/${p.entry_function_name}`, spec.objectPath);
+            specs.set(keyString(iface, d, p.name), spec);
+            objects.set(`${keyString(iface, d, p.name)}/${seg(p.version)}/${p.entry_function_name}`, spec.objectPath);
           } catch (err) {
             this.#rt(iface, d, p.name).lastError = `fetching the package failed: ${messageOf(err)}`;
           }
         }
       }
     }
-    const objectPathFor = (r: AdoptedRef): string | undefined => objects.get(`${r.iface}/${r.direction}/${r.name}/${r.versionSegment}/${r.entry}`);
+    const objectPathFor = (r: AdoptedRef): string | undefined => objects.get(`${keyString(r.iface, r.direction, r.name)}/${r.versionSegment}/${r.entry}`);
     this.#phase = 'running'; // the helpers below need a running engine
     const report = await cm.adopt({ objectPathFor });
     for (const p of report.problems) this.#log.warn({ problem: p }, 'adopt');
@@ -1725,7 +1594,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
           } else if (this.#inChain(iface, d, p.name)) {
             this.#notifyRunning('programStarted', iface, d, p, st.ipv4_address);
           } else {
-            const reason = this.#runtime.get(`${iface}/${d}/${p.name}`)?.lastError ?? 'not running after start';
+            const reason = this.#runtime.get(keyString(iface, d, p.name))?.lastError ?? 'not running after start';
             this.#notify('deployFailed', { iface, direction: d, name: p.name, version: p.version, ipv4: st.ipv4_address }, reason);
           }
         }
@@ -1760,7 +1629,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
           if (!hasUserProgram(p) || sup.snapshot(userKey(iface, d, p.name))?.running) continue;
           try {
             if (isSelfLinking(p)) {
-              if (p !== enabled.at(-1)) throw new EngineError('a self-linking user program (cmd_start without object_file) must be the last program of its chain (highest seq_id)');
+              if (p !== enabled.at(-1)) throw new EngineError('a self-linking user program (cmd_start without object_file) must be the last program of its chain (highest seq_id)', 'invalid');
               await this.#startSelfLinking(iface, d, p, false);
             } else if (!nativeProblem(p, chaining) && this.#inChain(iface, d, p.name)) {
               await this.#startUser(iface, d, p);
@@ -1798,8 +1667,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   #userHasStatusCmd(key: string): boolean {
-    const [iface, d, name] = key.split('/') as [string, ChainDirection, string];
-    return this.#state.get(iface)?.lists[d]?.find((p) => p.name === name)?.cmd_status !== '' ;
+    const k = parseKey(key);
+    return k !== undefined && this.#state.get(k.iface)?.lists[k.direction]?.find((p) => p.name === k.name)?.cmd_status !== '';
   }
 
   /** Makes the adopted chain match the stored list: removes extras, repairs versions, orders, loads what is missing. */
@@ -1807,7 +1676,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const cm = this.#running();
     const chaining = this.#config.l3afd.bpfChainingEnabled;
     const want = new Map(desired.filter((p) => p.admin_status === 'enabled' && !nativeProblem(p, chaining)).map((p) => [p.name, p]));
-    const specOf = (name: string): ProgramSpec | undefined => specs.get(`${iface}/${d}/${name}`);
+    const specOf = (name: string): ProgramSpec | undefined => specs.get(keyString(iface, d, name));
     const note = (name: string, err: unknown, what: string): void => {
       const r = this.#rt(iface, d, name);
       r.lastError = `${what}: ${messageOf(err)}`;

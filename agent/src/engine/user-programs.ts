@@ -9,31 +9,13 @@ import { isDeepStrictEqual } from 'node:util';
 import { BpfMap, ProgArray } from '../bpf/index.ts';
 import type { ChainDirection } from '../chain/index.ts';
 import type { NormalizedBpfProgram } from '../payload/index.ts';
+import { keyString } from './program-key.ts';
 
-/** Fields whose change stops and starts the user program again (update_args alone runs cmd_update). */
-export const USER_RESTART_FIELDS = [
-  'version', 'artifact', 'ebpf_package_repo_url', 'cmd_start', 'cmd_stop', 'cmd_status', 'cmd_update', 'start_args', 'stop_args',
-  'status_args', 'user_program_daemon', 'cpu', 'memory', 'rules', 'rules_file', 'object_file', 'map_name',
-] as const satisfies readonly (keyof NormalizedBpfProgram)[];
-
-/** The program runs a user program. */
-export function hasUserProgram(p: NormalizedBpfProgram): boolean {
-  return p.cmd_start !== '';
-}
-
-/** The program is a self-linking user program (cmd_start without object_file: l3afd's v1 path). */
-export function isSelfLinking(p: NormalizedBpfProgram): boolean {
-  return p.cmd_start !== '' && p.object_file === '';
-}
-
-/** True when a change of `fields` restarts the user program. */
-export function needsUserRestart(fields: readonly string[]): boolean {
-  return fields.some((f) => (USER_RESTART_FIELDS as readonly string[]).includes(f));
-}
+export { USER_RESTART_FIELDS, hasUserProgram, isSelfLinking, needsUserRestart } from './program-diff.ts';
 
 /** Supervisor key of a chained program's user program. */
 export function userKey(iface: string, direction: ChainDirection, name: string): string {
-  return `${iface}/${direction}/${name}`;
+  return keyString(iface, direction, name);
 }
 
 /** The program id in slot 0 of the prog array pinned at `pin` (undefined: empty, or no such pin). */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { NormalizedL3afBpfPrograms } from '../payload/index.ts';
-import { StatusCache } from './status-cache.ts';
+import type { NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
+import { StatusCache } from '../../agent/src/engine/status-cache.ts';
 
 const attachedOf = (els: NormalizedL3afBpfPrograms[]): boolean => (els[0]!.bpf_programs.xdp_ingress![0] as unknown as { status: { attached: boolean } }).status.attached;
 
