@@ -50,6 +50,7 @@ import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import { StatusCache } from './status-cache.ts';
 import { planChain } from './plan.ts';
 import { applyChainPlan, type ChainOps } from './apply.ts';
+import { reconcileChain } from './reconcile.ts';
 import type {
   Engine, EngineObserver, InterfaceResult, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
 } from './types.ts';
@@ -585,11 +586,6 @@ class DesiredStateEngine implements Engine, ChainInspector {
     if (blocker) return `it never runs: '${blocker.name}' before it does not tail-call through its map_name`;
     if (!el.continues && i < d.programs.length - 1) return `its code does not tail-call through map_name: the ${d.programs.length - 1 - i} program(s) after it never run`;
     return undefined;
-  }
-
-  /** Index at which a program with `seq` goes: after every chain element whose stored seq_id is lower. */
-  #position(iface: string, direction: ChainDirection, seq: number, seqOf: (name: string) => number, except?: string): number {
-    return this.#running().programs(iface, direction).filter((el) => el.name !== except && seqOf(el.name) < seq).length;
   }
 
   /** Loads `p` into the chain at `position` and writes its map_args; on failure nothing stays. */
@@ -1671,68 +1667,21 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return k !== undefined && this.#state.get(k.iface)?.lists[k.direction]?.find((p) => p.name === k.name)?.cmd_status !== '';
   }
 
-  /** Makes the adopted chain match the stored list: removes extras, repairs versions, orders, loads what is missing. */
+  /** Makes the adopted chain match the stored list (see {@link reconcileChain}). */
   async #reconcile(iface: string, d: ChainDirection, desired: readonly NormalizedBpfProgram[], specs: Map<string, ProgramSpec>): Promise<void> {
     const cm = this.#running();
-    const chaining = this.#config.l3afd.bpfChainingEnabled;
-    const want = new Map(desired.filter((p) => p.admin_status === 'enabled' && !nativeProblem(p, chaining)).map((p) => [p.name, p]));
-    const specOf = (name: string): ProgramSpec | undefined => specs.get(keyString(iface, d, name));
-    const note = (name: string, err: unknown, what: string): void => {
-      const r = this.#rt(iface, d, name);
-      r.lastError = `${what}: ${messageOf(err)}`;
-      this.#log.warn({ iface, direction: d, name, err: messageOf(err) }, what);
-    };
-    // extras, and programs whose kernel element is not what is stored
-    for (const el of [...cm.programs(iface, d)]) {
-      const p = want.get(el.name);
-      if (!p) {
-        try {
-          await this.#removeFromChain(iface, d, el.name);
-          this.#log.info({ iface, direction: d, name: el.name }, 'removed a program the desired state does not hold');
-        } catch (err) {
-          note(el.name, err, 'removing an unwanted program failed');
-        }
-        continue;
-      }
-      if (seg(el.version) === seg(p.version) && el.entry === p.entry_function_name && el.nextMapName === p.map_name) continue;
-      const spec = specOf(p.name);
-      if (!spec) continue; // its package could not be fetched: the running one stays (last_error says why)
-      try {
-        await this.#replaceSpanned(iface, d, el.name, spec, false);
-        this.#rt(iface, d, p.name).restarts++;
-        this.#log.info({ iface, direction: d, name: p.name }, 'replaced a program whose kernel version differed from the stored one');
-      } catch (err) {
-        note(p.name, err, 'repairing the program failed');
-      }
-    }
-    // order: selection into seq_id order (no move at all when the adopted order is right)
-    const order = bySeq([...want.values()]).map((p) => p.name).filter((n) => this.#inChain(iface, d, n));
-    for (let i = 0; i < order.length; i++) {
-      const name = order[i] as string;
-      if (cm.programs(iface, d)[i]?.name === name) continue;
-      try {
-        await cm.move(iface, d, name, i);
-        this.#log.info({ iface, direction: d, name, position: i }, 'moved a program to its seq_id place');
-      } catch (err) {
-        note(name, err, 'moving the program to its seq_id place failed');
-        break;
-      }
-    }
-    // map_args again (repairs drift; the same values are harmless), then programs that are missing
-    const seqOf = (n: string): number => want.get(n)?.seq_id ?? Number.MAX_SAFE_INTEGER;
-    for (const p of bySeq([...want.values()])) {
-      try {
-        if (this.#inChain(iface, d, p.name)) {
-          this.#writeMapArgs(iface, d, p);
-        } else if (specOf(p.name)) {
-          await this.#insert(iface, d, p, this.#position(iface, d, p.seq_id, seqOf, p.name));
-          this.#rt(iface, d, p.name).restarts++;
-          this.#log.info({ iface, direction: d, name: p.name }, 'loaded a stored program the kernel did not hold');
-        }
-      } catch (err) {
-        note(p.name, err, 'loading the stored program failed');
-      }
-    }
+    await reconcileChain({
+      iface, direction: d, desired, chaining: this.#config.l3afd.bpfChainingEnabled,
+      specOf: (name) => specs.get(keyString(iface, d, name)),
+      chain: () => cm.programs(iface, d),
+      unlink: (name) => this.#removeFromChain(iface, d, name),
+      replace: (name, spec) => this.#replaceSpanned(iface, d, name, spec, false),
+      move: (name, position) => cm.move(iface, d, name, position),
+      writeMapArgs: (p) => this.#writeMapArgs(iface, d, p),
+      insert: (p, position) => this.#insert(iface, d, p, position),
+      runtime: (name) => this.#rt(iface, d, name),
+      log: this.#log,
+    });
   }
 
   stop(opts: { unload?: boolean } = {}): Promise<void> {
