@@ -10,7 +10,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { normalizeProgram, type NormalizedBpfProgram } from '../../agent/src/payload/index.ts';
-import { chainPosition, planChain, type ChainPlan, type ChainStep } from '../../agent/src/engine/plan.ts';
+import {
+  ALREADY_PRESENT, DISABLED_NOT_ADDED, chainPosition, omittedBy, planChain, planTail, targetFor, type ChainPlan, type ChainStep,
+} from '../../agent/src/engine/plan.ts';
 import { applyChainPlan, type ChainOps } from '../../agent/src/engine/apply.ts';
 import { RELOAD_FIELDS, USER_PROGRAM_REASON, bySeq, changedFields } from '../../agent/src/engine/program-diff.ts';
 import { formatKey, keyString, parseKey, programKey } from '../../agent/src/engine/program-key.ts';
@@ -425,6 +427,77 @@ test('ProgramKey: one constructor, formatter and parser; tc twins (same name in 
   const ing = planChain({ current: [p], target: [{ ...p, version: '2.0' }], live: new Set(['ratelimiting']), chaining: true });
   assert.deepEqual(ing.steps.map((s) => s.kind), ['change']);
   cases++;
+});
+
+
+test('add and update ask for a target list: every mode x stored state x ask, with seq_id ties', () => {
+  for (const mode of ['add', 'update'] as const) {
+    for (const s of STATES) {
+      for (const a of ASKS) {
+        for (const otherSeq of [1, 3]) {
+          const c = held('a', 1, s);
+          const other = prog('o', otherSeq);
+          const current = bySeq([other, ...(c ? [c] : [])]);
+          const p = asked('a', 1, c, a) ?? prog('a', 1);
+          const ask = targetFor(mode, 'xdp_ingress', current, p);
+          cases++;
+          if (mode === 'add') {
+            if (c) assert.deepEqual(ask, { kind: 'skip', reason: ALREADY_PRESENT });
+            else if (p.admin_status !== 'enabled') assert.deepEqual(ask, { kind: 'skip', reason: DISABLED_NOT_ADDED });
+            else if (p.seq_id === otherSeq) assert.match(ask.kind === 'skip' ? ask.reason : '', /seq_id 1 is taken by 'o' in xdp_ingress/);
+            else assert.deepEqual(ask, { kind: 'apply', target: bySeq([...current, p]), disables: false });
+            continue;
+          }
+          if (p.admin_status !== 'enabled' && !c) assert.deepEqual(ask, { kind: 'skip', reason: DISABLED_NOT_ADDED });
+          else if (p.admin_status !== 'enabled') assert.deepEqual(ask, { kind: 'apply', target: [other], disables: true });
+          else assert.deepEqual(ask, { kind: 'apply', target: bySeq([other, p]), disables: false }, `${s}/${a}: update replaces by name (ties keep the one that holds first)`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(omittedBy([prog('a', 1), prog('b', 2)], [prog('b', 5)]).map((p) => p.name), ['a']);
+});
+
+test('self-linking tails: one per chain, the last program; every tail seq_id x native seq_id x running state x change', () => {
+  const self = (name: string, seq: number, over: Partial<P> = {}): P => prog(name, seq, { object_file: '', entry_function_name: '', cmd_start: 'run', ...over });
+  for (const tailSeq of [1, 5, 9]) {
+    for (const nativeSeq of [1, 5, 9]) {
+      for (const supervised of [false, true]) {
+        for (const change of ['none', 'start_args', 'native_version', 'second_tail', 'disable_tail'] as const) {
+          const t0 = self('tail', tailSeq);
+          const n0 = prog('n', nativeSeq);
+          const current = bySeq([n0, t0]);
+          const t1 = change === 'start_args' ? { ...t0, start_args: ARGS } : change === 'disable_tail' ? { ...t0, admin_status: 'disabled' as const } : t0;
+          const n1 = change === 'native_version' ? { ...n0, version: '2.0' } : n0;
+          const target = bySeq([n1, t1, ...(change === 'second_tail' ? [self('tail2', 9)] : [])]);
+          const plan = planTail({ iface: 'veth0', direction: 'xdp_ingress', current, target, supervised: new Set(supervised ? ['tail'] : []), live: new Set(['n']), chaining: true });
+          cases++;
+          const where = `tail ${tailSeq}, native ${nativeSeq}, ${supervised ? 'running' : 'not running'}, ${change}`;
+          assert.deepEqual(plan.nativeCurrent, [n0], where);
+          assert.equal(plan.running?.name, supervised ? 'tail' : undefined, where);
+          if (change === 'second_tail') assert.match(plan.refused.get(plan.want?.name === 'tail2' ? 'tail' : 'tail2') ?? plan.refused.get('tail') ?? '', /only one self-linking|must be the last/, where);
+          if (change === 'disable_tail') {
+            assert.equal(plan.want, undefined, where);
+            assert.equal(plan.restarted, supervised, `${where}: a running tail that is disabled stops`);
+            continue;
+          }
+          const settled = supervised && change !== 'start_args';
+          if (nativeSeq >= tailSeq && !settled) {
+            assert.match(plan.refused.get('tail') ?? '', /must be the last program of its chain/, where);
+            assert.equal(plan.want, undefined, where);
+          } else if (nativeSeq >= tailSeq) {
+            assert.match(plan.refused.get('n') ?? '', /cannot follow the self-linking user program 'tail'/, where);
+            assert.deepEqual(plan.nativeTarget, [n0], `${where}: the refused native program keeps what it was`);
+          } else {
+            assert.equal(plan.want?.name, 'tail', where);
+            assert.deepEqual(plan.nativeTarget, [n1], where);
+            assert.equal(plan.nativeChanges, change === 'native_version', where);
+            assert.equal(plan.restarted, supervised && (change === 'native_version' || change === 'start_args'), `${where}: the tail restarts when what is before it or itself changes`);
+          }
+        }
+      }
+    }
+  }
 });
 
 test('count', () => {

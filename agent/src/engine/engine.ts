@@ -22,7 +22,7 @@ import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { BpfProgram as KernelProgram, libbpfUnavailable, unpin, type BpfObject } from '../bpf/index.ts';
-import { Supervisor, userDirection, type UserProgramSpec, type UserProgramStatus } from '../supervisor/index.ts';
+import { Supervisor, userDirection, type UserProgramSpec } from '../supervisor/index.ts';
 import { ProbeManager, type ProbeSetStatus } from '../probes/index.ts';
 import { withSpan } from '../telemetry/tracing.ts';
 import {
@@ -43,14 +43,15 @@ import { initMonitorMaps } from './monitor-init.ts';
 import { chainManagerOptions } from './chain-options.ts';
 import { PROBES_REASON, bySeq, changedFields, nativeProblem } from './program-diff.ts';
 import {
-  clearSlotIf, hasUserProgram, isSelfLinking, needsUserRestart, slotId, userKey, waitForSelfLink,
+  clearSlotIf, hasUserProgram, isSelfLinking, slotId, userKey, waitForSelfLink,
 } from './user-programs.ts';
 import { UserRoots, hookProgramId } from './user-roots.ts';
 import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import { StatusCache } from './status-cache.ts';
-import { planChain } from './plan.ts';
+import { DISABLED_REMOVED, omittedBy, planChain, planTail, targetFor } from './plan.ts';
 import { applyChainPlan, type ChainOps } from './apply.ts';
 import { reconcileChain } from './reconcile.ts';
+import { probeStatus, withUserStatus } from './status-view.ts';
 import type {
   Engine, EngineObserver, InterfaceResult, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
 } from './types.ts';
@@ -247,11 +248,6 @@ class Results {
     return [...first, ...[...this.#out.values()].filter((r) => !first.includes(r))];
   }
 }
-
-/** Result reason of a disabled program that add or update does not keep (as l3afd, it is not listed). */
-const DISABLED_NOT_ADDED = 'admin_status disabled: not loaded and not listed (as l3afd)';
-/** Result reason of a running program an update disabled. */
-const DISABLED_REMOVED = 'admin_status disabled: stopped and removed from the list (as l3afd)';
 
 /**
  * l3afd's partial apply: within one interface of a payload, the first program that fails ends the
@@ -799,38 +795,21 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const chaining = this.#config.l3afd.bpfChainingEnabled;
     const keyOf = (name: string): string => userKey(iface, direction, name);
     const supervised = (name: string): boolean => sup.snapshot(keyOf(name)) !== undefined;
-    const refused = new Map<string, string>();
     const fail = (name: string, reason: string, cause?: unknown): void => {
       results.set(name, 'failed', reason, cause);
       if (current.some((c) => c.name === name)) this.#rt(iface, direction, name).lastError = reason;
       this.#log.warn({ iface, direction, name, reason }, 'program change failed');
     };
 
-    // the tail to run: one enabled self-linking program (the supervised one first), after every native program
-    const running = curSelf.find((p) => p.admin_status === 'enabled' && supervised(p.name));
-    const enabledSelf = tgtSelf.filter((p) => p.admin_status === 'enabled');
-    let want = enabledSelf.find((p) => p.name === running?.name) ?? bySeq(enabledSelf)[0];
-    for (const p of enabledSelf) {
-      if (p !== want) refused.set(p.name, `only one self-linking user program (cmd_start without object_file) per chain: '${want?.name ?? ''}' is the tail of ${iface} ${direction}`);
-    }
-    let nativeTgt = target.filter((p) => !isSelfLinking(p));
-    const nativeCur = current.filter((p) => !isSelfLinking(p));
-    if (want) {
-      const w = want;
-      const after = nativeTgt.filter((p) => p.admin_status === 'enabled' && p.seq_id >= w.seq_id);
-      const wantSettled = running?.name === w.name && changedFields(running, w).length === 0;
-      if (after.length > 0 && !wantSettled) {
-        refused.set(w.name, `a self-linking user program (cmd_start without object_file) must be the last program of its chain (highest seq_id): the agent cannot link '${after.map((p) => p.name).join("', '")}' after a program it did not load`);
-        want = undefined;
-      } else {
-        for (const p of after) refused.set(p.name, `cannot follow the self-linking user program '${w.name}' (seq_id ${w.seq_id}): the agent cannot link a program after one it did not load; give it a lower seq_id`);
-        nativeTgt = nativeTgt.flatMap((p) => (refused.has(p.name) ? nativeCur.filter((c) => c.name === p.name) : [p]));
-      }
-    }
-    const nativeChanges = !isDeepStrictEqual(nativeCur, nativeTgt)
-      || nativeTgt.some((p) => p.admin_status === 'enabled' && !nativeProblem(p, chaining) && !this.#inChain(iface, direction, p.name));
-    const tailChanged = running !== undefined && (want === undefined || running.name !== want.name || needsUserRestart(changedFields(running, want)));
-    const restarted = running !== undefined && (nativeChanges || tailChanged);
+    const tail = planTail({
+      iface, direction, current, target, chaining,
+      supervised: new Set(curSelf.filter((p) => supervised(p.name)).map((p) => p.name)),
+      live: new Set(this.#running().programs(iface, direction).map((el) => el.name)),
+    });
+    const { running, refused, restarted } = tail;
+    const nativeCur = tail.nativeCurrent;
+    const nativeTgt = tail.nativeTarget;
+    const nativeChanges = tail.nativeChanges;
     if (running && restarted) {
       try {
         await this.#stopUser(iface, direction, running);
@@ -1141,15 +1120,28 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   add(body: AddUpdateBody): Promise<OperationResult> {
-    return this.#withPackages(body, () => this.#serial(async () => {
-      this.#running();
-      const problems = checkAddUpdateSemantics(body);
-      if (problems.length > 0) throw new EngineError(`invalid add body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
-      const before = this.#snapshot();
-      const reservation = await this.#reserve(body.map(normalizeL3afBpfPrograms));
-      const out: ProgramResult[] = [];
-      const ifaces: InterfaceResult[] = [];
-      try {
+    return this.#withPackages(body, () => this.#serial(() => this.#addOrUpdate('add', body)));
+  }
+
+  update(body: AddUpdateBody): Promise<OperationResult> {
+    return this.#withPackages(body, () => this.#serial(() => this.#addOrUpdate('update', body)));
+  }
+
+  /**
+   * add and update: per interface and direction, each program of the payload in its order gives a
+   * target list ({@link targetFor}) that the chain is brought to; as l3afd, the first failure ends
+   * the interface's payload. update first drops what a named chain omits, and at the end forgets
+   * the interfaces it does not name (the host's whole desired state).
+   */
+  async #addOrUpdate(mode: 'add' | 'update', body: AddUpdateBody): Promise<OperationResult> {
+    this.#running();
+    const problems = checkAddUpdateSemantics(body);
+    if (problems.length > 0) throw new EngineError(`invalid ${mode} body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
+    const before = this.#snapshot();
+    const reservation = await this.#reserve(body.map(normalizeL3afBpfPrograms));
+    const out: ProgramResult[] = [];
+    const ifaces: InterfaceResult[] = [];
+    try {
       for (const e of body) {
         const st = this.#ifaceState(e.iface);
         const next: IfaceState = { host_name: e.host_name, ipv4_address: e.ipv4_address ?? st.ipv4_address, lists: { ...st.lists } };
@@ -1157,106 +1149,51 @@ class DesiredStateEngine implements Engine, ChainInspector {
         const halt = new PayloadHalt(e.iface);
         const firstResult = out.length;
         // l3afd without chaining refuses an add that lists more than one program for a direction (the whole interface)
-        const crowded = this.#config.l3afd.bpfChainingEnabled ? undefined : CHAIN_DIRECTIONS.find((d) => (e.bpf_programs?.[d]?.length ?? 0) > 1);
+        const crowded = mode !== 'add' || this.#config.l3afd.bpfChainingEnabled ? undefined : CHAIN_DIRECTIONS.find((d) => (e.bpf_programs?.[d]?.length ?? 0) > 1);
         if (crowded) halt.reason = `bpf-chaining-enabled is false: one program per direction, and ${crowded} lists ${e.bpf_programs?.[crowded]?.length ?? 0} (l3afd refuses the interface's add)`;
         for (const d of CHAIN_DIRECTIONS) {
-          for (const p of (e.bpf_programs?.[d] ?? []).map(normalizeProgram)) {
-            if (halt.skip(out, d, p.name)) continue;
-            const current = next.lists[d];
-            if (current.some((c) => c.name === p.name)) {
-              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'unchanged', reason: 'already present (add does not change programs; use update)' });
-              continue;
-            }
-            if (p.admin_status !== 'enabled') {
-              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'unchanged', reason: DISABLED_NOT_ADDED });
-              continue;
-            }
-            const taken = current.find((c) => c.seq_id === p.seq_id);
-            if (taken) {
-              // l3afd's add skips it silently (its answer stays 200): reported, not a failure
-              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'unchanged', reason: `not added: seq_id ${p.seq_id} is taken by '${taken.name}' in ${d} (add skips it, as l3afd)` });
-              continue;
-            }
-            const results = new Results(e.iface, d);
-            next.lists[d] = await this.#applyChain(e.iface, d, current, bySeq([...current, p]), results, next.ipv4_address);
-            halt.record(out, results.get(p.name) ?? { iface: e.iface, direction: d, name: p.name, outcome: 'unchanged' });
-          }
-        }
-        // as l3afd, an add's probes are applied even when a program of the interface failed
-        await this.#probes(e.bpf_programs?.probes, e.iface, out, 'add');
-        this.#setIface(e.iface, next);
-        if (st.ipv4_address !== next.ipv4_address) this.#relabel(e.iface, next, out.slice(firstResult));
-        this.#interfaceChange(e.iface, before.state.get(e.iface), ifaces);
-      }
-      } catch (err) {
-        await reservation?.release();
-        throw err;
-      }
-      await this.#persist(reservation, before);
-      return { results: out, ...(ifaces.length > 0 ? { interfaces: ifaces } : {}) };
-    }));
-  }
-
-  update(body: AddUpdateBody): Promise<OperationResult> {
-    return this.#withPackages(body, () => this.#serial(async () => {
-      this.#running();
-      const problems = checkAddUpdateSemantics(body);
-      if (problems.length > 0) throw new EngineError(`invalid update body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
-      const before = this.#snapshot();
-      const reservation = await this.#reserve(body.map(normalizeL3afBpfPrograms));
-      const out: ProgramResult[] = [];
-      const ifaces: InterfaceResult[] = [];
-      try {
-      for (const e of body) {
-        const st = this.#ifaceState(e.iface);
-        const next: IfaceState = { host_name: e.host_name, ipv4_address: e.ipv4_address ?? st.ipv4_address, lists: { ...st.lists } };
-        this.#state.set(e.iface, next); // the new address holds from here (labels of what this payload loads)
-        const halt = new PayloadHalt(e.iface);
-        const firstResult = out.length;
-        for (const d of CHAIN_DIRECTIONS) {
           const asked = (e.bpf_programs?.[d] ?? []).map(normalizeProgram);
-          // programs the payload omits on a named interface go first (l3af prunes them; l3afd's pruning no longer finds them)
-          const omitted = next.lists[d].filter((c) => !asked.some((p) => p.name === c.name));
+          // programs an update omits on a named interface go first (l3af prunes them; l3afd's pruning no longer finds them)
+          const omitted = mode === 'update' ? omittedBy(next.lists[d], asked) : [];
           if (omitted.length > 0) {
             const results = new Results(e.iface, d);
             const current = next.lists[d];
             next.lists[d] = await this.#applyChain(e.iface, d, current, current.filter((c) => !omitted.includes(c)), results, next.ipv4_address);
             out.push(...omitted.flatMap((c) => results.get(c.name) ?? []));
           }
-          // then each program in the payload's order, as l3afd: the first failure ends this interface's payload
           for (const p of asked) {
             if (halt.skip(out, d, p.name)) continue;
             const current = next.lists[d];
-            const had = current.find((c) => c.name === p.name);
-            if (p.admin_status !== 'enabled' && !had) {
-              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'unchanged', reason: DISABLED_NOT_ADDED });
+            const ask = targetFor(mode, d, current, p);
+            if (ask.kind === 'skip') {
+              out.push({ iface: e.iface, direction: d, name: p.name, outcome: 'unchanged', reason: ask.reason });
               continue;
             }
-            // admin_status disabled: stopped and removed from the list (GET no longer shows it), as l3afd
-            const target = p.admin_status !== 'enabled' ? current.filter((c) => c !== had) : bySeq([...current.filter((c) => c !== had), p]);
             const results = new Results(e.iface, d);
-            next.lists[d] = await this.#applyChain(e.iface, d, current, target, results, next.ipv4_address);
+            next.lists[d] = await this.#applyChain(e.iface, d, current, ask.target, results, next.ipv4_address);
             const r = results.get(p.name) ?? { iface: e.iface, direction: d, name: p.name, outcome: 'unchanged' as const };
-            halt.record(out, p.admin_status !== 'enabled' && r.outcome === 'removed' ? { ...r, outcome: 'updated', reason: DISABLED_REMOVED } : r);
+            halt.record(out, ask.disables && r.outcome === 'removed' ? { ...r, outcome: 'updated', reason: DISABLED_REMOVED } : r);
           }
         }
-        if (halt.reason === undefined) await this.#probes(e.bpf_programs?.probes, e.iface, out, 'update');
+        // as l3afd, an add's probes are applied even when a program of the interface failed; an update's are not
+        if (mode === 'add' || halt.reason === undefined) await this.#probes(e.bpf_programs?.probes, e.iface, out, mode);
         else for (const p of e.bpf_programs?.probes ?? []) halt.skip(out, 'probes', p.name);
         this.#setIface(e.iface, next);
         if (st.ipv4_address !== next.ipv4_address) this.#relabel(e.iface, next, out.slice(firstResult));
         this.#interfaceChange(e.iface, before.state.get(e.iface), ifaces);
       }
       // update is the host's whole desired state (l3afd): interfaces it does not name are stopped and forgotten
-      for (const iface of [...this.#state.keys()]) {
-        if (!body.some((e) => e.iface === iface)) await this.#forgetIface(iface, out);
+      if (mode === 'update') {
+        for (const iface of [...this.#state.keys()]) {
+          if (!body.some((e) => e.iface === iface)) await this.#forgetIface(iface, out);
+        }
       }
-      } catch (err) {
-        await reservation?.release();
-        throw err;
-      }
-      await this.#persist(reservation, before);
-      return { results: out, ...(ifaces.length > 0 ? { interfaces: ifaces } : {}) };
-    }));
+    } catch (err) {
+      await reservation?.release();
+      throw err;
+    }
+    await this.#persist(reservation, before);
+    return { results: out, ...(ifaces.length > 0 ? { interfaces: ifaces } : {}) };
   }
 
   /** The interface's address changed: the observer hears it for running programs this payload did not load or change (one of their labels). */
@@ -1345,11 +1282,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const els = this.#elements();
     for (const e of els) {
       for (const p of (e.bpf_programs.probes ?? []) as ProgramWithStatus[]) {
-        const set = this.#phase === 'running' ? this.#probeManager?.status(p.name) : undefined;
-        const attached = set !== undefined && set.links.length > 0;
-        // the first program by name (link order differs between an attach and an adoption)
-        const first = [...(set?.links ?? [])].sort((a, b) => a.program.localeCompare(b.program))[0];
-        p.status = { attached, kernel_prog_id: first?.progId ?? 0, last_error: this.#probeErrors.get(p.name) ?? null, restarts: 0, running: attached };
+        p.status = probeStatus(this.#phase === 'running' ? this.#probeManager?.status(p.name) : undefined, this.#probeErrors.get(p.name) ?? null);
       }
       for (const d of CHAIN_DIRECTIONS) {
         const list = e.bpf_programs[d];
@@ -1370,7 +1303,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
             attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0,
             ...(el ? { continues_chain: el.continues, reachable: el.reachable } : {}),
           };
-          p.status = hasUserProgram(p) ? this.#withUser(base, this.#supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
+          p.status = hasUserProgram(p) ? withUserStatus(base, this.#supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
         }
       }
     }
@@ -1385,20 +1318,6 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const last = desc?.programs.at(-1);
     const rootOk = desc ? desc.root.linked && (last === undefined || last.linked) : hookProgramId(iface, d) === this.#userRoots?.get(iface, d)?.id;
     return { attached: rootOk, progId: id };
-  }
-
-  #withUser(base: ProgramStatus, u: UserProgramStatus | undefined): ProgramStatus {
-    const view = {
-      state: u?.state ?? 'not started', running: u?.running ?? false, pid: u?.pid ?? null, restarts: u?.restarts ?? 0,
-      last_exit_code: u?.lastExit?.code ?? null, last_exit_signal: u?.lastExit?.signal ?? null, limits: u?.limits?.method ?? 'none', adopted: u?.adopted ?? false,
-    };
-    return {
-      ...base,
-      last_error: base.last_error ?? (u?.state === 'running' ? null : u?.lastError ?? null),
-      restarts: base.restarts + view.restarts,
-      running: base.attached && view.running,
-      user_program: view,
-    };
   }
 
   running(): RunningProgram[] {
