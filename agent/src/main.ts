@@ -23,6 +23,7 @@ import type { ChainDescription } from './chain/index.ts';
 import { registerChainReach } from './metrics/chain-reach.ts';
 import { Bpffs } from './bpf/index.ts';
 import { buildServer, API_VERSION } from './api/server.ts';
+import { AuditLog } from './audit/audit-log.ts';
 import { RequestError } from './api/errors.ts';
 import type { RestartController } from './api/restart-route.ts';
 import type { RestartConfig } from './payload/index.ts';
@@ -307,8 +308,9 @@ async function main(argv: string[]): Promise<void> {
     },
   };
 
+  const audit = new AuditLog({ dir: config.l3af.stateDir, registry: obs.registry });
   const app = await buildServer({
-    engine, config, logger, restart,
+    engine, config, logger, restart, audit,
     observability: { hostFacts: obs.hostFacts, events: obs.events },
     ...(tls && rules ? { https: tls.serverOptions(), authorize: authorizeHook(rules) } : {}),
   });

@@ -11,11 +11,13 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import {
-  AddUpdateBody, DeleteBody, checkAddUpdateSemantics, checkDeleteSemantics, normalizePrograms,
+  AddUpdateBody, DeleteBody, DryRunQuery, DryRunResult, PreconditionFailed, checkAddUpdateSemantics, checkDeleteSemantics, normalizePrograms,
   patterns, stripUnknownKeys, type FieldError,
 } from '../payload/index.ts';
 import type { Engine, OperationResult } from '../engine/types.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { RequestError } from './errors.ts';
+import { safeWrite } from './safe-writes.ts';
 import { checkHostAndInterfaces, type HostFacts } from './host-checks.ts';
 import { ErrorBody, GetAll, GetInterface, OperationResultSchema, type GetInterface as GetInterfaceT } from './responses.ts';
 
@@ -23,6 +25,8 @@ import { ErrorBody, GetAll, GetInterface, OperationResultSchema, type GetInterfa
 export interface ConfigsRoutesOptions {
   engine: Engine;
   host: HostFacts;
+  /** Audit log of accepted changes (none: not recorded). */
+  audit?: AuditLog | undefined;
 }
 
 const VersionParams = Type.Object({
@@ -52,7 +56,8 @@ const rejected = {
 };
 
 const operationResponses = {
-  200: { ...OperationResultSchema, description: 'Applied: no program failed.' },
+  200: { ...Type.Union([OperationResultSchema, DryRunResult]), description: 'Applied: no program failed (the answer carries the new ETag). With ?dry_run=true: the plan and the verifier\'s verdict, nothing changed.' },
+  412: { ...PreconditionFailed, description: 'If-Match does not match the current ETag (in the ETag header): nothing changed.' },
   422: { ...OperationResultSchema, description: 'Processed, but at least one program failed (outcome "failed" with its reason); every failed program was left as it was.' },
   502: { ...OperationResultSchema, description: 'Processed, but every program that failed did so because its package repository could not be reached (error_code REPOSITORY_UNREACHABLE: refused, DNS, reset, HTTP 5xx); retry later. Failed programs were left as they were.' },
   504: { ...OperationResultSchema, description: 'As 502, but at least one repository did not answer in time (error_code REPOSITORY_TIMEOUT).' },
@@ -145,37 +150,34 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   app.post('/:version/add', {
     preValidation: [boundPrograms, stripUnknown(AddUpdateBody)],
     schema: {
-      tags, operationId: 'addPrograms', params: VersionParams, body: AddUpdateBody, response: operationResponses,
+      tags, operationId: 'addPrograms', params: VersionParams, querystring: DryRunQuery, body: AddUpdateBody, response: operationResponses,
       summary: 'Add programs (additive: programs already present by name are left as they are).',
     },
   }, async (req, reply) => {
     refuse([...checkAddUpdateSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);
-    const result = await engine.add(req.body);
-    return reply.code(statusOf(result)).send(answer(req, result));
+    return safeWrite(opts, 'add', req, reply, req.body, (result) => reply.code(statusOf(result)).send(answer(req, result)));
   });
 
   app.post('/:version/update', {
     preValidation: [boundPrograms, stripUnknown(AddUpdateBody)],
     schema: {
-      tags, operationId: 'updatePrograms', params: VersionParams, body: AddUpdateBody, response: operationResponses,
+      tags, operationId: 'updatePrograms', params: VersionParams, querystring: DryRunQuery, body: AddUpdateBody, response: operationResponses,
       summary: 'Set the host\'s whole desired state (as l3afd: interfaces omitted are stopped; programs omitted or disabled are removed).',
     },
   }, async (req, reply) => {
     refuse([...checkAddUpdateSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);
-    const result = await engine.update(req.body);
-    return reply.code(statusOf(result)).send(answer(req, result));
+    return safeWrite(opts, 'update', req, reply, req.body, (result) => reply.code(statusOf(result)).send(answer(req, result)));
   });
 
   app.post('/:version/delete', {
     preValidation: [boundPrograms, stripUnknown(DeleteBody)],
     schema: {
-      tags, operationId: 'deletePrograms', params: VersionParams, body: DeleteBody, response: operationResponses,
+      tags, operationId: 'deletePrograms', params: VersionParams, querystring: DryRunQuery, body: DeleteBody, response: operationResponses,
       summary: 'Remove programs by name (unknown names are reported as unchanged).',
     },
   }, async (req, reply) => {
     refuse([...checkDeleteSemantics(req.body), ...checkHostAndInterfaces(req.body, host)]);
-    const result = await engine.delete(req.body);
-    return reply.code(statusOf(result)).send(answer(req, result));
+    return safeWrite(opts, 'delete', req, reply, req.body, (result) => reply.code(statusOf(result)).send(answer(req, result)));
   });
 
   app.get('/:version', {
@@ -187,6 +189,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   }, async (req, reply) => {
     // l3afd pretty-prints this answer too (byte for byte with l3afd's, see l3afdJson)
     const all = engine.get(undefined, { status: wantsStatus(req.query) });
+    if (engine.etag) reply.header('etag', engine.etag());
     return reply.type('application/json; charset=utf-8').serializer(l3afdJson).send(all);
   });
 
@@ -199,6 +202,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
   }, async (req, reply) => {
     const found = engine.get(req.params.iface, { status: wantsStatus(req.query) }).find((e) => e.iface === req.params.iface);
     const doc = found ?? emptyInterface(host.hostName(), req.params.iface);
+    if (engine.etag) reply.header('etag', engine.etag());
     // l3afd pretty-prints this answer (2-space indent); its e2e suite compares it byte for byte.
     return reply.type('application/json; charset=utf-8').serializer(l3afdJson).send(doc);
   });

@@ -30,6 +30,8 @@ import { EtwEvents } from '../events/etw-events.ts';
 import type { EventHub } from '../events/event-hub.ts';
 import { registerOpenApi } from './openapi.ts';
 import { restartRoutes, type RestartController } from './restart-route.ts';
+import { auditRoutes } from './audit-routes.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 
 /** Version reported in the OpenAPI document. */
 export const API_VERSION = '0.1.0';
@@ -52,6 +54,8 @@ export interface ServerOptions {
    * (live events, SSE), one span per request.
    */
   observability?: { readonly hostFacts: HostFactsCache; readonly events: EventHub; readonly tracing?: boolean };
+  /** Audit log of accepted changes: recorded by the write routes, served at `/l3af/audit` (none: neither). */
+  audit?: AuditLog;
 }
 
 /** Server timeouts (l3afd had none): whole request, headers, idle keep-alive. */
@@ -171,7 +175,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   await registerOpenApi(app, { swaggerUi: config.l3afd.swaggerApiEnabled, version: API_VERSION });
-  await app.register(configsRoutes, { prefix: '/l3af/configs', engine, host: opts.host ?? realHost });
+  await app.register(configsRoutes, { prefix: '/l3af/configs', engine, host: opts.host ?? realHost, audit: opts.audit });
+  if (opts.audit) await app.register(auditRoutes, { engine, audit: opts.audit });
   await app.register(chainsRoutes, { prefix: '/l3af/chains', engine });
   if (opts.restart) await app.register(restartRoutes, { controller: opts.restart });
   await app.register(packagesRoutes, { config });

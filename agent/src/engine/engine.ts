@@ -34,7 +34,8 @@ import { ArtifactError, ArtifactStore, artifactStoreOptions, type ArtifactRef } 
 import { platformName } from '../platform/platform-name.ts';
 import {
   checkAddUpdateSemantics, checkDeleteSemantics, normalizeL3afBpfPrograms, normalizeProgram,
-  type AddUpdateBody, type BpfProgram, type DeleteBody, type NormalizedBpfProgram, type NormalizedL3afBpfPrograms,
+  type AddUpdateBody, type BpfProgram, type DeleteBody, type DryRunResult, type NormalizedBpfProgram, type NormalizedL3afBpfPrograms,
+  type PlanItem, type VerifierVerdict,
 } from '../payload/index.ts';
 import type { AgentConfig } from '../config/index.ts';
 import { ConfigStore, StoreError, type Reservation } from '../store/index.ts';
@@ -51,9 +52,12 @@ import { StatusCache } from './status-cache.ts';
 import { DISABLED_REMOVED, omittedBy, planChain, planTail, targetFor } from './plan.ts';
 import { applyChainPlan, type ChainOps } from './apply.ts';
 import { reconcileChain } from './reconcile.ts';
+import { etagOf, ifMatchMatches } from './etag.ts';
+import { planChange, type ChangePlan, type ChangeState } from './change-plan.ts';
+import { verifyObject } from './verify.ts';
 import { probeStatus, withUserStatus } from './status-view.ts';
 import type {
-  Engine, EngineObserver, InterfaceResult, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
+  Engine, EngineObserver, InterfaceResult, WriteOptions, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
 } from './types.ts';
 import { messageOf } from '../error-message.ts';
 import { EngineError, notReady } from './errors.ts';
@@ -1119,12 +1123,96 @@ class DesiredStateEngine implements Engine, ChainInspector {
     }
   }
 
-  add(body: AddUpdateBody): Promise<OperationResult> {
-    return this.#withPackages(body, () => this.#serial(() => this.#addOrUpdate('add', body)));
+  add(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult> {
+    return this.#withPackages(body, () => this.#serial(() => this.#write('add', body, opts, () => this.#addOrUpdate('add', body))));
   }
 
-  update(body: AddUpdateBody): Promise<OperationResult> {
-    return this.#withPackages(body, () => this.#serial(() => this.#addOrUpdate('update', body)));
+  update(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult> {
+    return this.#withPackages(body, () => this.#serial(() => this.#write('update', body, opts, () => this.#addOrUpdate('update', body))));
+  }
+
+  // ---------------------------------------------------------------- versioned writes, dry run
+
+  etag(): string {
+    return etagOf(this.#elements());
+  }
+
+  /** What a change is planned against: the desired state and the kernel chains now. */
+  #changeState(): ChangeState {
+    return {
+      ifaces: [...this.#state.keys()],
+      list: (iface, d) => this.#state.get(iface)?.lists[d] ?? [],
+      live: (iface, d) => new Set(this.#chain?.programs(iface, d).map((el) => el.name) ?? []),
+      probes: this.#probesWanted,
+      chaining: this.#config.l3afd.bpfChainingEnabled,
+    };
+  }
+
+  /**
+   * A write in its turn of the queue: If-Match checked against the ETag of the state it finds
+   * (so of two writers that read the same state, the second gets `conflict` and changes nothing),
+   * then `run`; `opts.record` hears the plan, the ETags around the write and what it did.
+   */
+  async #write(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody, opts: WriteOptions | undefined, run: () => Promise<OperationResult>): Promise<OperationResult> {
+    this.#running();
+    const etagBefore = this.etag();
+    if (opts?.ifMatch !== undefined && !ifMatchMatches(opts.ifMatch, etagBefore)) throw new EngineError('precondition failed: desired state changed', 'conflict');
+    const record = opts?.record;
+    if (!record) return run();
+    let plan: ChangePlan = { programs: [], chains: [], ifaces: [...new Set((body as { iface: string }[]).map((e) => e.iface))] };
+    try {
+      plan = planChange(mode, body, this.#changeState());
+    } catch (err) {
+      this.#log.warn({ err: messageOf(err) }, 'planning the change for the audit log failed');
+    }
+    const before = this.#elements().filter((e) => plan.ifaces.includes(e.iface));
+    const told = (r: { result?: OperationResult; error?: unknown }): void => {
+      try {
+        record({ plan: plan.programs.map((p) => p.item), etagBefore, etagAfter: this.etag(), ifaces: plan.ifaces, before, ...r });
+      } catch (err) {
+        this.#log.error({ err: messageOf(err) }, 'recording the change failed');
+      }
+    };
+    try {
+      const result = await run();
+      told({ result });
+      return result;
+    } catch (err) {
+      told({ error: err });
+      throw err;
+    }
+  }
+
+  dryRun(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult> {
+    return this.#serial(async () => {
+      this.#running();
+      const problems = mode === 'delete' ? checkDeleteSemantics(body as DeleteBody) : checkAddUpdateSemantics(body as AddUpdateBody);
+      if (problems.length > 0) throw new EngineError(`invalid ${mode} body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
+      const plan = planChange(mode, body, this.#changeState());
+      const items: PlanItem[] = [];
+      for (const { item, program: p, direction } of plan.programs) {
+        if ((item.action !== 'load' && item.action !== 'replace') || item.verifier) {
+          items.push(item);
+          continue;
+        }
+        let verdict: VerifierVerdict;
+        let sha256: string | undefined;
+        try {
+          const pkg = await this.#fetchPackage(p);
+          sha256 = pkg.sha256;
+          if (direction === 'probes' || isSelfLinking(p)) {
+            verdict = p.object_file === '' || existsSync(objectIn(pkg.dir, p.object_file)) ? { ok: true } : { ok: false, error: `the package has no object file '${p.object_file}'` };
+          } else {
+            const path = objectIn(pkg.dir, p.object_file);
+            verdict = existsSync(path) ? verifyObject(path, p.entry_function_name, p.map_name, direction) : { ok: false, error: `the package has no object file '${p.object_file}'` };
+          }
+        } catch (err) {
+          verdict = { ok: false, error: `fetching the package failed: ${messageOf(err)}` };
+        }
+        items.push({ ...item, ...(sha256 === undefined ? {} : { sha256 }), verifier: verdict });
+      }
+      return { dry_run: true, ok: items.every((i) => i.verifier?.ok !== false), etag: this.etag(), plan: items, chains: plan.chains };
+    });
   }
 
   /**
@@ -1223,8 +1311,12 @@ class DesiredStateEngine implements Engine, ChainInspector {
     else this.#state.delete(iface);
   }
 
-  delete(body: DeleteBody): Promise<OperationResult> {
-    return this.#serial(async () => {
+  delete(body: DeleteBody, opts?: WriteOptions): Promise<OperationResult> {
+    return this.#serial(() => this.#write('delete', body, opts, () => this.#delete(body)));
+  }
+
+  async #delete(body: DeleteBody): Promise<OperationResult> {
+    {
       this.#running();
       const problems = checkDeleteSemantics(body);
       if (problems.length > 0) throw new EngineError(`invalid delete body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
@@ -1267,7 +1359,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       }
       await this.#persist(reservation, before);
       return { results: out };
-    });
+    }
   }
 
   // ---------------------------------------------------------------- status

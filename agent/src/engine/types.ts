@@ -4,7 +4,7 @@
  * the engine changes the kernel and the stored state and says, per program, what happened.
  */
 import type {
-  AddUpdateBody, DeleteBody, EventMap, MonitorMap, NormalizedL3afBpfPrograms,
+  AddUpdateBody, DeleteBody, DryRunResult, EventMap, MonitorMap, NormalizedL3afBpfPrograms, PlanItem,
 } from '../payload/index.ts';
 
 /** The four program lists of a payload. */
@@ -85,15 +85,39 @@ export interface UserProgramView {
   readonly adopted: boolean;
 }
 
+/** Options of a write (add / update / delete). */
+export interface WriteOptions {
+  /** If-Match: the write runs only when the desired state's ETag is this one (`*` always matches); else EngineError `conflict`. */
+  readonly ifMatch?: string;
+  /** Told, inside the operation's turn, what changed (the audit log): also when the operation throws. */
+  readonly record?: (change: ChangeRecord) => void;
+}
+
+/** One write as it happened: the plan, the ETags around it, the desired state of its interfaces before it. */
+export interface ChangeRecord {
+  readonly plan: PlanItem[];
+  readonly etagBefore: string;
+  readonly etagAfter: string;
+  readonly ifaces: string[];
+  /** The elements of `ifaces` before the write (an interface the state did not hold is absent). */
+  readonly before: NormalizedL3afBpfPrograms[];
+  readonly result?: OperationResult;
+  readonly error?: unknown;
+}
+
 export interface Engine {
   /** Reads the stored desired state, adopts what is pinned in the kernel, repairs drift. */
   start(): Promise<void>;
   /** Additive: programs not yet present are added; present ones are left as they are. */
-  add(body: AddUpdateBody): Promise<OperationResult>;
+  add(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult>;
   /** The host's whole desired state: interfaces it omits are stopped and forgotten, programs it omits are removed. */
-  update(body: AddUpdateBody): Promise<OperationResult>;
+  update(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult>;
   /** Removes programs by name. */
-  delete(body: DeleteBody): Promise<OperationResult>;
+  delete(body: DeleteBody, opts?: WriteOptions): Promise<OperationResult>;
+  /** The version of the whole desired state (quoted, as the ETag header carries it). */
+  etag?(): string;
+  /** What `mode` with `body` would do: planned, fetched, loaded and verified, never linked; nothing changes. */
+  dryRun?(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult>;
   /**
    * The desired state in l3afd's GET shape, roots hidden; each program with a `status` object unless
    * `opts.status` is false (l3afd's exact shape, what GET answers by default).

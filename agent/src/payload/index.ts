@@ -9,3 +9,4 @@ export * from './semantics.ts';
 export * from './errors.ts';
 export * as patterns from './patterns.ts';
 export * from './unknown-keys.ts';
+export * from './fleet.ts';
