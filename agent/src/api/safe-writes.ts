@@ -26,9 +26,10 @@ export function isDryRun(q: unknown): boolean {
 
 function outcomeOf(c: ChangeRecord): AuditOutcome {
   if (c.error !== undefined || !c.result) return 'failed';
-  const failed = c.result.results.filter((r) => r.outcome === 'failed').length;
-  if (failed === 0) return 'ok';
-  return failed === c.result.results.length ? 'failed' : 'partial';
+  const failed = c.result.results.some((r) => r.outcome === 'failed');
+  if (!failed) return 'ok';
+  // partial: something changed beside the failure; failed: nothing did
+  return c.result.results.some((r) => r.outcome === 'added' || r.outcome === 'updated' || r.outcome === 'removed') ? 'partial' : 'failed';
 }
 
 /** Whether an error thrown by a write means the change was not accepted at all (nothing to audit). */

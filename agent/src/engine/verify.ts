@@ -23,10 +23,11 @@ export function verifyObject(objectPath: string, entry: string, nextMap: string,
   }
   try {
     if (!obj.programNames.includes(entry)) return { ok: false, error: `the object has no program '${entry}' (it has: ${obj.programNames.join(', ') || 'none'})` };
-    if (nextMap !== '' && !obj.mapNames.includes(nextMap)) return { ok: false, error: `the object has no map '${nextMap}' (it has: ${obj.mapNames.join(', ') || 'none'})` };
     for (const p of obj.programNames) if (p !== entry) obj.skipProgram(p);
-    obj.load();
-    return { ok: true, insns: obj.program(entry).info().verifiedInstructions };
+    obj.load(); // the verifier's verdict first; the chain's own requirement after it
+    const insns = obj.program(entry).info().verifiedInstructions;
+    if (nextMap !== '' && !obj.mapNames.includes(nextMap)) return { ok: false, insns, error: `the object has no map '${nextMap}' to chain through (it has: ${obj.mapNames.join(', ') || 'none'})` };
+    return { ok: true, insns };
   } catch (err) {
     const log = lastLines(err instanceof BpfError ? err.verifierLog : undefined, 20);
     return { ok: false, error: messageOf(err).split('\n')[0] ?? 'load failed', ...(log === undefined ? {} : { log }) };
