@@ -353,3 +353,29 @@ test('revert: the exact earlier kernel chain (names, versions, order) and desire
   }
 });
 
+
+test('OpenAPI: the audit routes, revert, restart, ?dry_run and 412 are documented', async () => {
+  using state = new StateDir();
+  const config = testConfig(join(state.path, 'pins'), state.path);
+  const { engine } = engineWithChains(config);
+  const audit = new AuditLog({ dir: state.path });
+  const restart = { handover: async () => { throw new Error('not in this test'); }, info: () => ({}) };
+  const app = await buildServer({ engine, config, audit, restart, logger: createLogger({ level: 'silent', env: {} }) });
+  try {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown>; parameters?: { name: string; in: string }[] }>>;
+    };
+    assert.ok(doc.paths['/l3af/audit']?.get, 'GET /l3af/audit');
+    assert.ok(doc.paths['/l3af/audit/{id}/revert']?.post, 'POST /l3af/audit/{id}/revert');
+    assert.ok(doc.paths['/l3af/configs/{version}/restart']?.put, 'PUT /l3af/configs/{version}/restart');
+    assert.deepEqual(doc.paths['/l3af/audit']?.get?.parameters?.map((p) => p.name).sort(), ['cursor', 'iface', 'limit', 'since', 'until']);
+    for (const op of ['add', 'update', 'delete']) {
+      const post = doc.paths[`/l3af/configs/{version}/${op}`]?.post;
+      assert.ok(post?.responses['412'], `${op}: 412`);
+      assert.ok(post?.parameters?.some((p) => p.name === 'dry_run' && p.in === 'query'), `${op}: ?dry_run`);
+    }
+    assert.ok(doc.paths['/l3af/audit/{id}/revert']?.post?.responses['412']);
+  } finally {
+    await app.close();
+  }
+});

@@ -492,7 +492,7 @@ test('/openapi.json is OpenAPI 3.1 with every route, documented status codes and
   for (const op of ['add', 'update', 'delete']) {
     const post = doc.paths[`/l3af/configs/{version}/${op}`]?.post;
     assert.ok(post, op);
-    assert.deepEqual(Object.keys(post.responses).sort(), ['200', '400', '413', '422', '500', '502', '503', '504']);
+    assert.deepEqual(Object.keys(post.responses).sort(), ['200', '400', '412', '413', '422', '500', '502', '503', '504']);
     assert.match(post.responses['422']?.description ?? '', /failed/);
     assert.match(post.responses['502']?.description ?? '', /REPOSITORY_UNREACHABLE/);
     assert.match(post.responses['504']?.description ?? '', /REPOSITORY_TIMEOUT/);
