@@ -3,6 +3,7 @@
  *
  *   get [iface] [--status] | add FILE | update FILE | delete [FILE] (--iface --direction --name)
  *   status | events [--iface --program --count N --for 10s] | metrics | packages [--platform p|all]
+ *   add/update/delete [--dry-run] [--if-match ETAG] | audit [--iface --since --until --limit --cursor] | revert ID [--if-match ETAG]
  *
  * Global options: --agent URL (default http://localhost:53000), --metrics URL (https when the agent
  * has `[l3af] metrics-tls`), --cert/--key/--ca for mTLS (used for both), --json. Exit codes: 0 ok;
@@ -57,9 +58,42 @@ function readPayload(file: string): unknown {
 
 interface ProgramResult { iface: string; direction: string; name: string; outcome: string; reason?: string }
 
+interface DryRunDoc {
+  ok: boolean; etag: string;
+  plan: { iface: string; direction: string; name: string; version: string; action: string; seq_id: number; sha256?: string; verifier?: { ok: boolean; insns?: number; error?: string; log?: string } }[];
+  chains: { iface: string; direction: string; before: string[]; after: string[] }[];
+}
+
+/** Prints a dry run's plan, chains and verifier verdicts; a program that failed to fetch or verify exits 1. */
+function printDryRun(a: Answer, what: string, g: Globals): number {
+  check(a, what);
+  const doc = JSON.parse(a.text) as DryRunDoc;
+  if (g.json) {
+    out(a.text);
+  } else {
+    out(doc.plan.length === 0 ? 'nothing to do' : table(['IFACE', 'DIRECTION', 'PROGRAM', 'VERSION', 'SEQ', 'ACTION', 'VERIFIER'], doc.plan.map((p) => [
+      p.iface, p.direction, p.name, p.version, String(p.seq_id), p.action,
+      p.verifier === undefined ? '-' : p.verifier.ok ? `ok${p.verifier.insns === undefined ? '' : ` (${p.verifier.insns} insns)`}` : `REJECTED: ${p.verifier.error ?? ''}`,
+    ])));
+    for (const c of doc.chains) out(`${c.iface} ${c.direction}: [${c.before.join(', ')}] -> [${c.after.join(', ')}]`);
+    for (const p of doc.plan) if (p.verifier?.log) out(`--- ${p.name}: verifier log (last lines)\n${p.verifier.log}`);
+    out(`dry run: nothing changed (ETag ${doc.etag})`);
+  }
+  if (!doc.ok) {
+    process.stderr.write(`l3afctl: ${what}: dry run: some programs failed to fetch or verify\n`);
+    return EXIT.REFUSED;
+  }
+  return EXIT.OK;
+}
+
 /** Prints an operation's per-program results; 422 (some failed) exits 1. */
 function printOperation(a: Answer, what: string, g: Globals): number {
+  if (a.status === 412) {
+    const current = (JSON.parse(a.text) as { etag?: string }).etag ?? a.etag ?? '?';
+    throw new CtlError(EXIT.REFUSED, `${what}: the desired state changed since it was read (current ETag ${current}); nothing was changed — read it again and retry`);
+  }
   if (a.status !== 200 && a.status !== 422) check(a, what);
+  if (a.etag !== undefined && !g.json) process.stderr.write(`ETag ${a.etag}\n`);
   if (g.json) {
     out(a.text);
   } else {
@@ -311,16 +345,26 @@ export function program(setCode: (code: number) => void): Command {
       out(g().json ? a.text : JSON.stringify(JSON.parse(a.text), null, 2));
       return EXIT.OK;
     }));
+  /** A write: its dry run (--dry-run) or, with --if-match, conditional on the ETag. */
+  const write = async (op: 'add' | 'update' | 'delete', body: unknown, o: { dryRun?: boolean; ifMatch?: string }): Promise<number> => {
+    const opts = { ...g(), ...(o.ifMatch === undefined ? {} : { headers: { 'if-match': o.ifMatch } }) };
+    const a = await call(agentUrl(g(), `/l3af/configs/v1/${op}${o.dryRun === true ? '?dry_run=true' : ''}`), 'POST', opts, body);
+    return o.dryRun === true ? printDryRun(a, `${op} --dry-run`, g()) : printOperation(a, op, g());
+  };
   for (const op of ['add', 'update'] as const) {
     cli.command(`${op} <file>`).description(op === 'add' ? 'add programs from an l3afd payload file (- = stdin)' : 'set the host\'s whole desired state from a payload file (as l3afd: interfaces it omits are stopped)')
-      .action(run(async (file: string) => printOperation(await call(agentUrl(g(), `/l3af/configs/v1/${op}`), 'POST', g(), readPayload(file)), op, g())));
+      .option('--dry-run', 'show the plan and the verifier\'s verdict; nothing changes (?dry_run=true)')
+      .option('--if-match <etag>', 'apply only if the desired state still has this ETag (from get --json or a previous answer)')
+      .action(run(async (file: string, o: { dryRun?: boolean; ifMatch?: string }) => write(op, readPayload(file), o)));
   }
   cli.command('delete [file]').description('remove programs: a delete payload file, or --iface/--direction/--name')
     .option('--iface <name>', 'interface')
     .addOption(new Option('--direction <dir>', 'hook').choices([...DIRECTIONS]).default('xdp_ingress'))
     .option('--name <program...>', 'program name(s)')
     .option('--host <name>', 'host_name of the payload (default: this host)')
-    .action(run(async (file: string | undefined, o: { iface?: string; direction: string; name?: string[]; host?: string }) => {
+    .option('--dry-run', 'show the plan; nothing changes (?dry_run=true)')
+    .option('--if-match <etag>', 'delete only if the desired state still has this ETag')
+    .action(run(async (file: string | undefined, o: { iface?: string; direction: string; name?: string[]; host?: string; dryRun?: boolean; ifMatch?: string }) => {
       let body: unknown;
       if (file !== undefined) {
         if (o.iface !== undefined || o.name !== undefined) throw new CtlError(EXIT.USAGE, 'delete: give a payload file or --iface/--name, not both');
@@ -329,7 +373,35 @@ export function program(setCode: (code: number) => void): Command {
         if (o.iface === undefined || o.name === undefined) throw new CtlError(EXIT.USAGE, 'delete: give a payload file, or --iface and --name (and --direction, default xdp_ingress)');
         body = [{ host_name: o.host ?? hostname(), iface: o.iface, bpf_programs: { [o.direction]: o.name } }];
       }
-      return printOperation(await call(agentUrl(g(), '/l3af/configs/v1/delete'), 'POST', g(), body), 'delete', g());
+      return write('delete', body, o);
+    }));
+  cli.command('audit').description('the agent\'s audit log of accepted changes, newest first (GET /l3af/audit)')
+    .option('--iface <name>', 'only changes that touched this interface')
+    .option('--since <time>', 'ISO 8601: changes at or after')
+    .option('--until <time>', 'ISO 8601: changes before')
+    .option('--limit <n>', 'entries per page (1..1000, default 100)')
+    .option('--cursor <id>', 'the next page (the cursor a previous page printed)')
+    .action(run(async (o: { iface?: string; since?: string; until?: string; limit?: string; cursor?: string }) => {
+      const q = new URLSearchParams();
+      for (const [k, v] of Object.entries(o)) if (typeof v === 'string') q.set(k, v);
+      const a = await call(agentUrl(g(), `/l3af/audit${q.size > 0 ? `?${q.toString()}` : ''}`), 'GET', g());
+      check(a, 'audit');
+      if (g().json) {
+        out(a.text);
+        return EXIT.OK;
+      }
+      const doc = JSON.parse(a.text) as { entries: { id: string; time: string; identity: string; route: string; outcome: string; ifaces: string[]; plan: { action: string; name: string }[]; error?: string }[]; next_cursor: string | null };
+      out(doc.entries.length === 0 ? 'no entries' : table(['ID', 'TIME', 'IDENTITY', 'ROUTE', 'OUTCOME', 'IFACES', 'PLAN'], doc.entries.map((e) => [
+        e.id, e.time, e.identity, e.route, e.outcome, e.ifaces.join(','), e.plan.filter((p) => p.action !== 'unchanged').map((p) => `${p.action} ${p.name}`).join('; ') || '-',
+      ])));
+      if (doc.next_cursor !== null) out(`more: l3afctl audit --cursor ${doc.next_cursor}`);
+      return EXIT.OK;
+    }));
+  cli.command('revert <id>').description('apply the desired state the interfaces of audit entry <id> had before that change (POST /l3af/audit/<id>/revert)')
+    .option('--if-match <etag>', 'revert only if the desired state still has this ETag')
+    .action(run(async (id: string, o: { ifMatch?: string }) => {
+      const opts = { ...g(), ...(o.ifMatch === undefined ? {} : { headers: { 'if-match': o.ifMatch } }) };
+      return printOperation(await call(agentUrl(g(), `/l3af/audit/${encodeURIComponent(id)}/revert`), 'POST', opts), 'revert', g());
     }));
   cli.command('status').description('a table of every program: interface, direction, seq, program, version, status, kernel id, restarts')
     .action(run(async () => {

@@ -33,6 +33,8 @@ export interface ClientOptions {
   readonly key?: string;
   readonly ca?: string;
   readonly timeoutMs?: number;
+  /** Extra request headers (If-Match). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** A complete answer. */
@@ -40,6 +42,8 @@ export interface Answer {
   readonly status: number;
   readonly text: string;
   readonly contentType: string;
+  /** The answer's ETag header, when it has one. */
+  readonly etag?: string;
 }
 
 function readPem(file: string | undefined, flag: string): Buffer | undefined {
@@ -78,7 +82,10 @@ function requestOptions(url: URL, method: string, opts: ClientOptions, headers: 
 /** Sends a request; resolves with the response stream (for streams such as SSE). */
 export function open(url: URL, method: string, opts: ClientOptions, body?: string): Promise<IncomingMessage> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CtlError(EXIT.USAGE, `${url.href}: only http:// and https:// addresses`);
-  const headers: Record<string, string | number> = body === undefined ? { accept: '*/*' } : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = {
+    ...(body === undefined ? { accept: '*/*' } : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+    ...opts.headers,
+  };
   const ro = requestOptions(url, method, opts, headers);
   return new Promise((resolve, reject) => {
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(ro, resolve);
@@ -93,7 +100,8 @@ export async function call(url: URL, method: string, opts: ClientOptions, body?:
   const res = await open(url, method, opts, body === undefined ? undefined : JSON.stringify(body));
   const chunks: Buffer[] = [];
   for await (const c of res) chunks.push(c as Buffer);
-  return { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), contentType: String(res.headers['content-type'] ?? '') };
+  const etag = res.headers.etag;
+  return { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), contentType: String(res.headers['content-type'] ?? ''), ...(etag === undefined ? {} : { etag }) };
 }
 
 /** The error message of an l3af error body (`{error, problems}`), or the text. */
