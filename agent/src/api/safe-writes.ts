@@ -64,6 +64,7 @@ export async function safeWrite(
   const header = req.headers['if-match'];
   let etagAfter: string | undefined;
   const opts: WriteOptions = {
+    validated: audit.route !== 'revert', // the route checked the body (a revert's body is the agent's own state: checked here)
     ...(typeof header === 'string' ? { ifMatch: header } : {}),
     record: (c) => {
       etagAfter = c.etagAfter;

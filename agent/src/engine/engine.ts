@@ -1124,11 +1124,11 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   add(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult> {
-    return this.#withPackages(body, () => this.#serial(() => this.#write('add', body, opts, () => this.#addOrUpdate('add', body))));
+    return this.#withPackages(body, () => this.#serial(() => this.#write('add', body, opts, () => this.#addOrUpdate('add', body, opts))));
   }
 
   update(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult> {
-    return this.#withPackages(body, () => this.#serial(() => this.#write('update', body, opts, () => this.#addOrUpdate('update', body))));
+    return this.#withPackages(body, () => this.#serial(() => this.#write('update', body, opts, () => this.#addOrUpdate('update', body, opts))));
   }
 
   // ---------------------------------------------------------------- versioned writes, dry run
@@ -1221,9 +1221,9 @@ class DesiredStateEngine implements Engine, ChainInspector {
    * the interface's payload. update first drops what a named chain omits, and at the end forgets
    * the interfaces it does not name (the host's whole desired state).
    */
-  async #addOrUpdate(mode: 'add' | 'update', body: AddUpdateBody): Promise<OperationResult> {
+  async #addOrUpdate(mode: 'add' | 'update', body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult> {
     this.#running();
-    const problems = checkAddUpdateSemantics(body);
+    const problems = opts?.validated === true ? [] : checkAddUpdateSemantics(body);
     if (problems.length > 0) throw new EngineError(`invalid ${mode} body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
     const before = this.#snapshot();
     const reservation = await this.#reserve(body.map(normalizeL3afBpfPrograms));
@@ -1312,13 +1312,13 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   delete(body: DeleteBody, opts?: WriteOptions): Promise<OperationResult> {
-    return this.#serial(() => this.#write('delete', body, opts, () => this.#delete(body)));
+    return this.#serial(() => this.#write('delete', body, opts, () => this.#delete(body, opts)));
   }
 
-  async #delete(body: DeleteBody): Promise<OperationResult> {
+  async #delete(body: DeleteBody, opts?: WriteOptions): Promise<OperationResult> {
     {
       this.#running();
-      const problems = checkDeleteSemantics(body);
+      const problems = opts?.validated === true ? [] : checkDeleteSemantics(body);
       if (problems.length > 0) throw new EngineError(`invalid delete body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 'invalid');
       const before = this.#snapshot();
       const reservation = await this.#reserve([]);

@@ -91,6 +91,8 @@ export interface WriteOptions {
   readonly ifMatch?: string;
   /** Told, inside the operation's turn, what changed (the audit log): also when the operation throws. */
   readonly record?: (change: ChangeRecord) => void;
+  /** The caller (the REST route) ran the semantic checks already: validation runs once. */
+  readonly validated?: boolean;
 }
 
 /** One write as it happened: the plan, the ETags around it, the desired state of its interfaces before it. */
