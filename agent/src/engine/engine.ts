@@ -55,6 +55,7 @@ import { reconcileChain } from './reconcile.ts';
 import { etagOf, ifMatchMatches } from './etag.ts';
 import { planChange, type ChangePlan, type ChangeState } from './change-plan.ts';
 import { verifyObject } from './verify.ts';
+import { RunningStates } from './health.ts';
 import { probeStatus, withUserStatus } from './status-view.ts';
 import type {
   Engine, EngineObserver, InterfaceResult, WriteOptions, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
@@ -295,7 +296,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
   #probeManager: ProbeManager | undefined;
   #objectProbes: ProbeManager | undefined;
   /** Last running state told to the observer, and the program id it ran then (health check). */
-  readonly #lastRunning = new Map<string, { running: boolean; progId: number }>();
+  readonly #lastRunning = new RunningStates();
   #userRoots: UserRoots | undefined;
   /** The global probes list: name → the payload entry and the interface it came with. */
   readonly #probesWanted = new Map<string, { iface: string; p: NormalizedBpfProgram }>();
@@ -439,39 +440,27 @@ class DesiredStateEngine implements Engine, ChainInspector {
     }
   }
 
-  /**
-   * Health check of programs with a user program: tells the observer when one stops or starts
-   * running (kernel program present AND user program up: down while it restarts, for good when
-   * the supervisor gave up), and a self-linking one's new program id after it relinked.
-   */
+  /** Health check of programs with a user program (see {@link RunningStates}). */
   #checkRunning(): void {
-    if (!this.#deps.observer || this.#phase !== 'running' || !this.#supervisor) return;
-    const seen = new Set<string>();
-    for (const [iface, st] of this.#state) {
-      for (const d of CHAIN_DIRECTIONS) {
-        for (const p of st.lists[d]) {
-          if (p.admin_status !== 'enabled' || !hasUserProgram(p)) continue;
-          const key = userKey(iface, d, p.name);
-          const u = this.#supervisor.snapshot(key);
-          // not started (refused, or removed), or being stopped on purpose (the observer hears programStopped)
-          if (!u || u.state === 'stopping' || u.state === 'stopped') continue;
-          seen.add(key);
-          let rp: RunningProgram | undefined;
-          try {
-            rp = isSelfLinking(p) ? this.#selfLinkProgram(iface, d, p, st.ipv4_address) : this.#runningProgram(iface, d, p, st.ipv4_address);
-          } catch (err) {
-            this.#log.warn({ iface, direction: d, name: p.name, err: messageOf(err) }, 'health check failed');
-            continue;
+    const sup = this.#supervisor;
+    if (!this.#deps.observer || this.#phase !== 'running' || !sup) return;
+    const state = this.#state;
+    this.#lastRunning.check({
+      *watched() {
+        for (const [iface, st] of state) {
+          for (const d of CHAIN_DIRECTIONS) {
+            for (const p of st.lists[d]) {
+              if (p.admin_status === 'enabled' && hasUserProgram(p)) yield { key: userKey(iface, d, p.name), iface, direction: d, ipv4: st.ipv4_address, program: p };
+            }
           }
-          const running = rp !== undefined && u.running;
-          const last = this.#lastRunning.get(key);
-          if (rp && running && last && last.progId !== 0 && rp.progId !== last.progId) this.#notify('programUpdated', rp);
-          if (last?.running !== running) this.#notifyRunningState({ iface, direction: d, name: p.name, version: p.version, ipv4: st.ipv4_address }, running);
-          this.#lastRunning.set(key, { running, progId: running && rp ? rp.progId : last?.progId ?? 0 });
         }
-      }
-    }
-    for (const k of this.#lastRunning.keys()) if (!seen.has(k)) this.#lastRunning.delete(k);
+      },
+      snapshot: (key) => sup.snapshot(key),
+      runningProgram: (w) => (isSelfLinking(w.program) ? this.#selfLinkProgram(w.iface, w.direction, w.program, w.ipv4) : this.#runningProgram(w.iface, w.direction, w.program, w.ipv4)),
+      updated: (rp) => this.#notify('programUpdated', rp),
+      runningState: (ref, running) => this.#notifyRunningState(ref, running),
+      warn: (obj, msg) => this.#log.warn(obj, msg),
+    });
   }
 
   /** Tells the observer that `p` runs (started / updated); nothing when it is not in its chain. */
@@ -731,7 +720,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     }
     const rp = this.#selfLinkProgram(iface, d, p, this.#ifaceState(iface).ipv4_address);
     if (rp) {
-      this.#lastRunning.set(key, { running: true, progId: rp.progId });
+      this.#lastRunning.started(key, rp.progId);
       if (notify) this.#notify('programStarted', rp); // at start(), the observer learns everything at the end
     }
   }
@@ -746,7 +735,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const prevPin = isSelfLinking(p) ? this.#tailPrevPin(iface, d) : undefined;
     const rp = isSelfLinking(p) && this.#sup().snapshot(key) ? this.#selfLinkProgram(iface, d, p, this.#ifaceState(iface).ipv4_address) : undefined;
     await this.#sup().stop(key);
-    this.#lastRunning.delete(key);
+    this.#lastRunning.forget(key);
     if (rp) this.#notify('programStopped', rp);
     if (!isSelfLinking(p)) return;
     if (prevPin !== undefined) {
