@@ -365,8 +365,14 @@ class DesiredStateEngine implements Engine, ChainInspector {
 
   /** Throws `degraded` when the engine started over an unreadable store. */
   #usable(): void {
+    const err = this.#degradedError();
+    if (err) throw err;
+  }
+
+  #degradedError(): EngineError | undefined {
     const p = this.#storeProblem;
-    if (p) throw new EngineError(`the agent started degraded: ${p.error}; nothing is served or changed until the file is fixed (or restored) and the agent restarted; the programs in the kernel keep running`, 'degraded');
+    if (p) return new EngineError(`the agent started degraded: ${p.error}; nothing is served or changed until the file is fixed (or restored) and the agent restarted; the programs in the kernel keep running`, 'degraded');
+    return undefined;
   }
 
   storeProblem(): StoreProblem | null {
@@ -1137,12 +1143,14 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   add(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult> {
-    this.#usable();
+    const degraded = this.#degradedError();
+    if (degraded) return Promise.reject(degraded);
     return this.#withPackages(body, () => this.#serial(() => this.#write('add', body, opts, () => this.#addOrUpdate('add', body))));
   }
 
   update(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult> {
-    this.#usable();
+    const degraded = this.#degradedError();
+    if (degraded) return Promise.reject(degraded);
     return this.#withPackages(body, () => this.#serial(() => this.#write('update', body, opts, () => this.#addOrUpdate('update', body))));
   }
 
@@ -1200,7 +1208,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   dryRun(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult> {
-    this.#usable();
+    const degraded = this.#degradedError();
+    if (degraded) return Promise.reject(degraded);
     return this.#serial(async () => {
       this.#running();
       const problems = mode === 'delete' ? checkDeleteSemantics(body as DeleteBody) : checkAddUpdateSemantics(body as AddUpdateBody);
@@ -1329,7 +1338,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   delete(body: DeleteBody, opts?: WriteOptions): Promise<OperationResult> {
-    this.#usable();
+    const degraded = this.#degradedError();
+    if (degraded) return Promise.reject(degraded);
     return this.#serial(() => this.#write('delete', body, opts, () => this.#delete(body)));
   }
 
