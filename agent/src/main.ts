@@ -20,6 +20,7 @@ import { Command } from 'commander';
 import { ConfigError, defaultConfig, loadConfigFile, parseHostPort, type AgentConfig, type LoadedConfig } from './config/index.ts';
 import { createEngine, type ChainInspector, type Engine } from './engine/index.ts';
 import type { ChainDescription } from './chain/index.ts';
+import { registerStoreHealth } from './metrics/store-health.ts';
 import { registerChainReach } from './metrics/chain-reach.ts';
 import { Bpffs } from './bpf/index.ts';
 import { buildServer, API_VERSION } from './api/server.ts';
@@ -218,10 +219,13 @@ async function main(argv: string[]): Promise<void> {
     });
     if (tls) registerCertificateExpiry(o.registry, tls);
     registerChainReach(o.registry, () => chainsOfAll());
+    registerStoreHealth(o.registry, () => storeProblem());
     return o;
   };
   // every chain as the kernel sees it, for the dead-end gauge (read through the engine current at scrape time)
   let chainsOfAll = (): ChainDescription[] => [];
+  // a degraded start (unreadable state file), for the store gauge (read through the engine current at scrape time)
+  let storeProblem = (): { file: string } | null => null;
   let obs: Observability;
   try {
     obs = await startObservability();
@@ -238,8 +242,10 @@ async function main(argv: string[]): Promise<void> {
   let current: Engine = newEngine();
   chainsOfAll = () => {
     const c = current as Engine & Partial<ChainInspector>;
+    if (c.storeProblem?.()) return []; // degraded: nothing read, nothing described
     return typeof c.describeChains === 'function' ? c.get().flatMap((e) => c.describeChains?.(e.iface) ?? []) : [];
   };
+  storeProblem = () => current.storeProblem?.() ?? null;
   const engine = new Proxy({} as Engine, {
     get: (_target, prop) => {
       const v: unknown = Reflect.get(current, prop);

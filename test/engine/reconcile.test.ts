@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap, queryXdp, u32, u64 } from '../../agent/src/bpf/index.ts';
 import { ChainManager, ChainProgram } from '../../agent/src/chain/index.ts';
-import { StoreError } from '../../agent/src/store/index.ts';
+import { EngineError } from '../../agent/src/engine/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { capSpec, packageObject, pinsUnder, rootSpecs } from '../chain/helpers.ts';
@@ -65,11 +65,18 @@ test('start() adopts and repairs drift: missing, extra, orphaned, out of order, 
     await second.engine.stop({ unload: true });
     assert.deepEqual(pinsUnder(fs.path), []);
 
-    // a corrupt store is a clear startup error, and nothing is touched
+    // a corrupt store: a degraded start that names it, and nothing is touched
     writeFileSync(config.l3afConfigStore.filename, '[{"host_name": ');
     const third = engineWithChains(config);
-    await assert.rejects(third.engine.start(), (e: unknown) => e instanceof StoreError && /not valid JSON/.test(e.message));
-    await assert.rejects(third.engine.add(xdpBody(host, iface, [a])), /stopped/);
+    await third.engine.start();
+    const problem = third.engine.storeProblem?.();
+    assert.equal(problem?.file, config.l3afConfigStore.filename);
+    assert.match(problem?.error ?? '', /not valid JSON/);
+    const degraded = (e: unknown): boolean => e instanceof EngineError && e.code === 'degraded' && e.message.includes(config.l3afConfigStore.filename);
+    assert.throws(() => third.engine.get(), degraded);
+    await assert.rejects(third.engine.add(xdpBody(host, iface, [a])), degraded);
+    assert.deepEqual(third.engine.running(), []);
+    await third.engine.stop();
   } finally {
     await first.engine.stop({ unload: true }).catch(() => undefined);
     await second?.engine.stop({ unload: true }).catch(() => undefined);

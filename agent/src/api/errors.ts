@@ -109,6 +109,8 @@ function engineErrorAnswer(err: EngineError): ErrorAnswer | undefined {
     // Between start-up and shutdown only: the client may retry.
     case 'not_ready': return { statusCode: 503, body: { error: 'not ready', problems } };
     case 'invalid': return { statusCode: 400, body: { error: 'invalid request', problems } };
+    // Started over an unreadable state file: nothing is served or changed until it is fixed.
+    case 'degraded': return { statusCode: 503, body: { error: 'degraded: the stored desired state cannot be read', problems } };
     default: return undefined;
   }
 }

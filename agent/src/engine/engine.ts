@@ -58,7 +58,7 @@ import { verifyObject } from './verify.ts';
 import { RunningStates } from './health.ts';
 import { probeStatus, withUserStatus } from './status-view.ts';
 import type {
-  Engine, EngineObserver, InterfaceResult, WriteOptions, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
+  Engine, EngineObserver, InterfaceResult, StoreProblem, WriteOptions, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
 } from './types.ts';
 import { messageOf } from '../error-message.ts';
 import { EngineError, notReady } from './errors.ts';
@@ -292,6 +292,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
   /** Packages fetched ahead of the queue ({@link #withPackages}): ref key → the fetch and how many operations wait on it. */
   readonly #prefetched = new Map<string, { pkg: ReturnType<PackageSource['fetch']>; users: number }>();
   #phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+  /** Set when the stored desired state could not be read at start: a degraded engine (see {@link Engine.storeProblem}). */
+  #storeProblem: StoreProblem | null = null;
   #supervisor: Supervisor | undefined;
   #probeManager: ProbeManager | undefined;
   #objectProbes: ProbeManager | undefined;
@@ -362,7 +364,24 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return run;
   }
 
+  /** Throws `degraded` when the engine started over an unreadable store. */
+  #usable(): void {
+    const err = this.#degradedError();
+    if (err) throw err;
+  }
+
+  #degradedError(): EngineError | undefined {
+    const p = this.#storeProblem;
+    if (p) return new EngineError(`the agent started degraded: ${p.error}; nothing is served or changed until the file is fixed (or restored) and the agent restarted; the programs in the kernel keep running`, 'degraded');
+    return undefined;
+  }
+
+  storeProblem(): StoreProblem | null {
+    return this.#storeProblem;
+  }
+
   #running(): ChainManager {
+    this.#usable();
     if (this.#phase !== 'running' || !this.#chain) throw notReady(this.#phase);
     return this.#chain;
   }
@@ -1113,16 +1132,21 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   add(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult> {
+    const degraded = this.#degradedError();
+    if (degraded) return Promise.reject(degraded);
     return this.#withPackages(body, () => this.#serial(() => this.#write('add', body, opts, () => this.#addOrUpdate('add', body, opts))));
   }
 
   update(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult> {
+    const degraded = this.#degradedError();
+    if (degraded) return Promise.reject(degraded);
     return this.#withPackages(body, () => this.#serial(() => this.#write('update', body, opts, () => this.#addOrUpdate('update', body, opts))));
   }
 
   // ---------------------------------------------------------------- versioned writes, dry run
 
   etag(): string {
+    this.#usable();
     return etagOf(this.#elements());
   }
 
@@ -1173,6 +1197,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   dryRun(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult> {
+    const degraded = this.#degradedError();
+    if (degraded) return Promise.reject(degraded);
     return this.#serial(async () => {
       this.#running();
       const problems = mode === 'delete' ? checkDeleteSemantics(body as DeleteBody) : checkAddUpdateSemantics(body as AddUpdateBody);
@@ -1354,6 +1380,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
   // ---------------------------------------------------------------- status
 
   get(iface?: string, opts: { status?: boolean } = {}): NormalizedL3afBpfPrograms[] {
+    this.#usable();
     this.#status.start();
     return opts.status === false ? this.#status.desired(iface) : this.#status.withStatus(iface);
   }
@@ -1472,7 +1499,17 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   async #start(): Promise<void> {
-    const stored = this.#store ? await this.#store.read() : [];
+    let stored: NormalizedL3afBpfPrograms[] = [];
+    try {
+      stored = this.#store ? await this.#store.read() : [];
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      // Degraded start: the agent answers (503 naming the file) but adopts, repairs and removes
+      // nothing: what the kernel runs stays exactly as the previous agent left it.
+      this.#storeProblem = { file: err.path, error: err.message };
+      this.#log.error({ file: err.path, err: err.message }, 'DEGRADED START: the stored desired state cannot be read; serving 503 and changing nothing in the kernel until the file is fixed and the agent restarted');
+      return;
+    }
     if (this.#deps.artifacts) {
       this.#artifacts = this.#deps.artifacts;
     } else {

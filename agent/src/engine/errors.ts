@@ -9,9 +9,11 @@
  * - `invalid`: a body the API should have refused, or a package whose content is unusable;
  * - `repository`: a package could not be fetched;
  * - `kernel`: the kernel refused a step (load, attach, probe);
- * - `conflict`: the desired state changed since the caller read it (If-Match).
+ * - `conflict`: the desired state changed since the caller read it (If-Match);
+ * - `degraded`: the stored desired state could not be read at start: the engine serves nothing and
+ *   changes nothing until the file is fixed and the agent restarted.
  */
-export type EngineErrorCode = 'not_ready' | 'busy' | 'invalid' | 'repository' | 'kernel' | 'conflict';
+export type EngineErrorCode = 'not_ready' | 'busy' | 'invalid' | 'repository' | 'kernel' | 'conflict' | 'degraded';
 
 /** An engine call made before start() or after stop(), a body the API should have refused, … (see {@link EngineErrorCode}). */
 export class EngineError extends Error {

@@ -130,8 +130,19 @@ export interface Engine {
    * empty before start() and after stop().
    */
   running(): RunningProgram[];
+  /**
+   * Why the engine started degraded: the stored desired state could not be read (file and reason),
+   * or null. A degraded engine touches neither the kernel nor the store; its calls throw `degraded`.
+   */
+  storeProblem?(): StoreProblem | null;
   /** Stops; the data plane keeps running unless `unload` is set. */
   stop(opts?: { unload?: boolean }): Promise<void>;
+}
+
+/** The unreadable store a degraded engine names. */
+export interface StoreProblem {
+  readonly file: string;
+  readonly error: string;
 }
 
 /** A program as the observability side sees it (metrics, map monitors, event streams). */
