@@ -1327,6 +1327,8 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   delete(body: DeleteBody, opts?: WriteOptions): Promise<OperationResult> {
+    const degraded = this.#degradedError();
+    if (degraded) return Promise.reject(degraded);
     return this.#serial(() => this.#write('delete', body, opts, () => this.#delete(body, opts)));
   }
 
