@@ -5,9 +5,14 @@
  * environment variable (as l3afd's zerolog level variable).
  */
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import { LOG_FORMATS, LOG_LEVELS, type AgentConfig } from './config/index.ts';
 import { LogSink, type LogFileOptions } from './log-output.ts';
+
+/** pino-pretty, loaded only when lines are pretty-printed (an agent logging JSON never holds it). */
+function prettyStream(): typeof import('pino-pretty') {
+  return createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+}
 
 /** A `[l3af] log-format` value. */
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -66,7 +71,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       ?? (opts.console || opts.file
         ? new LogSink({ json: !opts.console, ...(opts.file ? { file: opts.file } : {}) })
         : prettyLogs(opts.format ?? 'json', process.stdout.isTTY === true)
-          ? pretty({ destination: 1, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' })
+          ? prettyStream()({ destination: 1, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' })
           : pino.destination({ fd: 1, sync: true })),
   );
   if (fromEnv !== undefined && fromEnv !== '' && !isLogLevel(fromEnv)) {

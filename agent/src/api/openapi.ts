@@ -7,7 +7,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import {
   AddUpdateBody, BpfProgram, BpfProgramNames, BpfPrograms, DeleteBody, KeyValue, L3afBpfProgramNames,
   L3afBpfPrograms, MapArg, MonitorMap,
@@ -111,5 +110,8 @@ export async function registerOpenApi(app: FastifyInstance, opts: OpenApiOptions
     },
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  if (opts.swaggerUi) await app.register(swaggerUi, { routePrefix: '/swagger' });
+  if (opts.swaggerUi) {
+    const { default: swaggerUi } = await import('@fastify/swagger-ui'); // its static files: only when asked for
+    await app.register(swaggerUi, { routePrefix: '/swagger' });
+  }
 }

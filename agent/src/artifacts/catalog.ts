@@ -6,7 +6,6 @@
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
 import { messageOf } from '../error-message.ts';
 
 export interface CatalogEntry {
@@ -59,6 +58,7 @@ async function listHttpRepo(base: string, platform: string | undefined, timeoutM
   const url = `${base.replace(/\/+$/, '')}/index.json`;
   let res;
   try {
+    const { request } = await import('undici'); // loaded when an http repository is listed
     res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   } catch (err) {
     throw new CatalogError(`cannot reach ${url}: ${messageOf(err)}`);

@@ -28,8 +28,8 @@ export interface DownloadProgress {
 
 /** Options of one download. */
 export interface DownloadOptions {
-  /** undici dispatcher carrying the connect timeout (see {@link createDispatcher}). */
-  dispatcher: Dispatcher;
+  /** undici dispatcher carrying the connect timeout (see {@link createDispatcher}); http(s) only, unused for file:. */
+  dispatcher?: Dispatcher;
   /** Longest wait for response headers, and longest silence while receiving the body (ms). */
   idleTimeoutMs: number;
   /** Deadline for the whole transfer (ms). */
@@ -205,6 +205,8 @@ const ERROR_BODY_LIMIT = 64 * 1024;
  */
 function receive(url: URL, opts: Pick<DownloadOptions, 'dispatcher' | 'idleTimeoutMs' | 'totalTimeoutMs'>, sink: ResponseSink): Promise<void> {
   const shown = url.href;
+  const dispatcher = opts.dispatcher;
+  if (!dispatcher) return Promise.reject(new Error(`no HTTP dispatcher to fetch ${shown}`));
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let abort: ((err?: Error) => void) | undefined;
@@ -274,7 +276,7 @@ function receive(url: URL, opts: Pick<DownloadOptions, 'dispatcher' | 'idleTimeo
       },
     };
     try {
-      opts.dispatcher.dispatch({
+      dispatcher.dispatch({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: 'GET',

@@ -7,7 +7,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { ExtractLimits } from './entry-check.ts';
 import { ArtifactError, type ArtifactErrorCode } from './errors.ts';
-import { extractTarGz, extractZip, type ArchiveFormat } from './extract.ts';
+import type { ArchiveFormat } from './archive-format.ts';
 
 /** What the worker is asked to do. */
 interface Job {
@@ -89,6 +89,8 @@ function stripPrefix(message: string, code: string, url: string): string {
 
 async function runJob(job: Job): Promise<Answer> {
   try {
+    // the archive libraries (tar, yauzl) are loaded in the worker only, never on the agent's main thread
+    const { extractTarGz, extractZip } = await import('./extract.ts');
     const r = job.format === 'zip' ? await extractZip(job.file, job.dest, job.limits, job.url) : await extractTarGz(job.file, job.dest, job.limits, job.url);
     return { ok: true, ...r };
   } catch (e) {

@@ -15,15 +15,7 @@ import yauzl from 'yauzl';
 import { ArchiveChecker, DEFAULT_MAX_RATIO, RATIO_FLOOR, type EntryInfo, type EntryKind, type ExtractLimits } from './entry-check.ts';
 import { ArtifactError } from './errors.ts';
 
-/** Archive formats by file-name suffix (as l3afd decides). */
-export type ArchiveFormat = 'tar.gz' | 'zip';
-
-/** The format of an artifact file name, or undefined for unsupported suffixes. */
-export function archiveFormat(artifact: string): ArchiveFormat | undefined {
-  if (artifact.endsWith('.tar.gz')) return 'tar.gz';
-  if (artifact.endsWith('.zip')) return 'zip';
-  return undefined;
-}
+export { archiveFormat, type ArchiveFormat } from './archive-format.ts';
 
 function tarKind(type: string): EntryKind {
   switch (type) {

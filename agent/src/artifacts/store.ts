@@ -14,11 +14,11 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, realpath, rename, rm } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { downloadToFile, fetchSmallText, type ArtifactLogger, type DownloadProgress } from './download.ts';
 import { DEFAULT_MAX_RATIO } from './entry-check.ts';
 import { ArtifactError } from './errors.ts';
-import { archiveFormat } from './extract.ts';
+import { archiveFormat } from './archive-format.ts';
 import { extractInWorker } from './extract-worker.ts';
 import { countUnverified } from './unverified.ts';
 import type { AgentConfig } from '../config/schema.ts';
@@ -127,7 +127,9 @@ export function artifactStoreOptions(config: AgentConfig, platform: string, logg
 /** Fetches, verifies, caches and extracts packages. */
 export class ArtifactStore {
   private readonly opts: Required<Omit<ArtifactStoreOptions, 'logger' | 'dispatcher' | 'provisionedDir'>> & Pick<ArtifactStoreOptions, 'logger' | 'provisionedDir'>;
-  private readonly dispatcher: Dispatcher;
+  /** The HTTP connection pool: created on the first http(s) fetch (undici is not loaded by an agent that never needs it). */
+  private dispatcher: Dispatcher | undefined;
+  private dispatcherLoading: Promise<Dispatcher> | undefined;
   private readonly ownDispatcher: boolean;
   private readonly inFlight = new Map<string, Promise<FetchedArtifact>>();
 
@@ -146,7 +148,17 @@ export class ArtifactStore {
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as ArtifactStore['opts'];
     this.ownDispatcher = options.dispatcher === undefined;
-    this.dispatcher = options.dispatcher ?? new Agent({ connect: { timeout: this.opts.connectTimeoutMs } });
+    this.dispatcher = options.dispatcher;
+  }
+
+  /** The connection pool, created (undici loaded) on first use. */
+  private httpDispatcher(): Promise<Dispatcher> {
+    if (this.dispatcher) return Promise.resolve(this.dispatcher);
+    this.dispatcherLoading ??= import('undici').then(({ Agent }) => {
+      this.dispatcher = new Agent({ connect: { timeout: this.opts.connectTimeoutMs } });
+      return this.dispatcher;
+    });
+    return this.dispatcherLoading;
   }
 
   /** The artifact URL: `{repo}/{name}/{version}/{platform}/{artifact}` (path-joined). */
@@ -190,7 +202,7 @@ export class ArtifactStore {
     const log = o.logger;
     const tmpDir = join(o.cacheDir, '.tmp');
     await mkdir(tmpDir, { recursive: true });
-    const net = { dispatcher: this.dispatcher, idleTimeoutMs: o.idleTimeoutMs, totalTimeoutMs: o.totalTimeoutMs };
+    const net = { ...(url.protocol === 'file:' ? {} : { dispatcher: await this.httpDispatcher() }), idleTimeoutMs: o.idleTimeoutMs, totalTimeoutMs: o.totalTimeoutMs };
 
     const required = url.protocol === 'file:' ? o.checksumRequiredFile : o.checksumRequiredHttp;
     const sumUrl = new URL(url.href);
@@ -279,7 +291,7 @@ export class ArtifactStore {
 
   /** Closes the HTTP connection pool (when the store created it). */
   async close(): Promise<void> {
-    if (this.ownDispatcher) await this.dispatcher.close();
+    if (this.ownDispatcher) await this.dispatcher?.close();
   }
 }
 

@@ -15,10 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Agent } from 'undici';
 import { downloadToFile } from '../artifacts/download.ts';
 import { ArtifactError } from '../artifacts/errors.ts';
-import { extractTarGz } from '../artifacts/extract.ts';
 import type { AgentConfig } from '../config/index.ts';
 
 /** Environment variable set for a process started by a hand-over (the old pid). */
@@ -98,6 +96,7 @@ export async function installBuild(config: AgentConfig, version: string, logger?
   const nonce = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const archive = join(config.gracefulRestart.basepath, `.${version}.${nonce}.tar.gz`);
   const staging = join(config.gracefulRestart.basepath, `.${version}.${nonce}`);
+  const { Agent } = await import('undici'); // loaded only for a hand-over
   const dispatcher = new Agent({ connect: { timeout: config.l3af.downloadConnectTimeoutMs } });
   try {
     logger?.info({ url: url.href }, 'hand-over: downloading the build ([graceful-restart] restart-artifacts-url)');
@@ -112,6 +111,7 @@ export async function installBuild(config: AgentConfig, version: string, logger?
       }
       throw err;
     }
+    const { extractTarGz } = await import('../artifacts/extract.ts'); // tar, loaded only for a hand-over
     await extractTarGz(archive, staging, { maxBytes: config.l3af.artifactMaxBytes, maxEntries: config.l3af.artifactMaxEntries }, url.href);
     await rename(staging, dir);
     logger?.info({ url: url.href, dir }, 'hand-over: build installed');

@@ -7,7 +7,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { FastifyPluginAsync } from 'fastify';
-import si from 'systeminformation';
 import type { Registry } from 'prom-client';
 import { libbpfUnavailable, platform, statsEnabled } from '../bpf/index.ts';
 import { ScrapeMetric } from '../metrics/scrape-metric.ts';
@@ -97,6 +96,8 @@ function prefixOf(cidr: string | null | undefined): number {
 
 /** Collects the host facts (systeminformation takes a second or two; see {@link HostFactsCache}). */
 export async function collectHostFacts(): Promise<HostFacts> {
+  // loaded on the first call: an idle agent nobody asks for host facts does not hold it (~11 MiB)
+  const { default: si } = await import('systeminformation');
   const [os, nics] = await Promise.all([si.osInfo(), si.networkInterfaces()]);
   const list = Array.isArray(nics) ? nics : [nics];
   const addrs = networkInterfaces();
