@@ -1173,6 +1173,12 @@ class DesiredStateEngine implements Engine, ChainInspector {
   }
 
   dryRun(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult> {
+    // packages are fetched before the queue's turn, as for a write (a slow repository delays only this dry run)
+    if (mode !== 'delete') return this.#withPackages(body as AddUpdateBody, () => this.#dryRun(mode, body));
+    return this.#dryRun(mode, body);
+  }
+
+  #dryRun(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult> {
     return this.#serial(async () => {
       this.#running();
       const problems = mode === 'delete' ? checkDeleteSemantics(body as DeleteBody) : checkAddUpdateSemantics(body as AddUpdateBody);
