@@ -7,8 +7,8 @@
 import type { ChainDirection } from '../chain/index.ts';
 import { messageOf } from '../error-message.ts';
 import type { NormalizedBpfProgram } from '../payload/index.ts';
-import { chainPosition, type ChainPlan, type ChangeStep } from './plan.ts';
-import { bySeq, needsReload } from './program-diff.ts';
+import { chainPosition, type ChainPlan, type ChangeStep, type TailPlan } from './plan.ts';
+import { bySeq, changedFields, isSelfLinking, nativeProblem, needsReload } from './program-diff.ts';
 import type { EngineObserver, ProgramRef, ProgramResult, RunningProgram } from './types.ts';
 import { UndoStack } from './undo-stack.ts';
 
@@ -206,4 +206,129 @@ async function change(step: ChangeStep, ops: ChainOps, undo: UndoStack): Promise
   if (step.initMonitored) ops.initMonitored(t);
   if (step.startUser) await ops.startUser(t);
   else if (step.updateUser) await ops.updateUser(t);
+}
+
+/** What the applier of a chain's self-linking tail needs (the engine binds it to its supervisor and roots). */
+export interface TailOps {
+  readonly iface: string;
+  readonly direction: ChainDirection;
+  readonly chaining: boolean;
+  /** The supervisor holds `name`'s user program (any state). */
+  supervised(name: string): boolean;
+  /** `name`'s user program runs. */
+  userRunning(name: string): boolean;
+  stopUser(p: P): Promise<void>;
+  updateUser(p: P): Promise<void>;
+  /** Starts `p` as the chain's tail and waits until it linked itself. */
+  startSelfLinking(p: P): Promise<void>;
+  /** The agent holds a root for this chain (for a tail without native programs). */
+  rootHeld(): boolean;
+  releaseRoot(): void;
+  /** Programs in the kernel chain. */
+  chainLength(): number;
+  setLastError(name: string, reason: string | null): void;
+  dropRuntime(name: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+/**
+ * Executes a chain change with its self-linking tail ({@link planTail}): the running tail stops first
+ * when what is before it (or itself) changes (it unlinks itself), the native chain is applied
+ * (`applyNative`), then the tail starts again after the new last program (or after an agent-held
+ * root); a tail that fails to start brings the previous version back. Returns what holds afterwards.
+ */
+export async function applyTailPlan(
+  tail: TailPlan, current: readonly P[], target: readonly P[], ops: TailOps, results: ResultSink,
+  applyNative: (current: readonly P[], target: readonly P[]) => Promise<P[]>,
+): Promise<P[]> {
+  const { iface, direction } = ops;
+  const { running, refused, restarted } = tail;
+  const curSelf = current.filter(isSelfLinking);
+  const tgtSelf = target.filter(isSelfLinking);
+  const fail = (name: string, reason: string, cause?: unknown): void => {
+    results.set(name, 'failed', reason, cause);
+    if (current.some((c) => c.name === name)) ops.setLastError(name, reason);
+    ops.warn({ iface, direction, name, reason }, 'program change failed');
+  };
+  if (running && restarted) {
+    try {
+      await ops.stopUser(running);
+    } catch (err) {
+      ops.warn({ iface, direction, name: running.name, err: messageOf(err) }, 'stopping the self-linking user program failed');
+    }
+  }
+  // the ChainManager attaches its own root with the first program it loads into this chain
+  const nativeLoads = tail.nativeTarget.some((p) => p.admin_status === 'enabled' && !nativeProblem(p, ops.chaining));
+  if (tail.nativeChanges && nativeLoads && ops.rootHeld() && ops.chainLength() === 0) ops.releaseRoot();
+
+  const out = await applyNative(tail.nativeCurrent, tail.nativeTarget);
+  for (const [name, reason] of refused) {
+    if (isSelfLinking(target.find((p) => p.name === name) as P)) continue;
+    fail(name, reason);
+  }
+
+  for (const c of curSelf) {
+    if (target.some((t) => t.name === c.name)) continue;
+    try {
+      if (ops.supervised(c.name)) await ops.stopUser(c);
+      ops.dropRuntime(c.name);
+      results.set(c.name, 'removed');
+    } catch (err) {
+      out.push(c);
+      fail(c.name, `stopping it failed: ${messageOf(err)}`);
+    }
+  }
+  for (const t of tgtSelf) {
+    const c = curSelf.find((x) => x.name === t.name);
+    const changed = c ? changedFields(c, t) : [];
+    const reason = refused.get(t.name);
+    if (reason !== undefined) {
+      if (c) out.push(c);
+      if (c && changed.length === 0 && !ops.userRunning(t.name)) results.set(t.name, 'unchanged', `not running: ${reason}`);
+      else fail(t.name, reason);
+      continue;
+    }
+    if (t.admin_status !== 'enabled') {
+      try {
+        if (ops.supervised(t.name)) await ops.stopUser(t);
+        out.push(t);
+        ops.setLastError(t.name, null);
+        if (!c) results.set(t.name, 'added', 'admin_status disabled: stored, not started');
+        else results.set(t.name, changed.length === 0 ? 'unchanged' : 'updated', changed.length === 0 ? undefined : 'admin_status disabled: stopped, kept in the desired state');
+      } catch (err) {
+        if (c) out.push(c);
+        fail(t.name, `stopping it failed: ${messageOf(err)}`);
+      }
+      continue;
+    }
+    if (c && !restarted && running?.name === t.name && ops.userRunning(t.name)) {
+      try {
+        if (changed.includes('update_args')) await ops.updateUser(t);
+        out.push(t);
+        results.set(t.name, changed.length === 0 ? 'unchanged' : 'updated', changed.length === 0 ? undefined : `changed: ${changed.join(', ')}`);
+      } catch (err) {
+        out.push(c);
+        fail(t.name, `cmd_update failed: ${messageOf(err)}`);
+      }
+      continue;
+    }
+    try {
+      await ops.startSelfLinking(t);
+      out.push(t);
+      ops.setLastError(t.name, null);
+      if (!c) results.set(t.name, 'added');
+      else if (changed.length > 0) results.set(t.name, 'updated', `changed: ${changed.join(', ')}`);
+      else results.set(t.name, running?.name === t.name ? 'unchanged' : 'updated', running?.name === t.name ? 'restarted after the programs before it changed' : 'started again (it was not running)');
+    } catch (err) {
+      fail(t.name, messageOf(err), err);
+      if (c) {
+        out.push(c);
+        // the previous version ran before this change: bring it back
+        if (running?.name === c.name && changed.length > 0) await ops.startSelfLinking(c).catch((e: unknown) => ops.error({ iface, direction, name: c.name, err: messageOf(e) }, 'restarting the previous version failed'));
+      }
+    }
+  }
+  if (ops.rootHeld() && !tgtSelf.some((p) => ops.userRunning(p.name))) ops.releaseRoot();
+  return bySeq(out);
 }

@@ -50,7 +50,7 @@ import { UserRoots, hookProgramId } from './user-roots.ts';
 import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import { StatusCache } from './status-cache.ts';
 import { DISABLED_REMOVED, omittedBy, planChain, planTail, targetFor } from './plan.ts';
-import { applyChainPlan, type ChainOps } from './apply.ts';
+import { applyChainPlan, applyTailPlan, type ChainOps, type TailOps } from './apply.ts';
 import { reconcileChain } from './reconcile.ts';
 import { etagOf, ifMatchMatches } from './etag.ts';
 import { planChange, type ChangePlan, type ChangeState } from './change-plan.ts';
@@ -807,103 +807,26 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const chaining = this.#config.l3afd.bpfChainingEnabled;
     const keyOf = (name: string): string => userKey(iface, direction, name);
     const supervised = (name: string): boolean => sup.snapshot(keyOf(name)) !== undefined;
-    const fail = (name: string, reason: string, cause?: unknown): void => {
-      results.set(name, 'failed', reason, cause);
-      if (current.some((c) => c.name === name)) this.#rt(iface, direction, name).lastError = reason;
-      this.#log.warn({ iface, direction, name, reason }, 'program change failed');
-    };
-
     const tail = planTail({
       iface, direction, current, target, chaining,
       supervised: new Set(curSelf.filter((p) => supervised(p.name)).map((p) => p.name)),
       live: new Set(this.#running().programs(iface, direction).map((el) => el.name)),
     });
-    const { running, refused, restarted } = tail;
-    const nativeCur = tail.nativeCurrent;
-    const nativeTgt = tail.nativeTarget;
-    const nativeChanges = tail.nativeChanges;
-    if (running && restarted) {
-      try {
-        await this.#stopUser(iface, direction, running);
-      } catch (err) {
-        this.#log.warn({ iface, direction, name: running.name, err: messageOf(err) }, 'stopping the self-linking user program failed');
-      }
-    }
-    // the ChainManager attaches its own root with the first program it loads into this chain
-    const nativeLoads = nativeTgt.some((p) => p.admin_status === 'enabled' && !nativeProblem(p, chaining));
-    if (nativeChanges && nativeLoads && this.#userRoots?.get(iface, direction) && this.#running().programs(iface, direction).length === 0) {
-      this.#userRoots.release(iface, direction);
-    }
-
-    const out = await this.#applyNative(iface, direction, nativeCur, nativeTgt, results, ipv4);
-    for (const [name, reason] of refused) {
-      if (isSelfLinking(target.find((p) => p.name === name) as NormalizedBpfProgram)) continue;
-      fail(name, reason);
-    }
-
-    for (const c of curSelf) {
-      if (target.some((t) => t.name === c.name)) continue;
-      try {
-        if (supervised(c.name)) await this.#stopUser(iface, direction, c);
-        this.#runtime.delete(keyString(iface, direction, c.name));
-        results.set(c.name, 'removed');
-      } catch (err) {
-        out.push(c);
-        fail(c.name, `stopping it failed: ${messageOf(err)}`);
-      }
-    }
-    for (const t of tgtSelf) {
-      const c = curSelf.find((x) => x.name === t.name);
-      const changed = c ? changedFields(c, t) : [];
-      const reason = refused.get(t.name);
-      if (reason !== undefined) {
-        if (c) out.push(c);
-        if (c && changed.length === 0 && !sup.snapshot(keyOf(t.name))?.running) results.set(t.name, 'unchanged', `not running: ${reason}`);
-        else fail(t.name, reason);
-        continue;
-      }
-      if (t.admin_status !== 'enabled') {
-        try {
-          if (supervised(t.name)) await this.#stopUser(iface, direction, t);
-          out.push(t);
-          this.#rt(iface, direction, t.name).lastError = null;
-          if (!c) results.set(t.name, 'added', 'admin_status disabled: stored, not started');
-          else results.set(t.name, changed.length === 0 ? 'unchanged' : 'updated', changed.length === 0 ? undefined : 'admin_status disabled: stopped, kept in the desired state');
-        } catch (err) {
-          if (c) out.push(c);
-          fail(t.name, `stopping it failed: ${messageOf(err)}`);
-        }
-        continue;
-      }
-      if (c && !restarted && running?.name === t.name && sup.snapshot(keyOf(t.name))?.running) {
-        try {
-          if (changed.includes('update_args')) await sup.update(keyOf(t.name), t);
-          out.push(t);
-          results.set(t.name, changed.length === 0 ? 'unchanged' : 'updated', changed.length === 0 ? undefined : `changed: ${changed.join(', ')}`);
-        } catch (err) {
-          out.push(c);
-          fail(t.name, `cmd_update failed: ${messageOf(err)}`);
-        }
-        continue;
-      }
-      try {
-        await this.#startSelfLinking(iface, direction, t);
-        out.push(t);
-        this.#rt(iface, direction, t.name).lastError = null;
-        if (!c) results.set(t.name, 'added');
-        else if (changed.length > 0) results.set(t.name, 'updated', `changed: ${changed.join(', ')}`);
-        else results.set(t.name, running?.name === t.name ? 'unchanged' : 'updated', running?.name === t.name ? 'restarted after the programs before it changed' : 'started again (it was not running)');
-      } catch (err) {
-        fail(t.name, messageOf(err), err);
-        if (c) {
-          out.push(c);
-          // the previous version ran before this change: bring it back
-          if (running?.name === c.name && changed.length > 0) await this.#startSelfLinking(iface, direction, c).catch((e: unknown) => this.#log.error({ iface, direction, name: c.name, err: messageOf(e) }, 'restarting the previous version failed'));
-        }
-      }
-    }
-    if (this.#userRoots?.get(iface, direction) && !tgtSelf.some((p) => sup.snapshot(keyOf(p.name))?.running)) this.#userRoots.release(iface, direction);
-    return bySeq(out);
+    const ops: TailOps = {
+      iface, direction, chaining, supervised,
+      userRunning: (name) => sup.snapshot(keyOf(name))?.running ?? false,
+      stopUser: (p) => this.#stopUser(iface, direction, p),
+      updateUser: async (p) => { await sup.update(keyOf(p.name), p); },
+      startSelfLinking: (p) => this.#startSelfLinking(iface, direction, p),
+      rootHeld: () => this.#userRoots?.get(iface, direction) !== undefined,
+      releaseRoot: () => this.#userRoots?.release(iface, direction),
+      chainLength: () => this.#running().programs(iface, direction).length,
+      setLastError: (name, reason) => { this.#rt(iface, direction, name).lastError = reason; },
+      dropRuntime: (name) => { this.#runtime.delete(keyString(iface, direction, name)); },
+      warn: (obj, msg) => this.#log.warn(obj, msg),
+      error: (obj, msg) => this.#log.error(obj, msg),
+    };
+    return applyTailPlan(tail, current, target, ops, results, (cur, tgt) => this.#applyNative(iface, direction, cur, tgt, results, ipv4));
   }
 
   /**
@@ -1199,6 +1122,12 @@ class DesiredStateEngine implements Engine, ChainInspector {
   dryRun(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult> {
     const degraded = this.#degradedError();
     if (degraded) return Promise.reject(degraded);
+    // packages are fetched before the queue's turn, as for a write (a slow repository delays only this dry run)
+    if (mode !== 'delete') return this.#withPackages(body as AddUpdateBody, () => this.#dryRun(mode, body));
+    return this.#dryRun(mode, body);
+  }
+
+  #dryRun(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult> {
     return this.#serial(async () => {
       this.#running();
       const problems = mode === 'delete' ? checkDeleteSemantics(body as DeleteBody) : checkAddUpdateSemantics(body as AddUpdateBody);
