@@ -19,6 +19,8 @@ import { AgentMetrics } from './agent-metrics.ts';
 import { KernelStats } from './kernel-stats.ts';
 import { MapMonitors, type MonitorSpec } from './map-monitor.ts';
 import { MapPressure } from './map-pressure.ts';
+import { EventLogExport } from '../telemetry/event-logs.ts';
+import { EtwEvents } from '../events/etw-events.ts';
 import { startMetricsServer, type MetricsServer, type MetricsTls } from './metrics-server.ts';
 import { ExpositionCache } from './exposition-cache.ts';
 import { messageOf } from '../error-message.ts';
@@ -73,6 +75,10 @@ export class Observability implements EngineObserver {
     /** The /metrics body, rendered once per sampling tick. */
     readonly exposition: ExpositionCache,
     readonly pressure: MapPressure,
+    /** Events as OTel logs (when OTLP logs are configured). */
+    readonly eventLogs: EventLogExport | undefined,
+    /** Windows: the ETW source (SSE `source=etw` and OTel logs share its one session). */
+    readonly etw: EtwEvents | undefined,
   ) {}
 
   /** Builds the registry and its parts, starts the timers, the listener and OpenTelemetry. */
@@ -108,7 +114,11 @@ export class Observability implements EngineObserver {
       await telemetry.shutdown();
       throw err;
     }
-    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure);
+    const etw = process.platform === 'win32' ? new EtwEvents() : undefined;
+    const eventLogs = telemetry.eventLogger
+      ? new EventLogExport(events, telemetry.eventLogger, { ...(etw ? { etw } : {}), onEtwError: (err) => o.logger?.warn({ err: err.message }, 'ETW events not exported as OTel logs') })
+      : undefined;
+    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw);
   }
 
   programStarted(p: RunningProgram): void {
@@ -164,6 +174,8 @@ export class Observability implements EngineObserver {
     this.maps.close();
     this.pressure.close();
     this.kernel.close();
+    this.eventLogs?.close();
+    this.etw?.close();
     this.events.close();
     this.agent.close();
     await this.server?.close();
