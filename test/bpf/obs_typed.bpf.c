@@ -2,7 +2,7 @@
 // Struct-keyed maps for the typed monitor_maps tests, filled by one XDP program from the frames a
 // test runs through it (BPF_PROG_TEST_RUN): IPv4 flows (addresses and ports in network order,
 // the protocol) → {packets, bytes}; IPv6 sources with the destination port → {packets, bytes};
-// a per-CPU hash of packets per IP protocol.
+// a per-CPU hash of packets per IP protocol; packets per IPv4 source keyed by a plain __u32.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -52,6 +52,14 @@ struct {
 	__type(value, __u64);
 } obs_proto_pcpu SEC(".maps");
 
+/* keyed by the IPv4 source as a plain __u32 (network-order bytes): what key_type "ipv4" reads */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} obs_src4 SEC(".maps");
+
 static __always_inline void add(void *map, void *key, __u64 len)
 {
 	struct counters *c = bpf_map_lookup_elem(map, key);
@@ -90,6 +98,14 @@ int obs_typed_xdp(struct xdp_md *ctx)
 		k.proto = ip->protocol;
 		add(&obs_flows4, &k, len);
 		proto = ip->protocol;
+		__u32 src = ip->saddr;
+		__u64 *s = bpf_map_lookup_elem(&obs_src4, &src);
+		if (s) {
+			__sync_fetch_and_add(s, 1);
+		} else {
+			__u64 one = 1;
+			bpf_map_update_elem(&obs_src4, &src, &one, BPF_NOEXIST);
+		}
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 		if ((void *)(ip6 + 1) > data_end)

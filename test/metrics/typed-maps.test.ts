@@ -141,9 +141,11 @@ test("L3AF's open shapes: a string key with key_type (PR #556) and a typed struc
   const monitorMaps = payloadEntries([
     { name: 'obs_flows4', key: flowKey, aggregator: 'scalar', labels: [{ name: 'src', path: 'saddr' }, { name: 'proto', path: 'proto' }], values: [{ path: 'packets' }] },
     { name: 'obs_proto_pcpu', key: '17', key_type: 'int', aggregator: 'avg' },
+    { name: 'obs_src4', key: '192.0.2.1', key_type: 'ipv4', aggregator: 'scalar' }, // PR #556: one IPv4 key
+    { name: 'obs_src4', key: '*', key_type: 'ipv4', aggregator: 'max-rate' }, // PR #556: every key
     { name: 'obs_proto_pcpu', key: 17, aggregator: 'scalar' }, // l3afd's own shape: plain integer key, the l3af_map_value{key} series as before
   ]);
-  assert.deepEqual(monitorMaps[2], { name: 'obs_proto_pcpu', key: 17, aggregator: 'scalar' }, 'l3afd entries normalise to exactly themselves');
+  assert.deepEqual(monitorMaps[4], { name: 'obs_proto_pcpu', key: 17, aggregator: 'scalar' }, 'l3afd entries normalise to exactly themselves');
   const registry = new Registry();
   const mon = new MapMonitors({ registry, host: HOST, intervalMs: 60_000, l3afdCompat: true });
   t.after(() => mon.close());
@@ -151,7 +153,9 @@ test("L3AF's open shapes: a string key with key_type (PR #556) and a typed struc
   const { e } = await scrape(registry);
   assert.equal(valueOf(e, 'l3af_map_value', { map: 'obs_flows4', src: '192.0.2.1', proto: '17' }), 3);
   assert.equal(valueOf(e, 'l3af_map_value', { map: 'obs_proto_pcpu', key: '17' }), 3);
+  assert.equal(valueOf(e, 'l3af_map_value', { map: 'obs_src4', key: '192.0.2.1' }), 3, 'an ipv4 key_type key labelled as an address');
   mon.sampleNow();
+  assert.equal(valueOf((await scrape(registry)).e, 'l3af_map_rate_max_per_second', { map: 'obs_src4', key: '192.0.2.1' }), 0);
   assert.equal(valueOf((await scrape(registry)).e, 'l3af_map_rate_avg_per_second', { map: 'obs_proto_pcpu', key: '17' }), 0, 'the string key read the same entry (idle: rate 0)');
   // l3afd's compat series only for the plain entry, named as l3afd names it
   assert.equal(valueOf(e, 'l3afd_BPFMonitorMap', { map_name: 'obs_proto_pcpu_17_scalar' }), 3);

@@ -143,7 +143,7 @@ export class TypedMapMonitor {
     // labels
     const byPath = new Map(keyLayout.leaves.map((l) => [l.path, l]));
     const labels = e.labels ?? (keyLayout.scalar
-      ? [{ name: 'key', path: '' }]
+      ? [{ name: 'key', path: '', ...(e.key_type === 'ipv4' || e.key_type === 'ipv6' ? { format: e.key_type } : {}) }]
       : keyLayout.leaves.map((l) => ({ name: l.path.replace(/[.[]/g, '_').replace(/]/g, ''), path: l.path })));
     this.#labels = labels.map((l) => {
       if (RESERVED.has(l.name)) throw new RangeError(`label name ${l.name} is reserved (program labels, map, field, cpu)`);
