@@ -142,14 +142,14 @@ export class TypedMapMonitor {
     } else this.#sel = { kind: 'keys', keys: [keyBytes(key)] };
     // labels
     const byPath = new Map(keyLayout.leaves.map((l) => [l.path, l]));
-    const labels = e.labels ?? (keyLayout.scalar
+    const labels: ReadonlyArray<{ name: string; path: string; format?: string }> = e.labels ?? (keyLayout.scalar
       ? [{ name: 'key', path: '', ...(e.key_type === 'ipv4' || e.key_type === 'ipv6' ? { format: e.key_type } : {}) }]
       : keyLayout.leaves.map((l) => ({ name: l.path.replace(/[.[]/g, '_').replace(/]/g, ''), path: l.path })));
     this.#labels = labels.map((l) => {
       if (RESERVED.has(l.name)) throw new RangeError(`label name ${l.name} is reserved (program labels, map, field, cpu)`);
       const leaf = l.path === '' && keyLayout.scalar ? keyLayout.leaves[0] : byPath.get(l.path);
       if (!leaf) throw new RangeError(`key of ${e.name} has no field ${JSON.stringify(l.path)} (fields: ${keyLayout.leaves.map((x) => x.path || '(whole key)').join(', ')})`);
-      return { name: l.name, leaf, ...('format' in l && l.format ? { format: l.format } : {}) };
+      return { name: l.name, leaf, ...(l.format ? { format: l.format } : {}) };
     });
     // values
     const agg = (a: string | undefined): FieldAggregator => {
