@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { MonitorMapRequest, isPlainMonitorMap, monitorKeyId, normalizeMonitorMap } from './index.ts';
+import { MonitorMapRequest, isPlainMonitorMap, monitorKeyId, normalizeMonitorMap, stripUnknownKeys } from './index.ts';
 
 const requireFromFormats = createRequire(import.meta.resolve('ajv-formats'));
 type Validate = ((data: unknown) => boolean) & { errors?: Array<{ instancePath: string }> | null };
@@ -37,4 +37,14 @@ test("monitor_maps shapes: l3afd's, L3AF's open work (PR #556 string keys, PR #6
   assert.deepEqual(normalizeMonitorMap({ name: 'a', key: '*', key_type: 'ipv4', aggregator: 'scalar', max_keys: 5 }), { name: 'a', key: '*', key_type: 'ipv4', aggregator: 'scalar', max_keys: 5 });
   // "17" (int) and 17 are the same key for duplicate checks
   assert.equal(monitorKeyId({ name: 'a', key: '17', aggregator: 'scalar' }), monitorKeyId({ name: 'a', key: 17, aggregator: 'scalar' }));
+});
+
+test('unknown keys are stripped inside the right key shape: a range keeps from/to, a key schema loses only its unknown keys', () => {
+  const range = { name: 'm', key: { from: 1, to: 5 }, aggregator: 'scalar' };
+  assert.deepEqual(stripUnknownKeys(MonitorMapRequest, range), []);
+  assert.deepEqual(range.key, { from: 1, to: 5 });
+  const schema = { name: 'm', key: { type: 'uint32', value: 3, color: 'x' }, aggregator: 'scalar', note: 1 };
+  assert.deepEqual(stripUnknownKeys(MonitorMapRequest, schema), ['/key/color', '/note']);
+  assert.deepEqual(schema.key, { type: 'uint32', value: 3 });
+  assert.ok(validate(schema) && validate(range));
 });

@@ -59,7 +59,8 @@ export type MonitorValue = Static<typeof MonitorValue>;
 
 const monitorMapFields = {
   name: Type.String({ pattern: P.MAP_NAME, description: 'Map name inside the loaded ELF object.' }),
-  key: Type.Union([OneKey, Type.Array(OneKey, { minItems: 1, maxItems: 1024 }), KeyRange], {
+  // one flat union (no nested anyOf): unknown-keys.ts picks the object branch whose required keys are present
+  key: Type.Union([INT_KEY, Type.String({ minLength: 1, maxLength: 64 }), FieldSchema, KeyRange, Type.Array(OneKey, { minItems: 1, maxItems: 1024 })], {
     description: 'Key(s) to read: an integer (l3afd; absent = 0), a string with key_type ("*" = all keys), a typed field schema, a list, or {from, to}.',
   }),
   aggregator: Aggregator,
