@@ -63,3 +63,8 @@ export function memoryLogger(): { logger: Logger; lines: Array<Record<string, un
   });
   return { logger: pino({ level: 'debug' }, dest), lines };
 }
+
+/** test/bpf/obs_typed.bpf.c (struct-keyed maps) pinned at <bpffs>/<iface>/obs_typed/<version>. */
+export function loadObsTyped(bpffs: PrivateBpffs, iface: string, version = '1.0'): Loaded {
+  return new Loaded(bpffs, programObject('test/obs_typed'), 'obs_typed_xdp', [iface, 'obs_typed', version]);
+}

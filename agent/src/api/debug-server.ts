@@ -17,7 +17,7 @@ import { PinLayout, type ChainDescription, type ElementState } from '../chain/in
 import type { AgentConfig } from '../config/index.ts';
 import type { ChainInspector } from '../engine/engine.ts';
 import type { Engine } from '../engine/types.ts';
-import { normalizeProgram, type ChainDirection, type NormalizedBpfProgram } from '../payload/index.ts';
+import { isPlainMonitorMap, normalizeProgram, type ChainDirection, type NormalizedBpfProgram } from '../payload/index.ts';
 import { parseHostPort } from '../config/values.ts';
 
 /** One element of l3afd's `/bpfs/<iface>` answer. */
@@ -75,7 +75,7 @@ export function bpfDetails(engine: Engine & Partial<ChainInspector>, config: Age
       const program = i === 0 ? rootProgram(config, c.direction, e) : found ? (({ status: _s, ...p }) => p)(found) as NormalizedBpfProgram : normalizeProgram({ name: e.name, artifact: '', version: e.version, admin_status: 'enabled' } as never);
       const mapPath = program.map_name === '' ? '' : layout.mapPath(iface, c.direction, program.name, e.version, program.map_name);
       const maps = (program.map_args ?? []).map((m) => ({ Name: m.name, MapID: mapId(layout.mapPath(iface, c.direction, program.name, e.version, m.name)), Type: 0 }));
-      const metrics = (program.monitor_maps ?? []).map((m) => ({ key: `${m.name}${m.key}${m.aggregator}`, v: { Name: m.name, MapID: mapId(layout.mapPath(iface, c.direction, program.name, e.version, m.name)), Type: 0, Key: m.key, Aggregator: m.aggregator } }));
+      const metrics = (program.monitor_maps ?? []).filter(isPlainMonitorMap).map((m) => ({ key: `${m.name}${m.key}${m.aggregator}`, v: { Name: m.name, MapID: mapId(layout.mapPath(iface, c.direction, program.name, e.version, m.name)), Type: 0, Key: m.key, Aggregator: m.aggregator } }));
       out.push({
         Program: program,
         FilePath: '',

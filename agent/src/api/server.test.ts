@@ -213,14 +213,14 @@ test('l3afd leniency: any content type is JSON; unknown keys are ignored, logged
   el0.bpf_programs.xdp_egress = [];
   const prog = el0.bpf_programs.xdp_ingress[0] as Record<string, unknown> & { monitor_maps: Record<string, unknown>[] };
   prog.newer_field = { nested: true };
-  (prog.monitor_maps[0] as Record<string, unknown>).labels = ['x'];
+  (prog.monitor_maps[0] as Record<string, unknown>).unit = 'pkts'; // (labels is a typed-key field now)
   delete (prog.monitor_maps[1] as Record<string, unknown>).key;
   logLines.length = 0;
   const r = await post('update', body);
   assert.equal(r.status, 200, r.body);
   const doc = r.json as { results: unknown[]; warnings: { path: string; message: string }[] };
   assert.deepEqual(doc.warnings.map((w) => w.path), [
-    '/0/bpf_programs/xdp_ingress/0/monitor_maps/0/labels', '/0/bpf_programs/xdp_ingress/0/newer_field', '/0/bpf_programs/xdp_egress', '/0/datacenter',
+    '/0/bpf_programs/xdp_ingress/0/monitor_maps/0/unit', '/0/bpf_programs/xdp_ingress/0/newer_field', '/0/bpf_programs/xdp_egress', '/0/datacenter',
   ].sort((a, b) => doc.warnings.findIndex((w) => w.path === a) - doc.warnings.findIndex((w) => w.path === b)));
   assert.equal(doc.warnings.length, 4);
   for (const w of doc.warnings) assert.equal(w.message, 'unknown key, ignored');

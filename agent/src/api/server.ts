@@ -53,7 +53,7 @@ export interface ServerOptions {
    * Observability routes and request tracing: `GET /l3af/host` (host facts), `GET /l3af/events`
    * (live events, SSE), one span per request.
    */
-  observability?: { readonly hostFacts: HostFactsCache; readonly events: EventHub; readonly tracing?: boolean };
+  observability?: { readonly hostFacts: HostFactsCache; readonly events: EventHub; readonly tracing?: boolean; readonly etw?: EtwEvents | undefined };
   /** Audit log of accepted changes: recorded by the write routes, served at `/l3af/audit` (none: neither). */
   audit?: AuditLog;
 }
@@ -183,8 +183,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   if (opts.observability) {
     await app.register(hostRoutes, { cache: opts.observability.hostFacts });
     // Windows: ETW real-time events at source=etw (one session, started by the first subscriber)
-    const etw = process.platform === 'win32' ? new EtwEvents() : undefined;
-    if (etw) app.addHook('onClose', async () => etw.close());
+    const etw = opts.observability.etw ?? (process.platform === 'win32' ? new EtwEvents() : undefined);
+    if (etw && !opts.observability.etw) app.addHook('onClose', async () => etw.close());
     await app.register(eventRoutes, { hub: opts.observability.events, ...(etw ? { etw } : {}) });
   }
   return app;

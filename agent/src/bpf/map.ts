@@ -17,6 +17,10 @@ export interface MapInfo {
   readonly valueSize: number;
   readonly maxEntries: number;
   readonly flags: number;
+  /** BTF object of the map's declaration (0 = none) and its key / value type ids in it. */
+  readonly btfId: number;
+  readonly btfKeyTypeId: number;
+  readonly btfValueTypeId: number;
 }
 
 /** How an update treats an existing key (BPF_ANY / BPF_NOEXIST / BPF_EXIST). */
@@ -46,6 +50,9 @@ export function mapInfoByFd(fd: number): MapInfo {
     valueSize: info.value_size as number,
     maxEntries: info.max_entries as number,
     flags: info.map_flags as number,
+    btfId: (info.btf_id as number | undefined) ?? 0,
+    btfKeyTypeId: (info.btf_key_type_id as number | undefined) ?? 0,
+    btfValueTypeId: (info.btf_value_type_id as number | undefined) ?? 0,
   };
 }
 

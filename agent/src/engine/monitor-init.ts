@@ -40,6 +40,7 @@ export function initMonitorMaps(target: MapArgsTarget, monitorMaps: readonly Mon
   const missing: string[] = [];
   for (const m of monitorMaps ?? []) {
     const key = m.key;
+    if (typeof key !== 'number') continue; // typed keys (l3af / L3AF's open work): read, never initialised
     let map;
     try {
       map = target.open(m.name);

@@ -35,6 +35,8 @@ import { RateWindow } from './rate-window.ts';
 import { ScrapeMetric, type ScrapeSample } from './scrape-metric.ts';
 import { l3afdLabels, programKey, programLabels } from './labels.ts';
 import { messageOf } from '../error-message.ts';
+import { isPlainMonitorMap, type MonitorMap } from '../payload/index.ts';
+import { TypedMapMonitor } from './typed-map-monitor.ts';
 
 /** Aggregators a {@link MonitorSpec} may ask for. */
 export type MonitorAggregator = 'scalar' | 'max-rate' | 'avg' | 'histogram';
@@ -232,6 +234,8 @@ export class MapMonitors implements EngineObserver {
   readonly #extra: ((p: RunningProgram) => readonly MonitorSpec[]) | undefined;
   readonly #onSampled: (() => void) | undefined;
   readonly #programs = new Map<string, ProgramMonitor>();
+  /** Typed `monitor_maps` entries (typed-map-monitor.ts), per program. */
+  readonly #typed = new Map<string, { program: RunningProgram; monitors: TypedMapMonitor[] }>();
   readonly #errors = new Map<string, { labels: Record<string, string>; count: number }>();
   #timer: NodeJS.Timeout | undefined;
   /** Duration of the last tick, ms. */
@@ -264,23 +268,49 @@ export class MapMonitors implements EngineObserver {
     this.#timer = undefined;
     for (const m of this.#programs.values()) m.close();
     this.#programs.clear();
+    for (const t of this.#typed.values()) for (const m of t.monitors) m.close();
+    this.#typed.clear();
   }
 
   /** One sampling round over every program now (what the timer runs). */
   sampleNow(): void {
     const t0 = performance.now();
     for (const m of this.#programs.values()) m.sample();
+    const t = process.hrtime.bigint();
+    for (const x of this.#typed.values()) for (const m of x.monitors) m.sample(t);
     this.lastTickMs = performance.now() - t0;
     this.#onSampled?.();
   }
 
   #specs(p: RunningProgram): MonitorSpec[] {
-    const specs: MonitorSpec[] = p.monitorMaps.map((m) => ({ name: m.name, key: m.key, aggregator: m.aggregator }));
+    const specs: MonitorSpec[] = [];
+    for (const m of p.monitorMaps) {
+      if (isPlainMonitorMap(m)) specs.push({ name: m.name, key: m.key, aggregator: m.aggregator });
+      else if (isIntegerHistogram(m)) specs.push({ name: m.name, key: m.key === '*' ? 'all' : (m.key as number | { from: number; to: number }), aggregator: 'histogram' });
+    }
     for (const s of this.#extra?.(p) ?? []) specs.push(validateSpec(s));
     return specs;
   }
 
+  #startTyped(p: RunningProgram): void {
+    const key = programKey(p);
+    for (const m of this.#typed.get(key)?.monitors ?? []) m.close();
+    this.#typed.delete(key);
+    const entries = p.monitorMaps.filter((m) => !isPlainMonitorMap(m) && !isIntegerHistogram(m));
+    if (entries.length === 0) return;
+    const opts = { samples: this.samples, maxKeys: this.maxKeysPerSpec, ...(this.logger ? { logger: this.logger } : {}) };
+    const monitors = entries.map((e) => new TypedMapMonitor(p.mapPinDir, e, p.name, { ...opts, onError: () => this.countError(p, e.name) }));
+    this.#typed.set(key, { program: p, monitors });
+    const t = process.hrtime.bigint();
+    for (const m of monitors) m.sample(t);
+  }
+
   programStarted(p: RunningProgram): void {
+    this.#startTyped(p);
+    this.#startPlain(p);
+  }
+
+  #startPlain(p: RunningProgram): void {
     const key = programKey(p);
     this.#programs.get(key)?.close();
     const specs = this.#specs(p);
@@ -295,14 +325,18 @@ export class MapMonitors implements EngineObserver {
 
   programUpdated(p: RunningProgram): void {
     const key = programKey(p);
+    const typed = this.#typed.get(key);
+    if (!typed || typed.program.progId !== p.progId || typed.program.mapPinDir !== p.mapPinDir || JSON.stringify(typed.program.monitorMaps) !== JSON.stringify(p.monitorMaps)) this.#startTyped(p);
+    else typed.program = p;
     const m = this.#programs.get(key);
     if (!m || m.program.progId !== p.progId || m.program.mapPinDir !== p.mapPinDir || m.program.ipv4 !== p.ipv4) {
-      this.programStarted(p);
+      this.#startPlain(p);
       return;
     }
     const specs = this.#specs(p);
     if (specs.length === 0) {
-      this.programStopped(p);
+      m.close();
+      this.#programs.delete(key);
       return;
     }
     m.program = p;
@@ -312,6 +346,8 @@ export class MapMonitors implements EngineObserver {
 
   programStopped(p: RunningProgram): void {
     const key = programKey(p);
+    for (const m of this.#typed.get(key)?.monitors ?? []) m.close();
+    this.#typed.delete(key);
     this.#programs.get(key)?.close();
     this.#programs.delete(key);
     for (const k of this.#errors.keys()) if (k.startsWith(`${key}\u0000`)) this.#errors.delete(k);
@@ -333,14 +369,29 @@ export class MapMonitors implements EngineObserver {
       }
       return out;
     };
-    const keyed = (agg: MonitorAggregator, value: (st: KeyState) => number | undefined) => each(function* (m, g, s) {
-      if (s.spec.aggregator !== agg) return;
-      const base = programLabels(m.program, m.owner.host);
-      for (const [k, st] of s.series) {
-        const v = value(st);
-        if (v !== undefined) yield { labels: { ...base, map: g.name, key: k.toString() }, value: v };
+    const typed = this.#typed;
+    const host = this.host;
+    const keyed = (agg: MonitorAggregator, value: (st: KeyState) => number | undefined) => () => {
+      const out = [...each(function* (m, g, s) {
+        if (s.spec.aggregator !== agg) return;
+        const base = programLabels(m.program, m.owner.host);
+        for (const [k, st] of s.series) {
+          const v = value(st);
+          if (v !== undefined) yield { labels: { ...base, map: g.name, key: k.toString() }, value: v };
+        }
+      })()];
+      for (const x of typed.values()) {
+        const base = programLabels(x.program, host);
+        for (const m of x.monitors) {
+          for (const st of m.series.values()) {
+            if (st.aggregator !== agg) continue;
+            const v = value(st);
+            if (v !== undefined) out.push({ labels: { ...base, map: m.entry.name, ...st.labels }, value: v });
+          }
+        }
       }
-    });
+      return out;
+    };
     new ScrapeMetric({ name: 'l3af_map_value', type: 'gauge', help: 'Value of a monitored map key (scalar aggregator; per-CPU values summed).', collect: keyed('scalar', (st) => Number(st.value)) }).register(registry);
     new ScrapeMetric({ name: 'l3af_map_rate_max_per_second', type: 'gauge', help: 'Largest per-second increase of a monitored map key over the last n-metric-samples intervals (max-rate aggregator).', collect: keyed('max-rate', (st) => st.window.maxRate()) }).register(registry);
     new ScrapeMetric({ name: 'l3af_map_rate_avg_per_second', type: 'gauge', help: 'Mean per-second increase of a monitored map key over the last n-metric-samples intervals, time-weighted (avg aggregator).', collect: keyed('avg', (st) => st.window.avgRate()) }).register(registry);
@@ -362,10 +413,16 @@ export class MapMonitors implements EngineObserver {
     }).register(registry);
     new ScrapeMetric({
       name: 'l3af_map_keys_omitted', type: 'gauge', help: `Keys of a monitored key range left out of the last sample by the series limit (${this.maxKeysPerSpec} per spec).`,
-      collect: each(function* (m, g, s) {
-        if (s.spec.aggregator === 'histogram' || !isMulti(s.spec.key)) return;
-        yield { labels: { ...programLabels(m.program, m.owner.host), map: g.name, aggregator: s.spec.aggregator }, value: s.omitted };
-      }),
+      collect: () => {
+        const out = [...each(function* (m, g, s) {
+          if (s.spec.aggregator === 'histogram' || !isMulti(s.spec.key)) return;
+          yield { labels: { ...programLabels(m.program, m.owner.host), map: g.name, aggregator: s.spec.aggregator }, value: s.omitted };
+        })()];
+        for (const x of typed.values()) {
+          for (const m of x.monitors) if (m.multi) out.push({ labels: { ...programLabels(x.program, host), map: m.entry.name, aggregator: m.entry.aggregator }, value: m.omitted });
+        }
+        return out;
+      },
     }).register(registry);
     new ScrapeMetric({
       name: 'l3af_map_sample_errors_total', type: 'counter', help: 'Failed opens or reads of a monitored map.',
@@ -398,6 +455,13 @@ function specId(s: MonitorSpec): string {
   const k = s.key;
   const key = typeof k === 'object' ? `${k.from}-${k.to}` : String(k);
   return `${s.name}|${key}|${s.aggregator}|${s.sumSlot ?? ''}`;
+}
+
+/** A payload histogram over integer slots: the existing log2 path (key range or "*"). */
+function isIntegerHistogram(m: MonitorMap): boolean {
+  if (m.aggregator !== 'histogram' || m.labels !== undefined || m.values !== undefined) return false;
+  const k = m.key;
+  return k === '*' || typeof k === 'number' || (typeof k === 'object' && !Array.isArray(k) && 'from' in k);
 }
 
 const AGGREGATORS = new Set<string>(['scalar', 'max-rate', 'avg', 'histogram']);

@@ -18,6 +18,9 @@ import { startTelemetry, type Telemetry } from '../telemetry/otel.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { KernelStats } from './kernel-stats.ts';
 import { MapMonitors, type MonitorSpec } from './map-monitor.ts';
+import { MapPressure } from './map-pressure.ts';
+import { EventLogExport } from '../telemetry/event-logs.ts';
+import { EtwEvents } from '../events/etw-events.ts';
 import { startMetricsServer, type MetricsServer, type MetricsTls } from './metrics-server.ts';
 import { ExpositionCache } from './exposition-cache.ts';
 import { messageOf } from '../error-message.ts';
@@ -71,6 +74,11 @@ export class Observability implements EngineObserver {
     readonly server: MetricsServer | undefined,
     /** The /metrics body, rendered once per sampling tick. */
     readonly exposition: ExpositionCache,
+    readonly pressure: MapPressure,
+    /** Events as OTel logs (when OTLP logs are configured). */
+    readonly eventLogs: EventLogExport | undefined,
+    /** Windows: the ETW source (SSE `source=etw` and OTel logs share its one session). */
+    readonly etw: EtwEvents | undefined,
   ) {}
 
   /** Builds the registry and its parts, starts the timers, the listener and OpenTelemetry. */
@@ -84,6 +92,7 @@ export class Observability implements EngineObserver {
       ...common, l3afdCompat: o.l3afdCompat ?? false, intervalMs: o.sampleIntervalMs ?? 1000, samples: o.nMetricSamples ?? 20,
       ...(o.maxKeysPerSpec ? { maxKeysPerSpec: o.maxKeysPerSpec } : {}), ...(o.extraSpecs ? { extraSpecs: o.extraSpecs } : {}),
     });
+    const pressure = new MapPressure({ ...common });
     const kernel = new KernelStats({ ...common, enable: o.kernelStatsEnabled ?? false, intervalMs: o.sampleIntervalMs ?? 1000 });
     const events = new EventHub({ ...common, ...(o.eventSources ? { sources: o.eventSources } : {}) });
     const hostFacts = new HostFactsCache();
@@ -91,6 +100,7 @@ export class Observability implements EngineObserver {
     registerUnverifiedArtifacts(registry, o.host ?? hostname());
     hostFacts.get().catch((err: unknown) => o.logger?.warn({ err: messageOf(err) }, 'host facts unavailable'));
     maps.start();
+    pressure.start();
     kernel.start();
     const telemetry = startTelemetry({ registry, ...(o.env ? { env: o.env } : {}) });
     let server: MetricsServer | undefined;
@@ -98,18 +108,24 @@ export class Observability implements EngineObserver {
       if (o.metricsAddr !== undefined) server = await startMetricsServer({ registry, addr: o.metricsAddr, cache: exposition, ...(o.metricsTls ? { tls: o.metricsTls } : {}) });
     } catch (err) {
       maps.close();
+      pressure.close();
       kernel.close();
       events.close();
       await telemetry.shutdown();
       throw err;
     }
-    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition);
+    const etw = process.platform === 'win32' ? new EtwEvents() : undefined;
+    const eventLogs = telemetry.eventLogger
+      ? new EventLogExport(events, telemetry.eventLogger, { ...(etw ? { etw } : {}), onEtwError: (err) => o.logger?.warn({ err: err.message }, 'ETW events not exported as OTel logs') })
+      : undefined;
+    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw);
   }
 
   programStarted(p: RunningProgram): void {
     this.exposition.invalidate();
     this.agent.programStarted(p);
     this.maps.programStarted(p);
+    this.pressure.programStarted(p);
     this.kernel.programStarted(p);
     this.events.programStarted(p);
   }
@@ -118,6 +134,7 @@ export class Observability implements EngineObserver {
     this.exposition.invalidate();
     this.agent.programStopped(p);
     this.maps.programStopped(p);
+    this.pressure.programStopped(p);
     this.kernel.programStopped(p);
     this.events.programStopped(p);
   }
@@ -126,6 +143,7 @@ export class Observability implements EngineObserver {
     this.exposition.invalidate();
     this.agent.programUpdated(p);
     this.maps.programUpdated(p);
+    this.pressure.programUpdated(p);
     this.kernel.programUpdated(p);
     this.events.programUpdated(p);
   }
@@ -154,7 +172,10 @@ export class Observability implements EngineObserver {
   /** Stops timers, streams, the listener and OpenTelemetry (the data plane is not touched). */
   async close(): Promise<void> {
     this.maps.close();
+    this.pressure.close();
     this.kernel.close();
+    this.eventLogs?.close();
+    this.etw?.close();
     this.events.close();
     this.agent.close();
     await this.server?.close();

@@ -3,6 +3,7 @@
  * l3afd's order, absent scalars at Go's zero values and absent maps/lists as `null`.
  */
 import type { NormalizedBpfProgram, BpfProgram } from './program.ts';
+import { normalizeMonitorMap } from './monitor-map.ts';
 import { DIRECTIONS, type BpfPrograms, type L3afBpfPrograms, type NormalizedBpfPrograms, type NormalizedL3afBpfPrograms } from './payloads.ts';
 
 /** l3afd's zero values for the optional `BPFProgram` fields. */
@@ -77,7 +78,7 @@ export function normalizeProgram(p: BpfProgram): NormalizedBpfProgram {
     map_args: copyArgs(p.map_args),
     config_args: copyArgs(p.config_args),
     // l3afd decodes an absent key as Go's zero value: key 0
-    monitor_maps: p.monitor_maps === undefined || p.monitor_maps === null ? null : p.monitor_maps.map((m) => ({ name: m.name, key: m.key ?? 0, aggregator: m.aggregator })),
+    monitor_maps: p.monitor_maps === undefined || p.monitor_maps === null ? null : p.monitor_maps.map(normalizeMonitorMap),
     ebpf_package_repo_url: p.ebpf_package_repo_url ?? d.ebpf_package_repo_url,
     object_file: p.object_file ?? d.object_file,
     entry_function_name: p.entry_function_name ?? d.entry_function_name,

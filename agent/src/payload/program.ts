@@ -36,25 +36,8 @@ export const MapArg = Type.Object(
 );
 export type MapArg = Static<typeof MapArg>;
 
-/** Aggregators of `monitor_maps` (l3afd: scalar, max-rate, avg). */
-export const Aggregator = Type.Enum(['scalar', 'max-rate', 'avg'], {
-  description: 'scalar = the value; max-rate = highest per-second rate over the sample ring; avg = mean of the ring.',
-});
-export type Aggregator = Static<typeof Aggregator>;
-
-const monitorMapFields = {
-  name: Type.String({ pattern: P.MAP_NAME, description: 'Map name inside the loaded ELF object.' }),
-  key: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Key to read; absent = 0 (Go\'s zero value, as l3afd).' }),
-  aggregator: Aggregator,
-};
-
-/** `monitor_maps` element (l3afd `L3afDNFMetricsMap`): one map key sampled into Prometheus, as GET shows it. */
-export const MonitorMap = Type.Object(monitorMapFields, { additionalProperties: false });
-export type MonitorMap = Static<typeof MonitorMap>;
-
-/** `monitor_maps` element as a request carries it: `key` may be absent (means 0, as l3afd). */
-export const MonitorMapRequest = Type.Object({ ...monitorMapFields, key: Type.Optional(monitorMapFields.key) }, { additionalProperties: false });
-export type MonitorMapRequest = Static<typeof MonitorMapRequest>;
+export { Aggregator, MonitorMap, MonitorMapRequest, FieldSchema, MonitorLabel, MonitorValue, KeyRange, isPlainMonitorMap, normalizeMonitorMap, monitorKeyId } from './monitor-map.ts';
+import { MonitorMap, MonitorMapRequest } from './monitor-map.ts';
 
 /** Decoders of an event map's records (`event_maps[].format`). */
 export const EventFormat = Type.Enum(['raw', 'btf', 'ratelimiting'], {

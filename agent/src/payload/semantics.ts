@@ -5,6 +5,7 @@
  */
 import { CHAIN_DIRECTIONS, DIRECTIONS, type AddUpdateBody, type DeleteBody } from './payloads.ts';
 import type { BpfProgram } from './program.ts';
+import { monitorKeyId } from './monitor-map.ts';
 
 /** One problem in a payload: `path` is a JSON pointer into the body (`/0/bpf_programs/xdp_ingress/1/name`). */
 export interface FieldError {
@@ -48,9 +49,9 @@ function checkProgram(p: BpfProgram, base: string, errors: FieldError[]): void {
   });
   const monitors = new Set<string>();
   (p.monitor_maps ?? []).forEach((m, k) => {
-    const id = `${m.name}\0${m.key ?? 0}\0${m.aggregator}`;
+    const id = `${m.name}\0${monitorKeyId(m)}\0${m.aggregator}`;
     if (monitors.has(id)) {
-      errors.push({ path: `${base}/monitor_maps/${k}`, message: `duplicate monitor_maps entry ${m.name}/${m.key ?? 0}/${m.aggregator}` });
+      errors.push({ path: `${base}/monitor_maps/${k}`, message: `duplicate monitor_maps entry ${m.name}/${monitorKeyId(m)}/${m.aggregator}` });
     }
     monitors.add(id);
   });

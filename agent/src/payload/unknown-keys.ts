@@ -19,7 +19,11 @@ const pointer = (path: string, key: string): string => `${path}/${key.replace(/~
 function branchFor(schema: Json, value: unknown): Json | undefined {
   const branches = (schema.anyOf ?? schema.oneOf) as Json[] | undefined;
   if (!branches) return schema;
-  if (isObject(value)) return branches.find((b) => b.type === 'object' || b.anyOf !== undefined);
+  if (isObject(value)) {
+    // among object branches, the first whose required keys the value has (else the first)
+    const objs = branches.filter((b) => b.type === 'object' || b.anyOf !== undefined);
+    return objs.find((b) => b.anyOf !== undefined || ((b.required as string[] | undefined) ?? []).every((k) => Object.hasOwn(value, k))) ?? objs[0];
+  }
   if (Array.isArray(value)) return branches.find((b) => b.type === 'array' || b.anyOf !== undefined);
   return undefined;
 }
