@@ -13,9 +13,12 @@
  * `samples` intervals, real elapsed time; see {@link RateWindow}), and, beyond l3afd,
  * `histogram`.
  *
- * **Beyond the payload** (its schema is l3afd's and fixed): {@link MapMonitorsOptions.extraSpecs}
- * gives further {@link MonitorSpec}s per program, whose `key` may be an inclusive range
- * `{from, to}` or `'all'`. Each key becomes a series with the key as a label, at most
+ * **Payload entries**: l3afd's `{name, integer key, scalar|max-rate|avg}` and integer-keyed
+ * histograms (`key` a range or `"*"`) are {@link MonitorSpec}s here; every other typed entry
+ * (BTF-decoded keys and values, string / schema keys, lists, label and value paths, per-CPU by
+ * CPU) is a {@link TypedMapMonitor} whose series join the same metric families.
+ * {@link MapMonitorsOptions.extraSpecs} gives further {@link MonitorSpec}s per program, whose `key`
+ * may be an inclusive range `{from, to}` or `'all'`. Each key becomes a series with the key as a label, at most
  * `maxKeysPerSpec` keys per spec (the ones seen first are kept); when the bound is hit the number of keys left out is
  * exported as `l3af_map_keys_omitted` and logged once.
  *
