@@ -5,7 +5,7 @@ import { ROUTES } from '../../constants';
 import { PluginSettingsProvider } from '../PluginContext';
 
 const Fleet = React.lazy(() => import('../../pages/Fleet'));
-const Chains = React.lazy(() => import('../../pages/Chains'));
+const Chains = React.lazy(() => import('../../chains/ChainsPage'));
 const Ratelimiting = React.lazy(() => import('../../pages/Ratelimiting'));
 const Events = React.lazy(() => import('../../pages/Events'));
 

@@ -1,6 +1,6 @@
 import React from 'react';
 import { fireEvent, screen, waitFor, within } from '@testing-library/react';
-import Chains from './Chains';
+import Chains from './ChainsPage';
 import { fakeBackend, getProgram, renderPage, type Call } from '../test/backend';
 import type { AddUpdateBody } from '../api/types';
 
