@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { u32, u64 } from '../../agent/src/bpf/index.ts';
 import { EventHub } from '../../agent/src/events/event-hub.ts';
-import type { EtwEvent } from '../../agent/src/events/etw-decoder.ts';
+import type { EtwEvent } from '../../agent/src/bpf/win32/etw-decoder.ts';
 import { startTelemetry } from '../../agent/src/telemetry/otel.ts';
 import { EventLogExport, type EtwSource } from '../../agent/src/telemetry/event-logs.ts';
 import { PrivateBpffs, requireRoot } from '../harness/index.ts';

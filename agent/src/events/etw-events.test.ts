@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { EtwEvents } from './etw-events.ts';
 import { EtwError, type EtwRawEvent } from '../bpf/win32/etw.ts';
-import { EVENT_RECORD, guidBytes } from './etw-decoder.ts';
+import { EVENT_RECORD, guidBytes } from '../bpf/win32/etw-decoder.ts';
 import { eventRoutes } from './sse-routes.ts';
 import type { EventHub } from './event-hub.ts';
 

@@ -5,7 +5,7 @@
  * session lost or that could not be decoded while the subscriber was there).
  */
 import { EtwError, EtwSession, type EtwProvider, type EtwRawEvent } from '../bpf/win32/etw.ts';
-import { decodeEtwEvent, type EtwEvent } from './etw-decoder.ts';
+import { decodeEtwEvent, type EtwEvent } from '../bpf/win32/etw-decoder.ts';
 
 /** eBPF-for-Windows' TraceLogging providers (ebpfcore, netebpfext) and XDP-for-Windows' manifest provider. */
 export const DEFAULT_ETW_PROVIDERS: readonly (EtwProvider & { readonly name: string })[] = [

@@ -13,11 +13,11 @@ import { hostname } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { EngineObserver, RunningProgram } from '../engine/types.ts';
+import type { EngineObserver, RunningProgram } from '../observer/program.ts';
 import { ScrapeMetric } from '../metrics/scrape-metric.ts';
 import { programKey } from '../metrics/labels.ts';
 import { recordAt } from '../bpf/index.ts';
-import { rawRecord } from './btf-decoder.ts';
+import { rawRecord } from '../bpf/btf-decoder.ts';
 import { defaultEventSources, pinnedBufferProducer, sourcesFor, type EventProducer, type EventSource, type ProducerFactory, type RecordBatchOrBuffers } from './event-sources.ts';
 import { messageOf } from '../error-message.ts';
 

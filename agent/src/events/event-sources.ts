@@ -5,9 +5,9 @@
  */
 import { join } from 'node:path';
 import { BpfMap, LibbpfRingBufferReader, PerfBufferReader, RingBufferReader, platform, type RecordBatch } from '../bpf/index.ts';
-import type { RunningProgram } from '../engine/types.ts';
+import type { RunningProgram } from '../observer/program.ts';
 import type { EventMap } from '../payload/index.ts';
-import { BtfTypes, btfDecoder, rawRecord } from './btf-decoder.ts';
+import { BtfTypes, btfDecoder, rawRecord } from '../bpf/btf-decoder.ts';
 import { decodeRatelimitingDrop, ratelimitingEventsLost, setRatelimitingEvents } from './ratelimiting-events.ts';
 
 /** A program's event stream. */

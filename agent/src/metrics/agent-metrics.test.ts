@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { AgentMetrics } from './agent-metrics.ts';
-import type { RunningProgram } from '../engine/types.ts';
+import type { RunningProgram } from '../observer/program.ts';
 import { parseExposition, samplesOf, valueOf } from '../../../test/metrics/exposition.ts';
 
 const P: RunningProgram = {

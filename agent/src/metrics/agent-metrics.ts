@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { EngineObserver, ProgramRef, RunningProgram } from '../engine/types.ts';
+import type { EngineObserver, ProgramRef, RunningProgram } from '../observer/program.ts';
 import {
   L3AFD_LABEL_NAMES, PROGRAM_LABEL_NAMES, l3afdLabels, programKey, programLabels, type L3afdLabels, type ProgramLabels,
 } from './labels.ts';

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { BpfProgram, enableStats, statsEnabled } from '../bpf/index.ts';
-import type { EngineObserver, RunningProgram } from '../engine/types.ts';
+import type { EngineObserver, RunningProgram } from '../observer/program.ts';
 import { ScrapeMetric, type ScrapeSample } from './scrape-metric.ts';
 import { programKey, programLabels, type ProgramLabels } from './labels.ts';
 import { messageOf } from '../error-message.ts';

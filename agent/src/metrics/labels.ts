@@ -2,7 +2,7 @@
  * Label sets of a program's series: ours (Prometheus conventions) and l3afd's (for existing
  * dashboards). Both are derived from the same program identity.
  */
-import type { PayloadDirection, ProgramRef } from '../engine/types.ts';
+import type { PayloadDirection, ProgramRef } from '../observer/program.ts';
 
 /** Labels every per-program series of ours carries. */
 export type ProgramLabels = {

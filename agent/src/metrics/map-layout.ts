@@ -9,7 +9,7 @@
  * other byte arrays hex.
  */
 import { endianness } from 'node:os';
-import type { BtfType, BtfTypes } from '../events/btf-decoder.ts';
+import type { BtfType, BtfTypes } from '../bpf/btf-decoder.ts';
 import type { FieldSchema } from '../payload/index.ts';
 
 export type LeafFormat = 'int' | 'sint' | 'be' | 'ipv4' | 'ipv6' | 'port' | 'hex' | 'string';

@@ -33,7 +33,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { BpfMap, possibleCpuCount } from '../bpf/index.ts';
-import type { EngineObserver, RunningProgram } from '../engine/types.ts';
+import type { EngineObserver, RunningProgram } from '../observer/program.ts';
 import { RateWindow } from './rate-window.ts';
 import { ScrapeMetric, type ScrapeSample } from './scrape-metric.ts';
 import { l3afdLabels, programKey, programLabels } from './labels.ts';

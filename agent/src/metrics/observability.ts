@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { unverifiedCounts } from '../artifacts/unverified.ts';
 import { ScrapeMetric } from './scrape-metric.ts';
 import type { AgentConfig } from '../config/index.ts';
-import type { EngineObserver, ProgramRef, RunningProgram } from '../engine/types.ts';
+import type { EngineObserver, ProgramRef, RunningProgram } from '../observer/program.ts';
 import { EventHub } from '../events/event-hub.ts';
 import type { EventSource } from '../events/event-sources.ts';
 import { HostFactsCache, registerHostMetrics } from '../platform/host-facts.ts';

@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { BpfMap, possibleCpuCount } from '../bpf/index.ts';
-import { BtfTypes } from '../events/btf-decoder.ts';
+import { BtfTypes } from '../bpf/btf-decoder.ts';
 import type { MonitorMap } from '../payload/index.ts';
 import { RateWindow } from './rate-window.ts';
 import { btfLayout, compileFieldSchema, encodeUint, intLayout, leafNumber, leafText, parseAddress, readUintHost, type Layout, type Leaf } from './map-layout.ts';

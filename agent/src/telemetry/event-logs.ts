@@ -12,7 +12,7 @@
  */
 import type { Logger as OtelLogger, AnyValue, LogAttributes } from '@opentelemetry/api-logs';
 import type { EventHub, StreamEvent, Subscription } from '../events/event-hub.ts';
-import type { EtwEvent } from '../events/etw-decoder.ts';
+import type { EtwEvent } from '../bpf/win32/etw-decoder.ts';
 
 /** What a log exporter subscribes to on Windows (events/etw-events.ts). */
 export interface EtwSource {

@@ -13,7 +13,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { otlpConfigured, otlpProtocol, startTelemetry } from './otel.ts';
 import { tracingPlugin, withSpan } from './tracing.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
-import type { RunningProgram } from '../engine/types.ts';
+import type { RunningProgram } from '../observer/program.ts';
 
 const P: RunningProgram = { iface: 'eth0', direction: 'xdp_ingress', name: 'ratelimiting', version: '1', ipv4: '', progId: 1, mapPinDir: '/x', monitorMaps: [] };
 

@@ -10,7 +10,7 @@
  * ProcessTrace returns ERROR_CALL_NOT_IMPLEMENTED) fails with {@link EtwError} naming the call.
  */
 import koffi from 'koffi';
-import { guidBytes, EVENT_RECORD } from '../../events/etw-decoder.ts';
+import { guidBytes, EVENT_RECORD } from './etw-decoder.ts';
 
 type Fn = ReturnType<ReturnType<typeof koffi.load>['func']>;
 

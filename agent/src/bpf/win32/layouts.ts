@@ -6,7 +6,7 @@
  * against mingw-w64's headers and run under Wine.
  */
 import koffi from 'koffi';
-import { EVENT_PROPERTY_INFO, EVENT_RECORD, TRACE_EVENT_INFO } from '../../events/etw-decoder.ts';
+import { EVENT_PROPERTY_INFO, EVENT_RECORD, TRACE_EVENT_INFO } from './etw-decoder.ts';
 import { EVENT_TRACE_PROPERTIES, LOGFILE } from './etw.ts';
 import { bpf_link_info_windows, bpf_map_info_windows, bpf_prog_info_windows } from '../ffi.ts';
 import {

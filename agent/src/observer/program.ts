@@ -1,0 +1,51 @@
+/**
+ * The observer contract: what the engine tells the observability side (metrics, map monitors, event
+ * streams, telemetry) about the programs it runs. Below both, so that neither imports the other.
+ */
+import type { EventMap, MonitorMap } from '../payload/index.ts';
+
+/** The four program lists of a payload. */
+export type PayloadDirection = 'xdp_ingress' | 'tc_ingress' | 'tc_egress' | 'probes';
+
+/** A program as the observability side sees it (metrics, map monitors, event streams). */
+export interface RunningProgram {
+  readonly iface: string;
+  readonly direction: PayloadDirection;
+  readonly name: string;
+  readonly version: string;
+  /** The interface's IPv4 address from the payload (l3afd's `ipv4_address` label), '' when none. */
+  readonly ipv4: string;
+  /** Kernel program id of the entry program. */
+  readonly progId: number;
+  /** Directory where the program's maps are pinned (one file per map, named as in the object). */
+  readonly mapPinDir: string;
+  /** The payload's monitor_maps (name, key, aggregator). */
+  readonly monitorMaps: readonly MonitorMap[];
+  /** The payload's event_maps (l3af extension); absent or null = the program's default event sources. */
+  readonly eventMaps?: readonly EventMap[] | null;
+}
+
+/** Identity of a program that failed before (or while) it ran. */
+export interface ProgramRef {
+  readonly iface: string;
+  readonly direction: PayloadDirection;
+  readonly name: string;
+  readonly version: string;
+  readonly ipv4: string;
+}
+
+/** Told by the engine about program lifecycle (every callback optional). */
+export interface EngineObserver {
+  programStarted?(p: RunningProgram): void;
+  programStopped?(p: RunningProgram): void;
+  /** map_args, monitor_maps or a replacement took effect. */
+  programUpdated?(p: RunningProgram): void;
+  updateFailed?(p: ProgramRef, reason: string): void;
+  deployFailed?(p: ProgramRef, reason: string): void;
+  /**
+   * Running state of a started program with a user program, as the engine's health check finds it
+   * when it changes: false while its user program is down (restarting, or given up after its
+   * restart budget), true when it runs again (kernel program present AND user program up).
+   */
+  programRunning?(p: ProgramRef, running: boolean): void;
+}
