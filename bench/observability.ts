@@ -19,7 +19,7 @@ import { Gauge, Registry } from 'prom-client';
 import { BpfMap, BpfProgram, u32, u64 } from '../agent/src/bpf/index.ts';
 import type { MonitorMap } from '../agent/src/payload/index.ts';
 import type { RunningProgram } from '../agent/src/engine/types.ts';
-import { Observability } from '../agent/src/metrics/observability.ts';
+import { Observability } from '../agent/src/app/observability.ts';
 import { PrivateBpffs } from '../test/harness/index.ts';
 import { Loaded } from '../test/metrics/fixtures.ts';
 import { programObject, tcp4 } from '../test/programs/frames.ts';

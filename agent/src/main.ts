@@ -39,7 +39,7 @@ import { HandoverRefused, HANDOVER_ENV, installBuild, reportToPredecessor, resol
 import type { Server } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
 import { installUnexpectedErrorGuard } from './metrics/unexpected-errors.ts';
-import { Observability, observabilityOptions } from './metrics/observability.ts';
+import { Observability, observabilityOptions } from './app/observability.ts';
 import { messageOf } from './error-message.ts';
 
 const EXIT_FAILURE = 1;

@@ -9,7 +9,7 @@ import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { u32, u64, type TypedMap } from '../../agent/src/bpf/index.ts';
 import { EventHub, type StreamEvent } from '../../agent/src/events/event-hub.ts';
-import { eventRoutes } from '../../agent/src/events/sse-routes.ts';
+import { eventRoutes } from '../../agent/src/api/events-routes.ts';
 import { decodeRatelimitingDrop, type RatelimitingDrop } from '../../agent/src/events/ratelimiting-events.ts';
 import { PrivateBpffs, requireRoot } from '../harness/index.ts';
 import { tcp4, tcp6 } from '../programs/frames.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { statsHolders, enableStats } from '../../agent/src/bpf/index.ts';
 import { KernelStats } from '../../agent/src/metrics/kernel-stats.ts';
-import { Observability, observabilityOptions } from '../../agent/src/metrics/observability.ts';
+import { Observability, observabilityOptions } from '../../agent/src/app/observability.ts';
 import { defaultConfig } from '../../agent/src/config/index.ts';
 
 const mine = (): number => statsHolders().filter((h) => h.pid === process.pid).reduce((n, h) => n + h.fds, 0);

@@ -15,7 +15,7 @@ import { BpfMap, RingBufferReader, u32, u64 } from '../../agent/src/bpf/index.ts
 import { hostName } from '../../agent/src/platform/host.ts';
 import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { EventHub } from '../../agent/src/events/event-hub.ts';
-import { eventRoutes } from '../../agent/src/events/sse-routes.ts';
+import { eventRoutes } from '../../agent/src/api/events-routes.ts';
 import { ratelimitingDrops } from '../../agent/src/events/event-sources.ts';
 import { PrivateBpffs, VethLab, connectTcp, listenTcp, skipUnless } from '../harness/index.ts';
 import { StateDir, ensurePackages, ratelimiting, xdpBody } from '../engine/helpers.ts';

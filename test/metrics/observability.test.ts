@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { u32, u64 } from '../../agent/src/bpf/index.ts';
-import { Observability } from '../../agent/src/metrics/observability.ts';
+import { Observability } from '../../agent/src/app/observability.ts';
 import { PrivateBpffs, requireRoot } from '../harness/index.ts';
 import { tcp4 } from '../programs/frames.ts';
 import { loadRatelimiting } from './fixtures.ts';

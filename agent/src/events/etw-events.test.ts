@@ -7,7 +7,7 @@ import Fastify from 'fastify';
 import { EtwEvents } from './etw-events.ts';
 import { EtwError, type EtwRawEvent } from '../bpf/win32/etw.ts';
 import { EVENT_RECORD, guidBytes } from '../bpf/win32/etw-decoder.ts';
-import { eventRoutes } from './sse-routes.ts';
+import { eventRoutes } from '../api/events-routes.ts';
 import type { EventHub } from './event-hub.ts';
 
 function raw(id: number): EtwRawEvent {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { countUnverified, unverifiedCounts } from '../artifacts/unverified.ts';
-import { registerUnverifiedArtifacts } from './observability.ts';
+import { registerUnverifiedArtifacts } from '../app/observability.ts';
 
 test('l3af_artifact_unverified_total counts packages used without a checksum, per scheme', async () => {
   const registry = new Registry();

@@ -6,7 +6,9 @@ import { hostname, release } from 'node:os';
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { enableStats } from '../bpf/index.ts';
-import { HostFactsCache, bpfFeatures, hostRoutes, registerHostMetrics, type HostFacts } from './host-facts.ts';
+import { HostFactsCache, bpfFeatures, type HostFacts } from './host-facts.ts';
+import { hostRoutes } from '../api/host-routes.ts';
+import { registerHostMetrics } from '../metrics/host-metrics.ts';
 import { PrivateBpffs, requireRoot } from '../../../test/harness/index.ts';
 import { parseExposition, valueOf } from '../../../test/metrics/exposition.ts';
 

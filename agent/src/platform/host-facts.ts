@@ -6,10 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import type { FastifyPluginAsync } from 'fastify';
-import type { Registry } from 'prom-client';
 import { libbpfUnavailable, platform, statsEnabled } from '../bpf/index.ts';
-import { ScrapeMetric } from '../metrics/scrape-metric.ts';
 
 /** One address of an interface. */
 export interface HostAddress {
@@ -146,39 +143,4 @@ export class HostFactsCache {
   peek(): HostFacts | undefined {
     return this.#facts;
   }
-}
-
-/** Options of {@link hostRoutes}. */
-export interface HostRoutesOptions {
-  readonly cache?: HostFactsCache;
-}
-
-/** Fastify plugin: `GET /l3af/host` → {@link HostFacts} as JSON. */
-export const hostRoutes: FastifyPluginAsync<HostRoutesOptions> = async (app, opts) => {
-  const cache = opts.cache ?? new HostFactsCache();
-  app.get('/l3af/host', async () => cache.get());
-};
-
-/**
- * Registers `l3af_host_info{host,os,kernel,arch} 1` and `l3af_host_bpf_feature{host,feature}`
- * (0/1 per feature) from the cache's last facts (nothing until the first collection).
- */
-export function registerHostMetrics(registry: Registry, cache: HostFactsCache): void {
-  new ScrapeMetric({
-    name: 'l3af_host_info', type: 'gauge', help: 'Host facts as labels (value 1).',
-    collect: () => {
-      const f = cache.peek();
-      return f ? [{ labels: { host: f.hostname, os: `${f.os.distro} ${f.os.release}`.trim(), kernel: f.kernel, arch: f.os.arch }, value: 1 }] : [];
-    },
-  }).register(registry);
-  new ScrapeMetric({
-    name: 'l3af_host_bpf_feature', type: 'gauge', help: 'BPF features found on the host (1 = present).',
-    collect: () => {
-      const f = cache.peek();
-      if (!f) return [];
-      const b = bpfFeatures();
-      return Object.entries({ btf: b.btf, bpffs: b.bpffsMounted, jit: b.jitEnabled, kernel_stats: b.kernelStats })
-        .map(([feature, on]) => ({ labels: { host: f.hostname, feature }, value: on ? 1 : 0 }));
-    },
-  }).register(registry);
 }

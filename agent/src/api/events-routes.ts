@@ -9,8 +9,8 @@
  * wait in the subscriber's bounded queue (oldest dropped and counted).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { EventHub, StreamEvent, Subscription } from './event-hub.ts';
-import type { EtwEvents, EtwSubscription } from './etw-events.ts';
+import type { EventHub, StreamEvent, Subscription } from '../events/event-hub.ts';
+import type { EtwEvents, EtwSubscription } from '../events/etw-events.ts';
 
 /** Options of {@link eventRoutes}. */
 export interface EventRoutesOptions {
