@@ -15,7 +15,7 @@ const SRC = fileURLToPath(new URL('../../agent/src/', import.meta.url));
  * equal layers may not import each other in a circle (checked below). Top-level files are named by file.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['error-message', 'log-output', 'config', 'payload', 'log', 'observer'],
+  ['error-message', 'logger', 'log-output', 'config', 'payload', 'log', 'observer'],
   ['bpf'],
   ['platform'],
   ['chain', 'probes', 'supervisor', 'artifacts', 'store', 'security', 'audit', 'instance'],

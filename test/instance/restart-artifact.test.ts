@@ -28,7 +28,7 @@ test('a missing build is downloaded from restart-artifacts-url/<version>/l3afd.t
   config.gracefulRestart.basepath = join(state.path, 'basepath');
   assert.equal(buildUrl(config, 'v1.2.3').href, pathToFileURL(artifact).href);
   const lines: string[] = [];
-  const logger = { info: (_o: Record<string, unknown>, m: string) => lines.push(m), warn: () => undefined, error: () => undefined };
+  const logger = { debug: () => undefined, info: (_o: Record<string, unknown>, m: string) => lines.push(m), warn: () => undefined, error: () => undefined };
   assert.equal(await installBuild(config, 'v1.2.3', logger), true, 'downloaded');
   assert.equal(await installBuild(config, 'v1.2.3', logger), false, 'installed already: no second download');
   await assert.rejects(installBuild(config, 'v9.9.9', logger), /no build of v9\.9\.9 is installed: .* is not there/);

@@ -10,13 +10,6 @@ import { fileURLToPath } from 'node:url';
 import type { Dispatcher } from 'undici';
 import { ArtifactError } from './errors.ts';
 
-/** The pino-compatible subset of a logger the artifact code writes to. */
-export interface ArtifactLogger {
-  info(obj: Record<string, unknown>, msg: string): void;
-  debug(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-}
-
 /** A download progress report. */
 export interface DownloadProgress {
   url: string;
@@ -160,8 +153,7 @@ export async function downloadToFile(url: URL, destFile: string, opts: DownloadO
         let off = 0;
         while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
         t.add(buf.length);
-      },
-    });
+      } });
     await fh.sync();
   } finally {
     await fh.close();
@@ -273,8 +265,7 @@ function receive(url: URL, opts: Pick<DownloadOptions, 'dispatcher' | 'idleTimeo
         if (failure) return;
         failure = err;
         settle(networkError(err, shown));
-      },
-    };
+      } };
     try {
       dispatcher.dispatch({
         origin: url.origin,
@@ -282,8 +273,7 @@ function receive(url: URL, opts: Pick<DownloadOptions, 'dispatcher' | 'idleTimeo
         method: 'GET',
         headersTimeout: opts.idleTimeoutMs,
         bodyTimeout: opts.idleTimeoutMs,
-        maxRedirections: 5,
-      } as Dispatcher.DispatchOptions, handler);
+        maxRedirections: 5 } as Dispatcher.DispatchOptions, handler);
     } catch (e) {
       fail(networkError(e, shown));
     }
@@ -331,8 +321,7 @@ export async function fetchSmallText(url: URL, opts: Omit<DownloadOptions, 'maxB
         n += buf.length;
         if (n > limit) throw new ArtifactError('TOO_LARGE', shown, `larger than ${limit} bytes`);
         chunks.push(buf);
-      },
-    });
+      } });
   } catch (e) {
     if (e instanceof ArtifactError && e.code === 'NOT_FOUND') return undefined;
     throw e;

@@ -1,7 +1,7 @@
 /** Package artifacts: download, verification, content-addressed cache, safe extraction. */
 export { ArtifactError, type ArtifactErrorCode } from './errors.ts';
 export { ArtifactStore, artifactStoreOptions, parseChecksumFile, type ArtifactRef, type ArtifactStoreOptions, type FetchedArtifact } from './store.ts';
-export { downloadToFile, fetchSmallText, networkError, type ArtifactLogger, type DownloadOptions, type DownloadProgress, type Downloaded } from './download.ts';
+export { downloadToFile, fetchSmallText, networkError, type DownloadOptions, type DownloadProgress, type Downloaded } from './download.ts';
 export { archiveFormat, type ArchiveFormat } from './archive-format.ts';
 // the extractors themselves (tar, yauzl) are imported from './extract.ts' where needed: the agent runs them in a worker
 export { extractInWorker, EXTRACT_WORKER_HEAP_MB, type ExtractRunOptions } from './extract-worker.ts';

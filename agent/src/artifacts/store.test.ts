@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crc32, gzipSync } from 'node:zlib';
 import { defaultConfig } from '../config/index.ts';
-import { ArtifactError, ArtifactStore, artifactStoreOptions, type ArtifactErrorCode, type ArtifactLogger, type ArtifactStoreOptions } from './index.ts';
+import { ArtifactError, ArtifactStore, artifactStoreOptions, type ArtifactErrorCode, type ArtifactStoreOptions } from './index.ts';
 import { unverifiedCounts } from './unverified.ts';
+import type { Logger } from '../logger.ts';
 
 // ---------- archive writers ----------
 
@@ -243,7 +244,7 @@ test('bad sha256 → CHECKSUM_MISMATCH (http and file), malformed .sha256 too', 
 test('missing .sha256: accepted over http by default with a warning and a count (as l3afd), refused when required; optional for file:', async () => {
   publish('nosum', '1', 'l3af_counter.tar.gz', goodTar(), null);
   const warned: string[] = [];
-  const logger: ArtifactLogger = { debug: () => undefined, info: () => undefined, warn: (o, msg) => warned.push(`${msg} ${String(o.url)}`) };
+  const logger: Logger = { debug: () => undefined, info: () => undefined, warn: (o, msg) => warned.push(`${msg} ${String(o.url)}`), error: () => undefined };
   const before = unverifiedCounts().get('http') ?? 0;
   const h = store({ repoUrl: `${httpBase}/repo`, logger });
   assert.ok((await h.fetch({ name: 'nosum', version: '1', artifact: 'l3af_counter.tar.gz' })).dir);
@@ -391,10 +392,11 @@ test('large downloads report progress (every step or 10 %) to the logger', async
   const padded = tarGz([{ name: 'l3af_large/', type: '5' }, { name: 'l3af_large/blob', data: randomBytes(3.5 * 1024 * 1024) }]);
   publish('large', '1', 'l3af_large.tar.gz', padded);
   const lines: { msg: string; obj: Record<string, unknown> }[] = [];
-  const logger: ArtifactLogger = {
+  const logger: Logger = {
     info: (obj, msg) => lines.push({ obj, msg }),
     debug: () => undefined,
     warn: () => undefined,
+    error: () => undefined,
   };
   // Step 256 KiB < 10 % of the size: one line per 10 %.
   const step = 256 * 1024;

@@ -15,13 +15,14 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, realpath, rename, rm } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { downloadToFile, fetchSmallText, type ArtifactLogger, type DownloadProgress } from './download.ts';
+import { downloadToFile, fetchSmallText, type DownloadProgress } from './download.ts';
 import { DEFAULT_MAX_RATIO } from './entry-check.ts';
 import { ArtifactError } from './errors.ts';
 import { archiveFormat } from './archive-format.ts';
 import { extractInWorker } from './extract-worker.ts';
 import { countUnverified } from './unverified.ts';
 import type { AgentConfig } from '../config/schema.ts';
+import type { Logger } from '../logger.ts';
 
 /** Which package to fetch. */
 export interface ArtifactRef {
@@ -81,7 +82,7 @@ export interface ArtifactStoreOptions {
   extractTimeoutMs?: number;
   /** Progress step for large downloads (default 8 MiB, or 10 % of a known size when larger). */
   progressStepBytes?: number;
-  logger?: ArtifactLogger;
+  logger?: Logger;
   /** Custom undici dispatcher (default: an Agent with the connect timeout). */
   dispatcher?: Dispatcher;
 }
@@ -107,7 +108,7 @@ export function parseChecksumFile(text: string): string | undefined {
  * `[l3afd] bpf-dir`), repository = `[ebpf-repo] url`, idle timeout = `[l3afd] http-client-timeout`,
  * connect timeout, checksum switches and size bounds from `[l3af]`.
  */
-export function artifactStoreOptions(config: AgentConfig, platform: string, logger?: ArtifactLogger): ArtifactStoreOptions {
+export function artifactStoreOptions(config: AgentConfig, platform: string, logger?: Logger): ArtifactStoreOptions {
   return {
     cacheDir: config.l3af.packageCacheDir,
     provisionedDir: config.l3afd.bpfDir,
@@ -120,8 +121,7 @@ export function artifactStoreOptions(config: AgentConfig, platform: string, logg
     idleTimeoutMs: config.l3afd.httpClientTimeoutMs,
     maxBytes: config.l3af.artifactMaxBytes,
     maxEntries: config.l3af.artifactMaxEntries,
-    logger,
-  };
+    logger };
 }
 
 /** Fetches, verifies, caches and extracts packages. */
@@ -145,8 +145,7 @@ export class ArtifactStore {
       maxRatio: DEFAULT_MAX_RATIO,
       extractTimeoutMs: 120_000,
       progressStepBytes: 8 * MiB,
-      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-    } as ArtifactStore['opts'];
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as ArtifactStore['opts'];
     this.ownDispatcher = options.dispatcher === undefined;
     this.dispatcher = options.dispatcher;
   }
@@ -235,9 +234,7 @@ export class ArtifactStore {
         progressStepBytes: o.progressStepBytes,
         onProgress: (p: DownloadProgress) => log?.info({
           url: p.url, receivedBytes: p.receivedBytes, totalBytes: p.totalBytes,
-          percent: p.totalBytes ? Math.floor((100 * p.receivedBytes) / p.totalBytes) : undefined,
-        }, p.done ? 'package downloaded' : 'downloading package'),
-      });
+          percent: p.totalBytes ? Math.floor((100 * p.receivedBytes) / p.totalBytes) : undefined }, p.done ? 'package downloaded' : 'downloading package') });
       log?.debug({ url: shown, bytes: got.bytes, ms: Date.now() - started, sha256: got.sha256 }, 'package transferred');
       if (expected && got.sha256 !== expected) {
         throw new ArtifactError('CHECKSUM_MISMATCH', shown, `sha256 ${got.sha256} differs from the repository's ${expected}`);

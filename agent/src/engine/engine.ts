@@ -27,16 +27,14 @@ import { ProbeManager, type ProbeSetStatus } from '../probes/index.ts';
 import { withSpan } from '../telemetry/tracing.ts';
 import {
   CHAIN_DIRECTIONS, ChainError, ChainManager, versionSegment,
-  type AdoptedRef, type ChainDescription, type ChainDirection, type ProgramSpec, type RootSpecs,
-} from '../chain/index.ts';
+  type AdoptedRef, type ChainDescription, type ChainDirection, type ProgramSpec, type RootSpecs } from '../chain/index.ts';
 import { pinsIn } from '../chain/pin-layout.ts';
 import { ArtifactError, ArtifactStore, artifactStoreOptions, type ArtifactRef } from '../artifacts/index.ts';
 import { platformName } from '../platform/platform-name.ts';
 import {
   checkAddUpdateSemantics, checkDeleteSemantics, normalizeL3afBpfPrograms, normalizeProgram,
   type AddUpdateBody, type BpfProgram, type DeleteBody, type DryRunResult, type NormalizedBpfProgram, type NormalizedL3afBpfPrograms,
-  type PlanItem, type VerifierVerdict,
-} from '../payload/index.ts';
+  type PlanItem, type VerifierVerdict } from '../payload/index.ts';
 import type { AgentConfig } from '../config/index.ts';
 import { ConfigStore, StoreError, type Reservation } from '../store/index.ts';
 import { applyMapArgs, mapsInDir, type MapArgsTarget } from './map-args.ts';
@@ -44,8 +42,7 @@ import { initMonitorMaps } from './monitor-init.ts';
 import { chainManagerOptions } from './chain-options.ts';
 import { PROBES_REASON, bySeq, changedFields, nativeProblem } from './program-diff.ts';
 import {
-  clearSlotIf, hasUserProgram, isSelfLinking, slotId, userKey, waitForSelfLink,
-} from './user-programs.ts';
+  clearSlotIf, hasUserProgram, isSelfLinking, slotId, userKey, waitForSelfLink } from './user-programs.ts';
 import { UserRoots, hookProgramId } from './user-roots.ts';
 import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import { StatusCache } from './status-cache.ts';
@@ -58,21 +55,13 @@ import { verifyObject } from './verify.ts';
 import { RunningStates } from './health.ts';
 import { probeStatus, withUserStatus } from './status-view.ts';
 import type {
-  Engine, EngineObserver, InterfaceResult, StoreProblem, WriteOptions, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram,
-} from './types.ts';
+  Engine, EngineObserver, InterfaceResult, StoreProblem, WriteOptions, OperationResult, PayloadDirection, ProgramRef, ProgramResult, ProgramStatus, RepositoryErrorCode, RunningProgram } from './types.ts';
 import { messageOf } from '../error-message.ts';
 import { EngineError, notReady } from './errors.ts';
 import { keyString, parseKey } from './program-key.ts';
+import type { Logger } from '../logger.ts';
 
 export { EngineError } from './errors.ts';
-
-/** The logger the engine writes to (pino's call shape). */
-export interface EngineLogger {
-  debug(obj: Record<string, unknown>, msg: string): void;
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-}
 
 /** What the engine needs to fetch a package: the ArtifactStore or a stand-in. */
 export interface PackageSource {
@@ -89,7 +78,7 @@ export interface EngineDeps {
   readonly store?: ConfigStore | null;
   /** Builds the chain manager from the root specs (default: pins under `BpfMapDefaultPath`). */
   readonly chainManager?: (roots: RootSpecs) => ChainManager;
-  readonly logger?: EngineLogger;
+  readonly logger?: Logger;
   /**
    * Told about program lifecycle (metrics, map monitors). Key: (iface, direction, name).
    * - programStarted: a program is in its chain (added, enabled again, loaded again, and on start()
@@ -140,7 +129,7 @@ export interface ChainInspector {
 export type ProgramWithStatus = NormalizedBpfProgram & { status: ProgramStatus };
 
 
-const NOOP_LOGGER: EngineLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const NOOP_LOGGER: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 interface IfaceState {
   host_name: string;
@@ -202,8 +191,7 @@ function withLoadSpans(spec: ProgramSpec, spans: LoadLinkSpans): ProgramSpec {
     loaded: (obj) => {
       spec.loaded?.(obj);
       spans.loaded();
-    },
-  };
+    } };
 }
 
 /** The object file of a package, refused when it would leave the package folder. */
@@ -241,8 +229,7 @@ class Results {
   set(name: string, outcome: ProgramResult['outcome'], reason?: string, cause?: unknown): void {
     const code = outcome === 'failed' ? repositoryErrorCode(cause) : undefined;
     this.#out.set(name, {
-      iface: this.iface, direction: this.direction, name, outcome, ...(reason === undefined ? {} : { reason }), ...(code === undefined ? {} : { error_code: code }),
-    });
+      iface: this.iface, direction: this.direction, name, outcome, ...(reason === undefined ? {} : { reason }), ...(code === undefined ? {} : { error_code: code }) });
   }
   get(name: string): ProgramResult | undefined {
     return this.#out.get(name);
@@ -281,7 +268,7 @@ class PayloadHalt {
 class DesiredStateEngine implements Engine, ChainInspector {
   readonly #config: AgentConfig;
   readonly #deps: EngineDeps;
-  readonly #log: EngineLogger;
+  readonly #log: Logger;
   readonly #store: ConfigStore | null;
   readonly #state = new Map<string, IfaceState>();
   readonly #runtime = new Map<string, Runtime>();
@@ -313,8 +300,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     this.#log = deps.logger ?? NOOP_LOGGER;
     this.#status = new StatusCache({
       compute: () => this.#computeStatus(), refreshMs: config.l3af.mapSampleIntervalMs,
-      onError: (err) => this.#log.warn({ err: messageOf(err) }, 'status refresh failed'),
-    });
+      onError: (err) => this.#log.warn({ err: messageOf(err) }, 'status refresh failed') });
     const file = config.l3afConfigStore.filename;
     this.#store = deps.store !== undefined ? deps.store : file !== '' ? new ConfigStore(file) : null;
   }
@@ -415,8 +401,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     }
     return {
       iface, direction, name: p.name, version: p.version, ipv4, progId,
-      mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null,
-    };
+      mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null };
   }
 
   #notify(event: Exclude<keyof EngineObserver, 'programRunning'>, arg: RunningProgram | ProgramRef, reason?: string): void {
@@ -446,8 +431,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     if (progId === undefined) return undefined;
     return {
       iface, direction, name: p.name, version: p.version, ipv4, progId,
-      mapPinDir: this.#selfLinkDir(iface, direction, p), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null,
-    };
+      mapPinDir: this.#selfLinkDir(iface, direction, p), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null };
   }
 
   /** Running state as the health check finds it (observer's programRunning; errors logged). */
@@ -478,8 +462,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       runningProgram: (w) => (isSelfLinking(w.program) ? this.#selfLinkProgram(w.iface, w.direction, w.program, w.ipv4) : this.#runningProgram(w.iface, w.direction, w.program, w.ipv4)),
       updated: (rp) => this.#notify('programUpdated', rp),
       runningState: (ref, running) => this.#notifyRunningState(ref, running),
-      warn: (obj, msg) => this.#log.warn(obj, msg),
-    });
+      warn: (obj, msg) => this.#log.warn(obj, msg) });
   }
 
   /** Tells the observer that `p` runs (started / updated); nothing when it is not in its chain. */
@@ -510,8 +493,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         applyMapArgs(maps, p.map_args, `program '${p.name}'`);
         this.#initMonitored(maps, p); // as l3afd: monitored keys exist before the first packet
       },
-      ...(place ? { loaded: (obj: BpfObject) => this.#attachObjectProbes(place.iface, place.direction, p, obj) } : {}),
-    };
+      ...(place ? { loaded: (obj: BpfObject) => this.#attachObjectProbes(place.iface, place.direction, p, obj) } : {}) };
   }
 
   /** Fetches a package inside a `fetch` span (sha256 and cache hit as attributes). */
@@ -681,12 +663,10 @@ class DesiredStateEngine implements Engine, ChainInspector {
       program: p,
       context: {
         iface, direction: userDirection(d), packageDir, ...(this.#userLogDir() === undefined ? {} : { logDir: this.#userLogDir() }),
-        ...(prevMapPin === undefined ? {} : { prevMapPin }),
-      },
+        ...(prevMapPin === undefined ? {} : { prevMapPin }) },
       // environment, not arguments (l3afd's argv stays exact): where the agent expects the program's
       // pins (a non-default BpfMapDefaultPath included) and the Node a bundled companion runs on
-      env: { L3AF_PIN_DIR: this.#selfLinkDir(iface, d, p), L3AF_NODE: process.execPath, ...this.#userEnv() },
-    };
+      env: { L3AF_PIN_DIR: this.#selfLinkDir(iface, d, p), L3AF_NODE: process.execPath, ...this.#userEnv() } };
   }
 
   /**
@@ -730,8 +710,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       await withSpan('link', () => waitForSelfLink({
         prevPin, before, timeoutMs: this.#deps.selfLinkTimeoutMs ?? 10_000,
         ownNextPin: p.map_name !== '' ? join(this.#selfLinkDir(iface, d, p), p.map_name) : undefined,
-        alive: () => sup.snapshot(key)?.running ?? false,
-      }), { ...programAttributes(p, iface, d), 'l3af.self_linking': true });
+        alive: () => sup.snapshot(key)?.running ?? false }), { ...programAttributes(p, iface, d), 'l3af.self_linking': true });
     } catch (err) {
       await this.#stopUser(iface, d, p).catch(() => undefined);
       if (!heldRootBefore && cm.programs(iface, d).length === 0) this.#roots().release(iface, d);
@@ -810,8 +789,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const tail = planTail({
       iface, direction, current, target, chaining,
       supervised: new Set(curSelf.filter((p) => supervised(p.name)).map((p) => p.name)),
-      live: new Set(this.#running().programs(iface, direction).map((el) => el.name)),
-    });
+      live: new Set(this.#running().programs(iface, direction).map((el) => el.name)) });
     const ops: TailOps = {
       iface, direction, chaining, supervised,
       userRunning: (name) => sup.snapshot(keyOf(name))?.running ?? false,
@@ -824,8 +802,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       setLastError: (name, reason) => { this.#rt(iface, direction, name).lastError = reason; },
       dropRuntime: (name) => { this.#runtime.delete(keyString(iface, direction, name)); },
       warn: (obj, msg) => this.#log.warn(obj, msg),
-      error: (obj, msg) => this.#log.error(obj, msg),
-    };
+      error: (obj, msg) => this.#log.error(obj, msg) };
     return applyTailPlan(tail, current, target, ops, results, (cur, tgt) => this.#applyNative(iface, direction, cur, tgt, results, ipv4));
   }
 
@@ -840,8 +817,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     const plan = planChain({
       current, target, live, chaining: this.#config.l3afd.bpfChainingEnabled,
       loadProblem: libbpfUnavailable(),
-      ipv4Changed: this.#ifaceState(iface).ipv4_address !== ipv4,
-    });
+      ipv4Changed: this.#ifaceState(iface).ipv4_address !== ipv4 });
     return applyChainPlan(plan, current, target, this.#chainOps(iface, direction, ipv4), results);
   }
 
@@ -867,8 +843,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       setLastError: (name, reason) => { this.#rt(iface, direction, name).lastError = reason; },
       dropRuntime: (name) => { this.#runtime.delete(keyString(iface, direction, name)); },
       warn: (obj, msg) => this.#log.warn(obj, msg),
-      error: (obj, msg) => this.#log.error(obj, msg),
-    };
+      error: (obj, msg) => this.#log.error(obj, msg) };
   }
 
   // ---------------------------------------------------------------- operations
@@ -975,9 +950,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
         xdp_ingress: st.lists.xdp_ingress.length > 0 ? st.lists.xdp_ingress.map((p) => structuredClone(p)) : null,
         tc_ingress: st.lists.tc_ingress.length > 0 ? st.lists.tc_ingress.map((p) => structuredClone(p)) : null,
         tc_egress: st.lists.tc_egress.length > 0 ? st.lists.tc_egress.map((p) => structuredClone(p)) : null,
-        probes: this.#probesOf(iface),
-      },
-    }));
+        probes: this.#probesOf(iface) } }));
   }
 
   /** The probes kept with `iface` (the interface their payload named), or null. */
@@ -1080,8 +1053,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       list: (iface, d) => this.#state.get(iface)?.lists[d] ?? [],
       live: (iface, d) => new Set(this.#chain?.programs(iface, d).map((el) => el.name) ?? []),
       probes: this.#probesWanted,
-      chaining: this.#config.l3afd.bpfChainingEnabled,
-    };
+      chaining: this.#config.l3afd.bpfChainingEnabled };
   }
 
   /**
@@ -1340,8 +1312,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
           if (isSelfLinking(p) && p.admin_status === 'enabled' && this.#phase === 'running') ({ attached, progId } = this.#selfLinkState(e.iface, d, desc));
           const base: ProgramStatus = {
             attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0,
-            ...(el ? { continues_chain: el.continues, reachable: el.reachable } : {}),
-          };
+            ...(el ? { continues_chain: el.continues, reachable: el.reachable } : {}) };
           p.status = hasUserProgram(p) ? withUserStatus(base, this.#supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
         }
       }
@@ -1394,8 +1365,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return {
       xdp_ingress: { name: x.packageName, version: x.version, objectPath: objectIn(xp.dir, x.objectFile), entry: x.entryFunctionName, nextMap: x.ingressMapName },
       tc_ingress: { name: t.packageName, version: t.version, objectPath: objectIn(tp.dir, t.ingressObjectFile), entry: t.ingressEntryFunctionName, nextMap: t.ingressMapName },
-      tc_egress: { name: t.packageName, version: t.version, objectPath: objectIn(tp.dir, t.egressObjectFile), entry: t.egressEntryFunctionName, nextMap: t.egressMapName },
-    };
+      tc_egress: { name: t.packageName, version: t.version, objectPath: objectIn(tp.dir, t.egressObjectFile), entry: t.egressEntryFunctionName, nextMap: t.egressMapName } };
   }
 
   /** Roots that name the configured objects without fetching them (only when no libbpf API exists: never loaded). */
@@ -1405,8 +1375,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return {
       xdp_ingress: { name: x.packageName, version: x.version, objectPath: x.objectFile, entry: x.entryFunctionName, nextMap: x.ingressMapName },
       tc_ingress: { name: t.packageName, version: t.version, objectPath: t.ingressObjectFile, entry: t.ingressEntryFunctionName, nextMap: t.ingressMapName },
-      tc_egress: { name: t.packageName, version: t.version, objectPath: t.egressObjectFile, entry: t.egressEntryFunctionName, nextMap: t.egressMapName },
-    };
+      tc_egress: { name: t.packageName, version: t.version, objectPath: t.egressObjectFile, entry: t.egressEntryFunctionName, nextMap: t.egressMapName } };
   }
 
   start(): Promise<void> {
@@ -1466,12 +1435,10 @@ class DesiredStateEngine implements Engine, ChainInspector {
       // a user program that ended, gave up or came back: the observer hears it without waiting for the poll
       onEvent: (e) => {
         if (e.type === 'exited' || e.type === 'gave-up' || e.type === 'started') setImmediate(() => { this.#checkRunning(); this.#status.refresh(); });
-      },
-    });
+      } });
     this.#probeManager = this.#deps.probes ?? new ProbeManager({ pinRoot: this.#config.l3afd.bpfMapDefaultPath, stateFile: join(this.#config.l3af.stateDir, 'probes.json') });
     this.#objectProbes = this.#deps.objectProbes ?? new ProbeManager({
-      pinRoot: join(this.#config.l3afd.bpfMapDefaultPath, 'chain-probes'), stateFile: join(this.#config.l3af.stateDir, 'chain-probes.json'),
-    });
+      pinRoot: join(this.#config.l3afd.bpfMapDefaultPath, 'chain-probes'), stateFile: join(this.#config.l3af.stateDir, 'chain-probes.json') });
     try {
       this.#objectProbes.adopt(); // the sets a previous agent attached, before any replace compares with them
     } catch (err) {
@@ -1648,8 +1615,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       writeMapArgs: (p) => this.#writeMapArgs(iface, d, p),
       insert: (p, position) => this.#insert(iface, d, p, position),
       runtime: (name) => this.#rt(iface, d, name),
-      log: this.#log,
-    });
+      log: this.#log });
   }
 
   stop(opts: { unload?: boolean } = {}): Promise<void> {

@@ -18,6 +18,7 @@ import { join, posix } from 'node:path';
 import { downloadToFile } from '../artifacts/download.ts';
 import { ArtifactError } from '../artifacts/errors.ts';
 import type { AgentConfig } from '../config/index.ts';
+import type { Logger } from '../logger.ts';
 
 /** Environment variable set for a process started by a hand-over (the old pid). */
 export const HANDOVER_ENV = 'L3AF_HANDOVER_FROM';
@@ -87,7 +88,7 @@ export function buildUrl(config: AgentConfig, version: string): URL {
  * temporary folder renamed into place), as l3afd does before handing over. Returns whether it
  * downloaded. Versions are checked by {@link resolveBuild} first.
  */
-export async function installBuild(config: AgentConfig, version: string, logger?: HandoverLogger): Promise<boolean> {
+export async function installBuild(config: AgentConfig, version: string, logger?: Logger): Promise<boolean> {
   resolveVersion(config, version);
   const dir = join(config.gracefulRestart.basepath, version);
   if (existsSync(dir)) return false;
@@ -102,8 +103,7 @@ export async function installBuild(config: AgentConfig, version: string, logger?
     logger?.info({ url: url.href }, 'hand-over: downloading the build ([graceful-restart] restart-artifacts-url)');
     try {
       await downloadToFile(url, archive, {
-        dispatcher, idleTimeoutMs: config.l3afd.httpClientTimeoutMs, totalTimeoutMs: 600_000, maxBytes: config.l3af.artifactMaxBytes, progressStepBytes: 64 * 1024 * 1024,
-      });
+        dispatcher, idleTimeoutMs: config.l3afd.httpClientTimeoutMs, totalTimeoutMs: 600_000, maxBytes: config.l3af.artifactMaxBytes, progressStepBytes: 64 * 1024 * 1024 });
     } catch (err) {
       // no such build anywhere: a refusal (nothing changed), as when nothing is installed
       if (err instanceof ArtifactError && err.code === 'NOT_FOUND') {
@@ -123,13 +123,6 @@ export async function installBuild(config: AgentConfig, version: string, logger?
   }
 }
 
-/** The logger the hand-over writes to. */
-export interface HandoverLogger {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-}
-
 interface Report {
   type: 'ready' | 'failed';
   pid?: number;
@@ -145,14 +138,13 @@ function isReport(m: unknown): m is Report {
  * `timeoutMs` for its `ready`. Resolves with its pid (the child is detached and left running);
  * on `failed`, exit or timeout the child is killed and the promise rejects with the reason.
  */
-export function startBuild(entry: BuildEntry, opts: { configPath?: string; timeoutMs: number; logger: HandoverLogger }): Promise<number> {
+export function startBuild(entry: BuildEntry, opts: { configPath?: string; timeoutMs: number; logger: Logger }): Promise<number> {
   const args = [...entry.args, ...(opts.configPath === undefined ? [] : ['--config', opts.configPath])];
   const child: ChildProcess = spawn(entry.command, args, {
     cwd: entry.dir,
     detached: true,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, [HANDOVER_ENV]: String(process.pid) },
-  });
+    env: { ...process.env, [HANDOVER_ENV]: String(process.pid) } });
   opts.logger.info({ pid: child.pid, command: entry.command, args }, 'hand-over: new build started, waiting for it to serve');
   return new Promise<number>((resolve, reject) => {
     let settled = false;

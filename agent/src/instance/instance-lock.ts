@@ -16,6 +16,7 @@ import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'no
 import { dirname, join } from 'node:path';
 import { self, staleReason, type ProcessIdentity } from './process-identity.ts';
 import { messageOf } from '../error-message.ts';
+import type { Logger } from '../logger.ts';
 
 /** Another live agent holds the PID file or the state directory. */
 export class InstanceConflictError extends Error {
@@ -33,12 +34,6 @@ export class InstanceFileError extends Error {
     super(`the ${what} file ${file} cannot be written${why}: ${messageOf(cause)}`, { cause });
     this.name = 'InstanceFileError';
   }
-}
-
-/** The logger the lock writes to. */
-export interface InstanceLogger {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
 }
 
 /** Parses a PID / lock file; undefined for an empty file (ignored, as l3afd). */
@@ -89,11 +84,11 @@ function readOrUndefined(file: string): string | undefined {
 /** The PID file and the state-directory lock, held by this process. */
 export class InstanceLock {
   readonly #files: { file: string; what: string; format: (rec: Required<ProcessIdentity>) => string }[];
-  readonly #log: InstanceLogger;
+  readonly #log: Logger;
   readonly #record: Required<ProcessIdentity>;
   #held: string[] = [];
 
-  constructor(opts: { pidFile: string; stateDir: string; logger: InstanceLogger }) {
+  constructor(opts: { pidFile: string; stateDir: string; logger: Logger }) {
     this.#files = [
       { file: join(opts.stateDir, 'agent.lock'), what: 'state directory', format: formatRecord },
       { file: opts.pidFile, what: 'PID file', format: formatPid },

@@ -5,11 +5,7 @@
  * missed one from taking the API, metrics and supervision down with it.
  */
 import { Counter, type Registry } from 'prom-client';
-
-/** The pino-compatible subset the guard writes to. */
-export interface UnexpectedErrorLogger {
-  error(obj: Record<string, unknown>, msg: string): void;
-}
+import type { Logger } from '../logger.ts';
 
 /** Where an unexpected error came from. */
 export type UnexpectedKind = 'uncaught_exception' | 'unhandled_rejection';
@@ -25,13 +21,12 @@ export function describeError(e: unknown): Record<string, unknown> {
 }
 
 /** Installs the process-level handlers; returns a function that removes them (tests). */
-export function installUnexpectedErrorGuard(registry: Registry, logger: UnexpectedErrorLogger): () => void {
+export function installUnexpectedErrorGuard(registry: Registry, logger: Logger): () => void {
   const counter = new Counter({
     name: 'l3af_agent_unexpected_errors_total',
     help: 'Exceptions and promise rejections no code path handled (logged; the agent stayed up)',
     labelNames: ['kind'],
-    registers: [registry],
-  });
+    registers: [registry] });
   counter.inc({ kind: 'uncaught_exception' }, 0);
   counter.inc({ kind: 'unhandled_rejection' }, 0);
   const report = (kind: UnexpectedKind, e: unknown, origin?: string): void => {

@@ -11,7 +11,8 @@
  * the previous set as it was. Removal detaches and unpins.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { writeFileAtomicSync } from '../store/atomic-file.ts';
 import { dirname, join } from 'node:path';
 import {
   BpfError, BpfLink, BpfObject, Tracefs, attachKprobe, attachTracepoint, attachUprobe, unpinTree, type BpfProgram,
@@ -187,15 +188,7 @@ export class ProbeManager {
       if (s.fingerprint === null) continue;
       sets[name] = { version: s.version, fingerprint: s.fingerprint, targets: Object.fromEntries([...s.links].map(([p, l]) => [p, l.target])) };
     }
-    const tmp = `${this.#stateFile}.tmp-${process.pid}`;
-    writeFileSync(tmp, `${JSON.stringify({ version: 1, sets }, null, 2)}\n`, { mode: 0o600 });
-    const fd = openSync(tmp, 'r+'); // Windows flushes only a handle opened for writing
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.#stateFile);
+    writeFileAtomicSync(this.#stateFile, `${JSON.stringify({ version: 1, sets }, null, 2)}\n`);
   }
 
   // ------------------------------------------------------------ adopt

@@ -17,13 +17,7 @@ import { join } from 'node:path';
 import { createSecureContext, type SecureContextOptions, type SecureVersion, type TlsOptions } from 'node:tls';
 import type { AgentConfig } from '../config/index.ts';
 import { messageOf } from '../error-message.ts';
-
-/** The logger the TLS side writes to (pino's call shape). */
-export interface TlsLogger {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-}
+import type { Logger } from '../logger.ts';
 
 /** A TLS file that is missing, unreadable or not what it should be. */
 export class TlsConfigError extends Error {
@@ -78,7 +72,7 @@ function pemBlocks(text: string): string[] {
 
 /** Options of {@link TlsMaterial}. */
 export interface TlsMaterialOptions {
-  readonly logger: TlsLogger;
+  readonly logger: Logger;
   /** Clock (tests). */
   readonly now?: () => number;
   /** Timer re-check interval (default 60 s): reload on change, expiry log at most daily. */
@@ -90,7 +84,7 @@ export class TlsMaterial {
   readonly dir: string;
   readonly files: { readonly key: string; readonly cert: string; readonly ca: string };
   readonly #config: AgentConfig;
-  readonly #log: TlsLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #pollMs: number;
   #current: Loaded;

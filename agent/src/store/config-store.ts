@@ -11,6 +11,7 @@ import { Value } from 'typebox/value';
 import {
   L3afBpfPrograms, checkAddUpdateSemantics, normalizeL3afBpfPrograms, type NormalizedL3afBpfPrograms,
 } from '../payload/index.ts';
+import { writeFileAtomic } from './atomic-file.ts';
 import { messageOf } from '../error-message.ts';
 
 /** Why the stored state could not be read or written. */
@@ -116,32 +117,14 @@ export class ConfigStore {
    * renamed over it, and the directory flushed, so readers see the old or the new state.
    */
   async write(elements: readonly NormalizedL3afBpfPrograms[]): Promise<void> {
-    const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true });
-    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const text = ConfigStore.text(elements);
+    await mkdir(dirname(this.path), { recursive: true });
     try {
-      const fh = await open(tmp, 'wx', 0o644);
-      try {
-        await fh.writeFile(text, 'utf8');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
+      await writeFileAtomic(this.path, ConfigStore.text(elements), 0o644);
     } catch (err) {
-      await rm(tmp, { force: true });
       throw new StoreError(this.path, `cannot be written: ${(err as Error).message}`, { cause: err });
     }
-    // Windows cannot flush a directory handle (NTFS journals the rename itself)
-    if (process.platform === 'win32') return;
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
   }
+
 }
 
 /** Space held for one write of the store (see {@link ConfigStore.reserve}); commit or release it once. */

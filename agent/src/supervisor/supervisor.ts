@@ -16,16 +16,17 @@
  *   iff the daemon is alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, readFileSync, renameSync, writeFileSync, fsyncSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../store/atomic-file.ts';
 import { dirname, join } from 'node:path';
 import {
   UserProgramArgsError, resolveCommand, startArgv, statusArgv, stopArgv, updateArgv, writeRulesFile,
-  type UserProgramContext, type UserProgramFields,
-} from './args.ts';
+  type UserProgramContext, type UserProgramFields } from './args.ts';
 import { Limits, cgroupLeaf, type LimitPlan, type LimitsOptions } from './limits.ts';
 import { processHost, type ProcessHost } from './process-host.ts';
 import { RotatingLog, type RotationOptions } from './rotating-log.ts';
 import { messageOf } from '../error-message.ts';
+import type { Logger } from '../logger.ts';
 
 /** One user program to supervise. */
 export interface UserProgramSpec {
@@ -61,13 +62,6 @@ export type SupervisorEvent =
   | { readonly type: 'gave-up'; readonly key: string; readonly reason: string; readonly at: number }
   | { readonly type: 'adopted' | 'stopped'; readonly key: string; readonly pid: number; readonly at: number };
 
-/** The logger the supervisor writes to (pino's call shape). */
-export interface SupervisorLogger {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-}
-
 /** Options of {@link Supervisor}. */
 export interface SupervisorOptions {
   /** JSON file recording every daemon (pid, group, start time, spec); written atomically. */
@@ -87,7 +81,7 @@ export interface SupervisorOptions {
   readonly limits?: Limits | LimitsOptions;
   /** The OS half (default: this platform's, built from `limits`). */
   readonly processHost?: ProcessHost;
-  readonly logger?: SupervisorLogger;
+  readonly logger?: Logger;
   readonly onEvent?: (e: SupervisorEvent) => void;
   /**
    * Called right before every spawn of cmd_start (first start and each restart); a throw fails
@@ -195,7 +189,7 @@ interface Instance {
 }
 
 const DEFAULT_POLICY: RestartPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, factor: 2, maxRestarts: 5, windowMs: 300_000, healthyAfterMs: 60_000 };
-const NOOP_LOGGER: SupervisorLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const NOOP_LOGGER: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -215,7 +209,7 @@ export class Supervisor {
   readonly #policy: RestartPolicy;
   /** The OS half: process groups and cgroups/rlimits (Linux) or Job Objects (Windows). */
   readonly #host: ProcessHost;
-  readonly #log: SupervisorLogger;
+  readonly #log: Logger;
   readonly #programs = new Map<string, Instance>();
   readonly #stopTimeoutMs: number;
   readonly #startGraceMs: number;
@@ -288,8 +282,7 @@ export class Supervisor {
       restarts: 0, recent: [], lastExit: null, lastError: null, plan: null, statusOutput: null, statusRunning: null,
       out: new RotatingLog(join(this.#opts.logDir, `${leaf}.stdout.log`), this.#opts.rotation),
       err: new RotatingLog(join(this.#opts.logDir, `${leaf}.stderr.log`), this.#opts.rotation),
-      timer: null,
-    };
+      timer: null };
   }
 
   /** Spawns cmd_start with the contract's arguments under the program's limits. */
@@ -310,8 +303,7 @@ export class Supervisor {
     let child: ChildProcess;
     try {
       child = spawn(wrapped.command, wrapped.args, {
-        cwd: ctx.packageDir, detached: this.#host.detached, windowsHide: true, stdio: ['ignore', outFd, errFd], env: { ...process.env, ...inst.spec.env },
-      });
+        cwd: ctx.packageDir, detached: this.#host.detached, windowsHide: true, stdio: ['ignore', outFd, errFd], env: { ...process.env, ...inst.spec.env } });
     } finally {
       closeSync(outFd);
       closeSync(errFd);
@@ -568,8 +560,7 @@ export class Supervisor {
       pid: alive ? i.pid : null, pgid: alive ? i.pgid : null, startTime: alive ? i.startTime : null,
       startedAt: alive && i.startedAtMs !== null ? new Date(i.startedAtMs).toISOString() : null,
       adopted: i.adopted, restarts: i.restarts, lastExit: i.lastExit, lastError: i.lastError, limits: i.plan,
-      statusOutput: i.statusOutput, logs: { stdout: i.out.path, stderr: i.err.path },
-    };
+      statusOutput: i.statusOutput, logs: { stdout: i.out.path, stderr: i.err.path } };
   }
 
   /** Every supervised program's status (no cmd_status run). */
@@ -592,19 +583,10 @@ export class Supervisor {
       if (!i.spec.program.user_program_daemon || i.pid === null || i.pgid === null || i.startTime === null) continue;
       records.push({
         key: i.spec.key, spec: i.spec, pid: i.pid, pgid: i.pgid, startTime: i.startTime,
-        startedAt: new Date(i.startedAtMs ?? Date.now()).toISOString(), restarts: i.restarts, limits: i.plan,
-      });
+        startedAt: new Date(i.startedAtMs ?? Date.now()).toISOString(), restarts: i.restarts, limits: i.plan });
     }
     const file = this.#opts.stateFile;
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, `${JSON.stringify({ version: 1, programs: records }, null, 2)}\n`, { mode: 0o600 });
-    const fd = openSync(tmp, 'r+'); // Windows flushes only a handle opened for writing
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
+    writeFileAtomicSync(file, `${JSON.stringify({ version: 1, programs: records }, null, 2)}\n`);
   }
 
   #readState(): StateRecord[] {
