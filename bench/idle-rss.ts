@@ -7,7 +7,7 @@
 // node process, after a few requests. Rounds interleave agent and fastify.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +18,7 @@ import { VethLab } from '../test/harness/index.ts';
 import { ratelimiting, xdpBody } from '../test/engine/helpers.ts';
 import { benchEnvironment, bpfStatsState, loadAverage } from './lib/environment.ts';
 import { summarize } from './lib/stats.ts';
+import { freePort } from '../test/harness/net.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const DEFAULT_OUT = resolve(REPO, 'bench/reports/idle-rss.md');
@@ -66,14 +67,6 @@ async function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((r) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => r(port));
-    });
-  });
-}
 
 /** The embedded default's settings (agent/src/config/defaults.ts) with state under `state` and the given ports. */
 function configFile(state: string, rest: number, metrics: number): string {

@@ -5,7 +5,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { filesystemOf, queryXdp } from '../../agent/src/bpf/index.ts';
@@ -13,18 +12,11 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { normalizeL3afBpfPrograms, type NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 import { PrivateBpffs, VethLab, run, skipUnless } from '../harness/index.ts';
 import { ROOT, StateDir, ensurePackages, ratelimiting, ratelimitingMaps, withoutStatus, xdpBody } from '../engine/helpers.ts';
+import { freePort } from '../harness/net.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
 
 /** The agent's JSON log lines, and a way to wait for one. */
 class AgentProcess {

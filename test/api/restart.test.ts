@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { enableStats, queryXdp } from '../../agent/src/bpf/index.ts';
@@ -17,6 +16,7 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter, rootRuns } from '../chain/helpers.ts';
 import { ROOT, StateDir, countAndPass, ensurePackages, ratelimiting, xdpBody } from '../engine/helpers.ts';
+import { freePort } from '../harness/net.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -24,14 +24,6 @@ const PACKETS = 1_200_000; // 30 s at RATE_PPS: the new agent (4-7 s from SIGTER
 const RATE_PPS = 40_000;
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
 
 /** The agent as a child process: its JSON log lines, its exit, and a wait for a line. */
 class Agent {

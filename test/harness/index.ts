@@ -7,3 +7,4 @@ export * from './bpffs.ts';
 export * from './tracefs.ts';
 export * from './veth-lab.ts';
 export * from './traffic.ts';
+export * from './net.ts';

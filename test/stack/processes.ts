@@ -4,8 +4,8 @@
  * also killed at exit if the test never stopped it.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+export { freePort } from '../harness/net.ts';
 
 const alive = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -13,14 +13,6 @@ process.once('exit', () => {
 });
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
 
 /** A started child with its output. */
 export class StackProcess {

@@ -8,11 +8,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { ROOT, buildSea, mingw, prepareWine, runUnderWine, startWin32Node, stopWineServer, wineMissing, zip, type WineEnv } from './wine-env.ts';
+import { freePort } from '../harness/net.ts';
 
 const missing = wineMissing();
 const work = mkdtempSync(join(tmpdir(), `l3af-wine-${process.pid}-`));
@@ -26,16 +26,6 @@ let hostNameSeen = '';
 const log = join(work, 'agent.log');
 const t0 = Date.now();
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
   const deadline = Date.now() + ms;
