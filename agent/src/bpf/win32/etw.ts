@@ -3,7 +3,7 @@
  * session, EnableTraceEx2 enables each provider, OpenTraceW opens it for an EventRecordCallback,
  * ProcessTrace runs on a libuv worker thread (koffi's async call; the callback is marshalled to the
  * JS thread), ControlTraceW stops the session. Each event is copied out (EVENT_RECORD, UserData)
- * with the TRACE_EVENT_INFO tdh gives for it, and handed over as Buffers for events/etw-decoder.ts.
+ * with the TRACE_EVENT_INFO tdh gives for it, and handed over as Buffers for bpf/win32/etw-decoder.ts.
  * Layouts: x64, checked against mingw-w64's headers by test/windows/layout.test.ts.
  *
  * A system whose ETW cannot deliver (Wine: OpenTraceW returns INVALID_PROCESSTRACE_HANDLE,
