@@ -48,7 +48,7 @@ import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import { StatusCache } from './status-cache.ts';
 import { DISABLED_REMOVED, omittedBy, planChain, planTail, targetFor } from './plan.ts';
 import { applyChainPlan, applyTailPlan, type ChainOps, type TailOps } from './apply.ts';
-import { reconcileChain } from './reconcile.ts';
+import { adoptAtStart, reconcileChain } from './reconcile.ts';
 import { etagOf, ifMatchMatches } from './etag.ts';
 import { planChange, type ChangePlan, type ChangeState } from './change-plan.ts';
 import { verifyObject } from './verify.ts';
@@ -1485,26 +1485,16 @@ class DesiredStateEngine implements Engine, ChainInspector {
     }
     const objectPathFor = (r: AdoptedRef): string | undefined => objects.get(`${keyString(r.iface, r.direction, r.name)}/${r.versionSegment}/${r.entry}`);
     this.#phase = 'running'; // the helpers below need a running engine
-    const report = await cm.adopt({ objectPathFor });
-    for (const p of report.problems) this.#log.warn({ problem: p }, 'adopt');
-    for (const c of report.chains) this.#log.info({ iface: c.iface, direction: c.direction, programs: c.programs.map((p) => `${p.name}#${p.id}`) }, 'chain adopted');
-    const selfLinked = (iface: string, name: string): boolean => CHAIN_DIRECTIONS.some((d) => this.#state.get(iface)?.lists[d].some((p) => p.name === name && isSelfLinking(p)));
-    for (const o of report.orphans) {
-      if (selfLinked(o.iface, o.name)) continue; // the pins of a self-linking user program (not loaded by the agent)
-      try {
-        cm.removeOrphan(o);
-        this.#log.info({ iface: o.iface, name: o.name, version: o.versionSegment, reason: o.reason }, 'orphaned pins removed');
-      } catch (err) {
-        this.#log.warn({ iface: o.iface, name: o.name, err: messageOf(err) }, 'orphaned pins could not be removed');
-      }
-    }
-    // chains the desired state does not have at all
-    for (const { iface, direction } of cm.chains()) {
-      if (this.#state.get(iface)?.lists[direction].length) continue;
-      for (const el of [...cm.programs(iface, direction)].reverse()) {
-        await this.#removeFromChain(iface, direction, el.name).catch((err: unknown) => this.#log.warn({ iface, direction, name: el.name, err: messageOf(err) }, 'removing an unwanted program failed'));
-      }
-    }
+    await adoptAtStart({
+      adopt: () => cm.adopt({ objectPathFor }),
+      removeOrphan: (o) => cm.removeOrphan(o),
+      chains: () => cm.chains(),
+      programs: (iface, direction) => cm.programs(iface, direction),
+      remove: (iface, direction, name) => this.#removeFromChain(iface, direction, name),
+      wanted: (iface, direction) => this.#state.get(iface)?.lists[direction].length ?? 0,
+      selfLinked: (iface, name) => CHAIN_DIRECTIONS.some((d) => this.#state.get(iface)?.lists[d].some((p) => p.name === name && isSelfLinking(p))),
+      log: this.#log,
+    });
     for (const [iface, st] of this.#state) {
       for (const d of CHAIN_DIRECTIONS) {
         if (st.lists[d].length > 0) await this.#reconcile(iface, d, st.lists[d], specs);

@@ -5,7 +5,8 @@
  * it is right), map_args written again (repairs drift), and programs the kernel lost loaded.
  * Failures are noted on the program's runtime record (GET's last_error) and logged, never thrown.
  */
-import { versionSegment, type ChainDirection, type ProgramSpec } from '../chain/index.ts';
+import { versionSegment, type AdoptReport, type ChainDirection, type Orphan, type ProgramSpec } from '../chain/index.ts';
+import type { Logger } from '../logger.ts';
 import { messageOf } from '../error-message.ts';
 import type { NormalizedBpfProgram } from '../payload/index.ts';
 import { chainPosition } from './plan.ts';
@@ -102,6 +103,49 @@ export async function reconcileChain(ctx: ReconcileContext): Promise<void> {
       }
     } catch (err) {
       note(p.name, err, 'loading the stored program failed');
+    }
+  }
+}
+
+/** What {@link adoptAtStart} needs of the engine: the chain manager's adoption, and the desired state. */
+export interface AdoptContext {
+  /** Adopts what the previous agent pinned (the chain manager's adopt). */
+  adopt(): Promise<AdoptReport>;
+  removeOrphan(o: Orphan): void;
+  /** The kernel chains and their programs, in order. */
+  chains(): readonly { readonly iface: string; readonly direction: ChainDirection }[];
+  programs(iface: string, direction: ChainDirection): readonly { readonly name: string }[];
+  /** Unlinks and unloads one program of a chain. */
+  remove(iface: string, direction: ChainDirection, name: string): Promise<void>;
+  /** How many programs the desired state lists on a chain (0: the chain is not wanted at all). */
+  wanted(iface: string, direction: ChainDirection): number;
+  /** Whether `name` on `iface` is a self-linking user program (its pins are the user program's, not orphans). */
+  selfLinked(iface: string, name: string): boolean;
+  readonly log: Logger;
+}
+
+/**
+ * Start-up adoption: the chains a previous agent left are taken over as they are, orphaned pins
+ * (programs no chain reaches) are removed, and chains the desired state does not have at all are
+ * emptied. Per-chain repair ({@link reconcileChain}) follows. Nothing here throws: what fails is logged.
+ */
+export async function adoptAtStart(ctx: AdoptContext): Promise<void> {
+  const report = await ctx.adopt();
+  for (const p of report.problems) ctx.log.warn({ problem: p }, 'adopt');
+  for (const c of report.chains) ctx.log.info({ iface: c.iface, direction: c.direction, programs: c.programs.map((p) => `${p.name}#${p.id}`) }, 'chain adopted');
+  for (const o of report.orphans) {
+    if (ctx.selfLinked(o.iface, o.name)) continue; // the pins of a self-linking user program (not loaded by the agent)
+    try {
+      ctx.removeOrphan(o);
+      ctx.log.info({ iface: o.iface, name: o.name, version: o.versionSegment, reason: o.reason }, 'orphaned pins removed');
+    } catch (err) {
+      ctx.log.warn({ iface: o.iface, name: o.name, err: messageOf(err) }, 'orphaned pins could not be removed');
+    }
+  }
+  for (const { iface, direction } of ctx.chains()) {
+    if (ctx.wanted(iface, direction) > 0) continue;
+    for (const el of [...ctx.programs(iface, direction)].reverse()) {
+      await ctx.remove(iface, direction, el.name).catch((err: unknown) => ctx.log.warn({ iface, direction, name: el.name, err: messageOf(err) }, 'removing an unwanted program failed'));
     }
   }
 }
