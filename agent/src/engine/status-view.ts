@@ -1,10 +1,20 @@
 /**
- * GET's per-program status, the parts that are pure: a program's status with its user program's
- * (supervisor snapshot) folded in, and a probe set's status.
+ * GET's view: every element with each program's live status (computed on change and on the sampling tick,
+ * kept by the status cache, never per request), and what runs now as the observer sees it.
  */
+import { CHAIN_DIRECTIONS, type ChainDescription } from '../chain/index.ts';
+import { messageOf } from '../error-message.ts';
+import type { NormalizedBpfProgram, NormalizedL3afBpfPrograms } from '../payload/index.ts';
 import type { ProbeSetStatus } from '../probes/index.ts';
 import type { UserProgramStatus } from '../supervisor/index.ts';
-import type { ProgramStatus } from './types.ts';
+import type { EngineCore } from './core.ts';
+import { keyString } from './program-key.ts';
+import type { ProgramStatus, RunningProgram } from './types.ts';
+import { selfLinkState } from './user-program-runner.ts';
+import { hasUserProgram, isSelfLinking, userKey } from './user-programs.ts';
+
+/** A program in GET: l3afd's fields plus what is live. */
+export type ProgramWithStatus = NormalizedBpfProgram & { status: ProgramStatus };
 
 /** `base` with the user program's state: running only when attached and the process runs; restarts added. */
 export function withUserStatus(base: ProgramStatus, u: UserProgramStatus | undefined): ProgramStatus {
@@ -27,4 +37,52 @@ export function probeStatus(set: ProbeSetStatus | undefined, lastError: string |
   // the first program by name (link order differs between an attach and an adoption)
   const first = [...(set?.links ?? [])].sort((a, b) => a.program.localeCompare(b.program))[0];
   return { attached, kernel_prog_id: first?.progId ?? 0, last_error: lastError, restarts: 0, running: attached };
+}
+
+/** Every element with its live status, from the kernel: what the status cache keeps. */
+export function computeStatus(c: EngineCore): NormalizedL3afBpfPrograms[] {
+  const els = c.elements();
+  for (const e of els) {
+    for (const p of (e.bpf_programs.probes ?? []) as ProgramWithStatus[]) {
+      p.status = probeStatus(c.phase === 'running' ? c.probeManager?.status(p.name) : undefined, c.probeErrors.get(p.name) ?? null);
+    }
+    for (const d of CHAIN_DIRECTIONS) {
+      const list = e.bpf_programs[d];
+      if (!list) continue;
+      let desc: ChainDescription | undefined;
+      try {
+        desc = c.chain?.chains().some((c) => c.iface === e.iface && c.direction === d) ? c.chain.describe(e.iface, d) : undefined;
+      } catch (err) {
+        c.log.warn({ iface: e.iface, direction: d, err: messageOf(err) }, 'describe failed');
+      }
+      for (const p of list as ProgramWithStatus[]) {
+        const el = desc?.programs.find((x) => x.name === p.name);
+        const rt = c.runtime.get(keyString(e.iface, d, p.name));
+        let attached = el !== undefined && el.linked && desc?.root.linked === true;
+        let progId = el?.id ?? 0;
+        if (isSelfLinking(p) && p.admin_status === 'enabled' && c.phase === 'running') ({ attached, progId } = selfLinkState(c, e.iface, d, desc));
+        const base: ProgramStatus = {
+          attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0,
+          ...(el ? { continues_chain: el.continues, reachable: el.reachable } : {}) };
+        p.status = hasUserProgram(p) ? withUserStatus(base, c.supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
+      }
+    }
+  }
+  return els;
+}
+
+/** The programs that run now, as the observer sees them (empty until the engine runs). */
+export function runningPrograms(c: EngineCore): RunningProgram[] {
+  const out: RunningProgram[] = [];
+  if (c.phase !== 'running') return out;
+  for (const [iface, st] of c.state) {
+    for (const d of CHAIN_DIRECTIONS) {
+      for (const p of st.lists[d]) {
+        if (p.admin_status !== 'enabled') continue;
+        const rp = c.runningProgram(iface, d, p, st.ipv4_address);
+        if (rp) out.push(rp);
+      }
+    }
+  }
+  return out;
 }
