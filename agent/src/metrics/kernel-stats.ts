@@ -12,6 +12,7 @@ import type { EngineObserver, RunningProgram } from '../observer/program.ts';
 import { ScrapeMetric, type ScrapeSample } from './scrape-metric.ts';
 import { programKey, programLabels, type ProgramLabels } from './labels.ts';
 import { messageOf } from '../error-message.ts';
+import { Tick } from './tick.ts';
 
 /** Options of {@link KernelStats}. */
 export interface KernelStatsOptions {
@@ -49,7 +50,7 @@ export class KernelStats implements EngineObserver {
   readonly #logger: Logger | undefined;
   readonly #programs = new Map<string, Tracked>();
   #handle: { close(): void } | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #tick = new Tick(() => this.sampleNow());
 
   constructor(opts: KernelStatsOptions) {
     this.host = opts.host ?? hostname();
@@ -77,15 +78,13 @@ export class KernelStats implements EngineObserver {
         this.#logger?.warn({ err: messageOf(err) }, 'cannot enable kernel BPF statistics');
       }
     }
-    this.#timer ??= setInterval(() => this.sampleNow(), this.intervalMs);
-    this.#timer.unref();
+    this.#tick.start(this.intervalMs);
     return this;
   }
 
   /** Stops reading, closes program fds and releases the statistics handle. */
   close(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#tick.stop();
     for (const t of this.#programs.values()) t.prog?.close();
     this.#programs.clear();
     this.#handle?.close();

@@ -40,6 +40,7 @@ import { l3afdLabels, programKey, programLabels } from './labels.ts';
 import { messageOf } from '../error-message.ts';
 import { isPlainMonitorMap, type MonitorMap } from '../payload/index.ts';
 import { TypedMapMonitor } from './typed-map-monitor.ts';
+import { Tick } from './tick.ts';
 
 /** Aggregators a {@link MonitorSpec} may ask for. */
 export type MonitorAggregator = 'scalar' | 'max-rate' | 'avg' | 'histogram';
@@ -240,7 +241,7 @@ export class MapMonitors implements EngineObserver {
   /** Typed `monitor_maps` entries (typed-map-monitor.ts), per program. */
   readonly #typed = new Map<string, { program: RunningProgram; monitors: TypedMapMonitor[] }>();
   readonly #errors = new Map<string, { labels: Record<string, string>; count: number }>();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #tick = new Tick(() => this.sampleNow());
   /** Duration of the last tick, ms. */
   lastTickMs = 0;
 
@@ -260,15 +261,13 @@ export class MapMonitors implements EngineObserver {
 
   /** Starts the sampling timer (idempotent). */
   start(): this {
-    this.#timer ??= setInterval(() => this.sampleNow(), this.intervalMs);
-    this.#timer.unref();
+    this.#tick.start(this.intervalMs);
     return this;
   }
 
   /** Stops sampling and closes every map. */
   close(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#tick.stop();
     for (const m of this.#programs.values()) m.close();
     this.#programs.clear();
     for (const t of this.#typed.values()) for (const m of t.monitors) m.close();

@@ -20,6 +20,7 @@ import type { EngineObserver, RunningProgram } from '../observer/program.ts';
 import { ScrapeMetric, type ScrapeSample } from './scrape-metric.ts';
 import { programKey, programLabels } from './labels.ts';
 import { messageOf } from '../error-message.ts';
+import { Tick } from './tick.ts';
 
 /** Map types whose fill is tracked (arrays are always full by construction). */
 const PRESSURE_TYPES = new Set<string>(['hash', 'lru_hash', 'percpu_hash', 'lru_percpu_hash']);
@@ -52,7 +53,7 @@ export class MapPressure implements EngineObserver {
   readonly maxEntriesCounted: number;
   readonly #logger: Logger | undefined;
   readonly #programs = new Map<string, ProgramMaps>();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #tick = new Tick(() => this.sampleNow());
 
   constructor(opts: MapPressureOptions) {
     this.host = opts.host ?? hostname();
@@ -66,14 +67,12 @@ export class MapPressure implements EngineObserver {
 
   /** Starts the counting timer (idempotent). */
   start(): this {
-    this.#timer ??= setInterval(() => this.sampleNow(), this.intervalMs);
-    this.#timer.unref();
+    this.#tick.start(this.intervalMs);
     return this;
   }
 
   close(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#tick.stop();
     for (const p of this.#programs.values()) closeAll(p);
     this.#programs.clear();
   }
