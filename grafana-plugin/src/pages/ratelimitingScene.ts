@@ -22,6 +22,21 @@ import { HOST_VALUES, INTERFACE_VALUES, RATELIMITING_QUERIES } from '../api/quer
 const DS = { type: 'prometheus', uid: '${ds}' };
 
 /** Builds the scene; `prometheusUid` preselects a data source (else Grafana's default Prometheus). */
+
+/** A multi-value variable over a Prometheus label (All = any value). */
+function labelVariable(name: string, label: string, query: string): QueryVariable {
+  return new QueryVariable({
+    name,
+    label,
+    datasource: DS,
+    query: { query, refId: name },
+    includeAll: true,
+    defaultToAll: true,
+    allValue: '.*',
+    isMulti: true,
+  });
+}
+
 export function ratelimitingScene(prometheusUid?: string): EmbeddedScene {
   const ds = new DataSourceVariable({
     name: 'ds',
@@ -29,26 +44,8 @@ export function ratelimitingScene(prometheusUid?: string): EmbeddedScene {
     pluginId: 'prometheus',
     ...(prometheusUid ? { value: prometheusUid } : {}),
   });
-  const host = new QueryVariable({
-    name: 'host',
-    label: 'Host',
-    datasource: DS,
-    query: { query: HOST_VALUES, refId: 'host' },
-    includeAll: true,
-    defaultToAll: true,
-    allValue: '.*',
-    isMulti: true,
-  });
-  const iface = new QueryVariable({
-    name: 'interface',
-    label: 'Interface',
-    datasource: DS,
-    query: { query: INTERFACE_VALUES, refId: 'interface' },
-    includeAll: true,
-    defaultToAll: true,
-    allValue: '.*',
-    isMulti: true,
-  });
+  const host = labelVariable('host', 'Host', HOST_VALUES);
+  const iface = labelVariable('interface', 'Interface', INTERFACE_VALUES);
   const traffic = new SceneQueryRunner({
     datasource: DS,
     queries: [
