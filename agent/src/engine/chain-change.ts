@@ -7,7 +7,7 @@ import type { ChainDirection } from '../chain/index.ts';
 import { pinsIn } from '../chain/pin-layout.ts';
 import type { NormalizedBpfProgram } from '../payload/index.ts';
 import { applyChainPlan, applyTailPlan, type ChainOps, type TailOps } from './apply.ts';
-import { removeFromChain, initMonitored, writeMapArgs, reachNote, insert, replace } from './chain-steps.ts';
+import { initMonitored, insert, moveInChain, reachNote, removeFromChain, replace, writeMapArgs } from './chain-steps.ts';
 import type { EngineCore } from './core.ts';
 import { mapsInDir } from './map-args.ts';
 import { planChain, planTail } from './plan.ts';
@@ -78,7 +78,7 @@ export function chainOps(c: EngineCore, iface: string, direction: ChainDirection
     insert: (p, position) => insert(c, iface, direction, p, position),
     replace: (from, to) => replace(c, iface, direction, from, to),
     unlink: (name) => removeFromChain(c, iface, direction, name),
-    move: (name, position) => cm.move(iface, direction, name, position),
+    move: (name, position) => moveInChain(c, iface, direction, name, position),
     writeMapArgs: (p) => writeMapArgs(c, iface, direction, p),
     initMonitored: (p) => initMonitored(c, mapsInDir(cm.layout.mapDir(iface, direction, p.name, p.version), pinsIn), p),
     stopUser: (p) => stopUser(c, iface, direction, p),

@@ -50,6 +50,11 @@ export async function programSpec(c: EngineCore, p: NormalizedBpfProgram, place?
     ...(place ? { loaded: (obj: BpfObject) => attachObjectProbes(c, place.iface, place.direction, p, obj) } : {}) };
 }
 
+/** Moves `name` to `position` in its chain (hitless: one prog-array write). */
+export async function moveInChain(c: EngineCore, iface: string, direction: ChainDirection, name: string, position: number): Promise<void> {
+  await c.running().move(iface, direction, name, position);
+}
+
 /** cm.remove, then the object's probes go too. */
 export async function removeFromChain(c: EngineCore, iface: string, direction: ChainDirection, name: string): Promise<void> {
   await c.running().remove(iface, direction, name);

@@ -14,7 +14,7 @@ import { ProbeManager } from '../probes/index.ts';
 import { StoreError } from '../store/index.ts';
 import { Supervisor } from '../supervisor/index.ts';
 import { chainManagerOptions } from './chain-options.ts';
-import { programSpec, removeFromChain, writeMapArgs, insert, replaceSpanned } from './chain-steps.ts';
+import { moveInChain, programSpec, removeFromChain, writeMapArgs, insert, replaceSpanned } from './chain-steps.ts';
 import { emptyLists, type PackageSource, type EngineCore } from './core.ts';
 import { dropObjectProbes, pruneObjectProbes } from './object-probes.ts';
 import { objectIn } from './packages.ts';
@@ -189,7 +189,7 @@ export async function reconcileStored(c: EngineCore, iface: string, d: ChainDire
     chain: () => cm.programs(iface, d),
     unlink: (name) => removeFromChain(c, iface, d, name),
     replace: (name, spec) => replaceSpanned(c, iface, d, name, spec, false),
-    move: (name, position) => cm.move(iface, d, name, position),
+    move: (name, position) => moveInChain(c, iface, d, name, position),
     writeMapArgs: (p) => writeMapArgs(c, iface, d, p),
     insert: (p, position) => insert(c, iface, d, p, position),
     runtime: (name) => c.rt(iface, d, name),
