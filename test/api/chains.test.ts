@@ -9,7 +9,7 @@ import { queryXdp } from '../../agent/src/bpf/index.ts';
 import { buildServer } from '../../agent/src/api/server.ts';
 import { createLogger } from '../../agent/src/log.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
-import type { InterfaceChains } from '../../agent/src/api/chains-routes.ts';
+import type { InterfaceChains } from '../../agent/src/payload/responses.ts';
 import { PrivateBpffs, VethLab, run, skipUnless } from '../harness/index.ts';
 import { StateDir, countAndPass, engineWithChains, ensurePackages, ratelimiting, testConfig, xdpBody } from '../engine/helpers.ts';
 

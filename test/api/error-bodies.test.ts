@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Value } from 'typebox/value';
 import { buildServer } from '../../agent/src/api/server.ts';
-import { ErrorBody } from '../../agent/src/api/responses.ts';
+import { ErrorBody } from '../../agent/src/payload/responses.ts';
 import { defaultConfig } from '../../agent/src/config/index.ts';
 import { createLogger } from '../../agent/src/log.ts';
 import type { Engine, OperationResult } from '../../agent/src/engine/index.ts';

@@ -12,7 +12,7 @@ import {
   AuditPage, AuditQuery, normalizePrograms, PreconditionFailed, type AddUpdateBody, type NormalizedL3afBpfPrograms,
 } from '../payload/index.ts';
 import { RequestError } from './errors.ts';
-import { ErrorBody, OperationResultSchema } from './responses.ts';
+import { ErrorBody, OperationResultSchema } from '../payload/responses.ts';
 import { statusOf } from './configs-routes.ts';
 import { safeWrite } from './safe-writes.ts';
 

@@ -7,50 +7,14 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import type { ChainDescription, ElementState } from '../chain/index.ts';
 import type { Engine } from '../engine/types.ts';
 import type { ChainInspector } from '../engine/engine.ts';
 import { RequestError } from './errors.ts';
-import { ErrorBody } from './responses.ts';
+import { ErrorBody, InterfaceChainsSchema, type ChainElement, type InterfaceChains } from '../payload/responses.ts';
 import { patterns } from '../payload/index.ts';
 
-/** One element of a chain (root or program) as the kernel sees it. */
-export const ChainElementSchema = Type.Object(
-  {
-    name: Type.String(),
-    version: Type.String({ description: 'Version as loaded; for a program adopted after a restart, its pin segment (dots as underscores).' }),
-    kernel_prog_id: Type.Integer({ description: 'Kernel id of the program.' }),
-    slot_prog_id: Type.Union([Type.Integer(), Type.Null()], {
-      description: 'What points at it, read back from the kernel: for the root, the program attached to the hook; for a program, the id in its predecessor\'s next slot (null: empty).',
-    }),
-    linked: Type.Boolean({ description: 'slot_prog_id equals kernel_prog_id: traffic reaches this element.' }),
-    next_prog_id: Type.Union([Type.Integer(), Type.Null()], { description: 'The id in its own next slot (null: end of the chain).' }),
-  },
-  { additionalProperties: false },
-);
-export type ChainElement = Static<typeof ChainElementSchema>;
-
-/** One chain (interface, direction). */
-export const ChainSchema = Type.Object(
-  {
-    direction: Type.Enum(['xdp_ingress', 'tc_ingress', 'tc_egress']),
-    attach_mode: Type.Enum(['drv', 'skb', 'tc', 'tcx'], { description: 'XDP: drv (native) or skb (generic); TC: tc (clsact filter) or tcx (TCX link, kernel >= 6.6).' }),
-    root: ChainElementSchema,
-    programs: Type.Array(ChainElementSchema, { description: 'The programs after the root, in chain order.' }),
-  },
-  { additionalProperties: false },
-);
-
-/** Answer of `GET /l3af/chains/{iface}`. */
-export const InterfaceChainsSchema = Type.Object(
-  {
-    iface: Type.String(),
-    chains: Type.Array(ChainSchema, { description: 'Chains on the interface ([] when it has none, or is unknown).' }),
-  },
-  { additionalProperties: false, description: 'The chains of one interface as the kernel sees them: ids and links, no configuration.' },
-);
-export type InterfaceChains = Static<typeof InterfaceChainsSchema>;
 
 const IfaceParams = Type.Object({ iface: Type.String({ pattern: patterns.IFACE, description: 'Interface name.' }) });
 

@@ -19,7 +19,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { RequestError } from './errors.ts';
 import { safeWrite } from './safe-writes.ts';
 import { checkHostAndInterfaces, type HostFacts } from './host-checks.ts';
-import { ErrorBody, GetAll, GetInterface, OperationResultSchema, type GetInterface as GetInterfaceT } from './responses.ts';
+import { ErrorBody, GetAll, GetInterface, OperationResultSchema, type GetInterface as GetInterfaceT } from '../payload/responses.ts';
 
 /** Options of {@link configsRoutes}. */
 export interface ConfigsRoutesOptions {

@@ -5,7 +5,7 @@
  */
 import type { FastifyError } from 'fastify';
 import { MAX_PROBLEMS, capProblems, formatSchemaErrors, type FieldError, type SchemaErrorLike } from '../payload/index.ts';
-import type { ErrorBody } from './responses.ts';
+import type { ErrorBody } from '../payload/responses.ts';
 import { EngineError } from '../engine/index.ts';
 
 /** An error answer: status code and body. */

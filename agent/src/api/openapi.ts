@@ -13,7 +13,7 @@ import {
 } from '../payload/index.ts';
 import {
   ErrorBody, GetAll, GetInterface, GetProgram, OperationResultSchema, Problem, ProgramResultSchema, ProgramStatusSchema,
-} from './responses.ts';
+} from '../payload/responses.ts';
 
 /** Schemas published as `components.schemas.<name>`. */
 export const COMPONENT_SCHEMAS: Record<string, object> = {

@@ -4,6 +4,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
+import { PackagesAnswer } from '../payload/responses.ts';
 import { CatalogError, listPackages } from '../artifacts/index.ts';
 import { platformName } from '../platform/platform-name.ts';
 import type { AgentConfig } from '../config/index.ts';
@@ -13,10 +14,6 @@ export interface PackagesRoutesOptions {
   readonly config: AgentConfig;
 }
 
-const Entry = Type.Object({
-  name: Type.String(), version: Type.String(), platform: Type.String(), artifact: Type.String(), sha256: Type.Optional(Type.String()),
-});
-const PackagesAnswer = Type.Object({ repository: Type.String(), platform: Type.String(), packages: Type.Array(Entry) }, { $id: 'PackagesAnswer' });
 
 export const packagesRoutes: FastifyPluginAsync<PackagesRoutesOptions> = async (app, opts) => {
   const repository = opts.config.ebpfRepo.url;

@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { RestartConfig } from '../payload/index.ts';
-import { ErrorBody } from './responses.ts';
+import { ErrorBody } from '../payload/responses.ts';
 
 /** The result of a successful hand-over. */
 export interface HandoverResult {

@@ -19,6 +19,7 @@ import { table } from './l3afctl/format.ts';
 import type { CatalogEntry } from '../artifacts/catalog.ts';
 import { parsePrometheus, programSummaries } from './l3afctl/prometheus.ts';
 import { messageOf } from '../error-message.ts';
+import type { DryRunResult, GetInterface, OperationResult } from '../payload/index.ts';
 
 interface Globals extends ClientOptions {
   agent: string;
@@ -56,18 +57,10 @@ function readPayload(file: string): unknown {
   }
 }
 
-interface ProgramResult { iface: string; direction: string; name: string; outcome: string; reason?: string }
-
-interface DryRunDoc {
-  ok: boolean; etag: string;
-  plan: { iface: string; direction: string; name: string; version: string; action: string; seq_id: number; sha256?: string; verifier?: { ok: boolean; insns?: number; error?: string; log?: string } }[];
-  chains: { iface: string; direction: string; before: string[]; after: string[] }[];
-}
-
 /** Prints a dry run's plan, chains and verifier verdicts; a program that failed to fetch or verify exits 1. */
 function printDryRun(a: Answer, what: string, g: Globals): number {
   check(a, what);
-  const doc = JSON.parse(a.text) as DryRunDoc;
+  const doc = JSON.parse(a.text) as DryRunResult;
   if (g.json) {
     out(a.text);
   } else {
@@ -97,7 +90,7 @@ function printOperation(a: Answer, what: string, g: Globals): number {
   if (g.json) {
     out(a.text);
   } else {
-    const doc = JSON.parse(a.text) as { results: ProgramResult[] };
+    const doc = JSON.parse(a.text) as OperationResult;
     out(doc.results.length === 0 ? 'nothing to do' : table(['IFACE', 'DIRECTION', 'PROGRAM', 'OUTCOME', 'REASON'],
       doc.results.map((r) => [r.iface, r.direction, r.name, r.outcome, r.reason ?? ''])));
   }
@@ -108,12 +101,6 @@ function printOperation(a: Answer, what: string, g: Globals): number {
   return EXIT.OK;
 }
 
-interface StatusProgram {
-  name: string; seq_id?: number; version?: string; admin_status?: string;
-  status?: { attached: boolean; kernel_prog_id: number; restarts: number; last_error: string | null };
-}
-interface Element { iface: string; bpf_programs: Partial<Record<string, StatusProgram[] | null>> }
-
 /** GET of every interface, or of one; with `status`, each program carries the agent's live status (`?status=true`). */
 async function getAll(g: Globals, iface?: string, status = false): Promise<Answer> {
   const a = await call(agentUrl(g, `/l3af/configs/v1${iface === undefined ? '' : `/${encodeURIComponent(iface)}`}${status ? '?status=true' : ''}`), 'GET', g);
@@ -121,7 +108,7 @@ async function getAll(g: Globals, iface?: string, status = false): Promise<Answe
   return a;
 }
 
-function statusRows(elements: Element[]): string[][] {
+function statusRows(elements: GetInterface[]): string[][] {
   const rows: string[][] = [];
   for (const e of elements) {
     for (const d of DIRECTIONS) {
@@ -405,7 +392,7 @@ export function program(setCode: (code: number) => void): Command {
     }));
   cli.command('status').description('a table of every program: interface, direction, seq, program, version, status, kernel id, restarts')
     .action(run(async () => {
-      const elements = JSON.parse((await getAll(g(), undefined, true)).text) as Element[];
+      const elements = JSON.parse((await getAll(g(), undefined, true)).text) as GetInterface[];
       const rows = statusRows(elements);
       if (g().json) out(JSON.stringify(rows.map(([iface, direction, seq, program, version, status, kernelId, restarts]) => ({ iface, direction, seq, program, version, status, kernelId, restarts }))));
       else out(rows.length === 0 ? 'no programs' : table(['INTERFACE', 'DIRECTION', 'SEQ', 'PROGRAM', 'VERSION', 'STATUS', 'KERNEL ID', 'RESTARTS'], rows));

@@ -9,7 +9,7 @@ import type { ProbeSetStatus } from '../probes/index.ts';
 import type { UserProgramStatus } from '../supervisor/index.ts';
 import type { EngineCore } from './core.ts';
 import { keyString } from './program-key.ts';
-import type { ProgramStatus, RunningProgram } from './types.ts';
+import type { ProgramStatus, RunningProgram, UserProgramView } from './types.ts';
 import { selfLinkState } from './user-program-runner.ts';
 import { hasUserProgram, isSelfLinking, userKey } from './user-programs.ts';
 
@@ -18,7 +18,7 @@ export type ProgramWithStatus = NormalizedBpfProgram & { status: ProgramStatus }
 
 /** `base` with the user program's state: running only when attached and the process runs; restarts added. */
 export function withUserStatus(base: ProgramStatus, u: UserProgramStatus | undefined): ProgramStatus {
-  const view = {
+  const view: UserProgramView = {
     state: u?.state ?? 'not started', running: u?.running ?? false, pid: u?.pid ?? null, restarts: u?.restarts ?? 0,
     last_exit_code: u?.lastExit?.code ?? null, last_exit_signal: u?.lastExit?.signal ?? null, limits: u?.limits?.method ?? 'none', adopted: u?.adopted ?? false,
   };

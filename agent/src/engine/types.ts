@@ -4,87 +4,17 @@
  * the engine changes the kernel and the stored state and says, per program, what happened.
  */
 import type {
-  AddUpdateBody, DeleteBody, DryRunResult, NormalizedL3afBpfPrograms, PlanItem,
+  AddUpdateBody, DeleteBody, DryRunResult, NormalizedL3afBpfPrograms, OperationResult, PlanItem,
 } from '../payload/index.ts';
-import type { PayloadDirection, RunningProgram } from '../observer/program.ts';
+import type { RunningProgram } from '../observer/program.ts';
 
 export type { EngineObserver, PayloadDirection, ProgramRef, RunningProgram } from '../observer/program.ts';
 
 
-/** What an operation did to one program. */
-export type ProgramOutcome = 'added' | 'updated' | 'unchanged' | 'removed' | 'failed';
-
-export interface ProgramResult {
-  /** Interface the program is on ('' for probes). */
-  readonly iface: string;
-  readonly direction: PayloadDirection;
-  readonly name: string;
-  readonly outcome: ProgramOutcome;
-  /** For updated: which fields changed; for failed: why (the program's previous state was kept). */
-  readonly reason?: string;
-  /**
-   * For failed, when the cause was the package repository rather than the request: it could not
-   * be reached (refused, DNS, reset, HTTP 5xx) or did not answer in time. The API answers 502 / 504
-   * when every failure of an operation has one.
-   */
-  readonly error_code?: RepositoryErrorCode;
-}
-
-/** A failure of the package repository (a gateway problem, not the client's). */
-export type RepositoryErrorCode = 'REPOSITORY_UNREACHABLE' | 'REPOSITORY_TIMEOUT';
-
-export interface OperationResult {
-  readonly results: ProgramResult[];
-  /**
-   * Interface fields the operation changed besides the programs (ipv4_address, the address l3afd
-   * records for an interface on add and update): absent when none changed.
-   */
-  readonly interfaces?: InterfaceResult[];
-}
-
-/** A change of an interface's own fields. */
-export interface InterfaceResult {
-  readonly iface: string;
-  readonly outcome: 'updated';
-  /** `changed: ipv4_address ("old" → "new")`. */
-  readonly reason: string;
-}
-
-/** What GET adds to each program: what is live in the kernel (l3afd's shape otherwise). */
-export interface ProgramStatus {
-  /** True when the kernel program is in the chain (linked from its predecessor / attached). */
-  readonly attached: boolean;
-  /** Kernel program id, 0 when not loaded. */
-  readonly kernel_prog_id: number;
-  readonly last_error: string | null;
-  /** Loads again by the agent, plus restarts of its user program. */
-  readonly restarts: number;
-  /** Programs with cmd_start only: attached AND the user program running (l3afd's BPFRunning). */
-  readonly running?: boolean;
-  /** Programs with cmd_start only: their supervised user program. */
-  readonly user_program?: UserProgramView;
-  /** Chained programs in their chain: false when the code never tail-calls through map_name (nothing after it runs). */
-  readonly continues_chain?: boolean;
-  /** Chained programs in their chain: traffic reaches it (every program before it is linked and continues the chain). */
-  readonly reachable?: boolean;
-}
-
-/** A user program as GET shows it. */
-export interface UserProgramView {
-  /** starting, running, backoff, stopping, stopped, failed, completed; 'not started' when it is not supervised. */
-  readonly state: string;
-  readonly running: boolean;
-  readonly pid: number | null;
-  /** Restarts by the supervisor after crashes. */
-  readonly restarts: number;
-  /** Exit code of its last end (null: killed by a signal, or never ended). */
-  readonly last_exit_code: number | null;
-  readonly last_exit_signal: string | null;
-  /** How cpu / memory are enforced: cgroup, rlimit or none. */
-  readonly limits: string;
-  /** Adopted from a previous agent. */
-  readonly adopted: boolean;
-}
+// The result and status shapes are the API's, single-sourced as schemas in payload/responses.ts.
+export type {
+  InterfaceResult, OperationResult, ProgramOutcome, ProgramResult, ProgramStatus, RepositoryErrorCode, UserProgramView,
+} from '../payload/index.ts';
 
 /** Options of a write (add / update / delete). */
 export interface WriteOptions {

@@ -10,3 +10,4 @@ export * from './errors.ts';
 export * as patterns from './patterns.ts';
 export * from './unknown-keys.ts';
 export * from './fleet.ts';
+export * from './responses.ts';

@@ -1,11 +1,12 @@
 /**
- * Schemas of what the API answers (TypeBox, like the request schemas in ./schemas): the error
+ * Schemas of what the API answers (TypeBox, like the request schemas beside them): the error
  * document, the per-program operation result, and GET's l3afd shape with the live `status` the
- * agent adds to each program. They document the responses in the OpenAPI document; responses are
- * serialised as the engine returns them (see server.ts), and the tests check them against these.
+ * agent adds to each program. The single source of these shapes: the OpenAPI document, the
+ * engine's result and status types (engine/types.ts re-exports the static types below), the CLI
+ * and the Grafana plugin's generated wire types all come from here.
  */
 import { Type, type Static } from 'typebox';
-import { NormalizedBpfProgram } from '../payload/index.ts';
+import { NormalizedBpfProgram } from './program.ts';
 
 /** One offending field: a JSON pointer into the request body (or path parameters) and why. */
 export const Problem = Type.Object(
@@ -41,23 +42,33 @@ export const ProgramResultSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+export type ProgramResult = Static<typeof ProgramResultSchema>;
+export type ProgramOutcome = ProgramResult['outcome'];
+/** A failure of the package repository (a gateway problem, not the client's). */
+export type RepositoryErrorCode = NonNullable<ProgramResult['error_code']>;
+
+/** A change of an interface's own fields (ipv4_address). */
+export const InterfaceResultSchema = Type.Object(
+  {
+    iface: Type.String(),
+    outcome: Type.Enum(['updated']),
+    reason: Type.String({ description: 'changed: ipv4_address ("old" → "new")' }),
+  },
+  { additionalProperties: false },
+);
+export type InterfaceResult = Static<typeof InterfaceResultSchema>;
 
 /** Body of a processed add/update/delete: 200 when no program failed, 422 otherwise. */
 export const OperationResultSchema = Type.Object(
   {
     results: Type.Array(ProgramResultSchema),
-    interfaces: Type.Optional(Type.Array(Type.Object(
-      {
-        iface: Type.String(),
-        outcome: Type.Enum(['updated']),
-        reason: Type.String({ description: 'changed: ipv4_address ("old" → "new")' }),
-      },
-      { additionalProperties: false },
-    ), { description: 'Interface fields the operation changed besides its programs (ipv4_address, recorded on add and update as l3afd does); absent when none changed.' })),
+    interfaces: Type.Optional(Type.Array(InterfaceResultSchema, { description: 'Interface fields the operation changed besides its programs (ipv4_address, recorded on add and update as l3afd does); absent when none changed.' })),
     warnings: Type.Optional(Type.Array(Problem, { description: 'Keys of the request that are not l3afd fields (or l3af extensions): ignored, as l3afd ignores them.' })),
   },
   { additionalProperties: false, description: 'Per program: added, updated, unchanged, removed or failed (with the reason).' },
 );
+/** What the engine returns for an operation (`warnings` are added by the route). */
+export type OperationResult = Omit<Static<typeof OperationResultSchema>, 'warnings'>;
 
 /** A program's supervised user program (engine UserProgramView). */
 export const UserProgramSchema = Type.Object(
@@ -75,6 +86,7 @@ export const UserProgramSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+export type UserProgramView = Static<typeof UserProgramSchema>;
 
 /** What is live in the kernel for one program (engine ProgramStatus). */
 export const ProgramStatusSchema = Type.Object(
@@ -90,6 +102,7 @@ export const ProgramStatusSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+export type ProgramStatus = Static<typeof ProgramStatusSchema>;
 
 /** A program as GET returns it: every l3afd key, plus the agent's `status` with `?status=true`. */
 export const GetProgram = Type.Object(
@@ -116,3 +129,51 @@ export type GetInterface = Static<typeof GetInterface>;
 
 /** GET of all interfaces. */
 export const GetAll = Type.Array(GetInterface, { description: 'Every interface the agent knows ([] when none); as l3afd, an interface stays after its last program goes, until an update omits it.' });
+
+/** One element of a chain (root or program) as the kernel sees it. */
+export const ChainElementSchema = Type.Object(
+  {
+    name: Type.String(),
+    version: Type.String({ description: 'Version as loaded; for a program adopted after a restart, its pin segment (dots as underscores).' }),
+    kernel_prog_id: Type.Integer({ description: 'Kernel id of the program.' }),
+    slot_prog_id: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'What points at it, read back from the kernel: for the root, the program attached to the hook; for a program, the id in its predecessor\'s next slot (null: empty).',
+    }),
+    linked: Type.Boolean({ description: 'slot_prog_id equals kernel_prog_id: traffic reaches this element.' }),
+    next_prog_id: Type.Union([Type.Integer(), Type.Null()], { description: 'The id in its own next slot (null: end of the chain).' }),
+  },
+  { additionalProperties: false },
+);
+export type ChainElement = Static<typeof ChainElementSchema>;
+
+/** One chain (interface, direction). */
+export const ChainSchema = Type.Object(
+  {
+    direction: Type.Enum(['xdp_ingress', 'tc_ingress', 'tc_egress']),
+    attach_mode: Type.Enum(['drv', 'skb', 'tc', 'tcx'], { description: 'XDP: drv (native) or skb (generic); TC: tc (clsact filter) or tcx (TCX link, kernel >= 6.6).' }),
+    root: ChainElementSchema,
+    programs: Type.Array(ChainElementSchema, { description: 'The programs after the root, in chain order.' }),
+  },
+  { additionalProperties: false },
+);
+export type KernelChain = Static<typeof ChainSchema>;
+
+/** Answer of `GET /l3af/chains/{iface}`. */
+export const InterfaceChainsSchema = Type.Object(
+  {
+    iface: Type.String(),
+    chains: Type.Array(ChainSchema, { description: 'Chains on the interface ([] when it has none, or is unknown).' }),
+  },
+  { additionalProperties: false, description: 'The chains of one interface as the kernel sees them: ids and links, no configuration.' },
+);
+export type InterfaceChains = Static<typeof InterfaceChainsSchema>;
+
+/** One package the agent's repository offers (`GET /l3af/packages`). */
+export const RepositoryPackage = Type.Object({
+  name: Type.String(), version: Type.String(), platform: Type.String(), artifact: Type.String(), sha256: Type.Optional(Type.String()),
+});
+export type RepositoryPackage = Static<typeof RepositoryPackage>;
+
+/** Answer of `GET /l3af/packages`: what the repository offers for a platform. */
+export const PackagesAnswer = Type.Object({ repository: Type.String(), platform: Type.String(), packages: Type.Array(RepositoryPackage) }, { $id: 'PackagesAnswer' });
+export type PackagesAnswer = Static<typeof PackagesAnswer>;
