@@ -12,6 +12,8 @@ export const MAP_METRICS: Record<MonitorMap['aggregator'], string> = {
   scalar: 'l3af_map_value',
   'max-rate': 'l3af_map_rate_max_per_second',
   avg: 'l3af_map_rate_avg_per_second',
+  // a log2 histogram map: its sample count (the map has no key label)
+  histogram: 'l3af_map_log2_distribution_count',
 };
 
 /** A PromQL label value: backslashes and double quotes escaped. */
@@ -30,7 +32,7 @@ export function mapSeriesQuery(program: string, iface: string, direction: Direct
     `interface=${quote(iface)}`,
     `direction=${quote(direction)}`,
     `map=${quote(m.name)}`,
-    `key=${quote(String(m.key))}`,
+    ...(m.aggregator === 'histogram' ? [] : [`key=${quote(typeof m.key === 'object' ? JSON.stringify(m.key) : String(m.key))}`]),
   ];
   return `${metric}{${labels.join(',')}}`;
 }

@@ -53,7 +53,7 @@ describe('package settings', () => {
       noun: 'limit',
     };
     expect(
-      settingsOf({ name: 'custom' }, [{ name: 'custom', version: '1', artifact: 'c.tar.gz', settings: [own] }])
+      settingsOf({ name: 'custom' }, [{ name: 'custom', version: '1', platform: 'linux', artifact: 'c.tar.gz', settings: [own] }])
     ).toEqual([own]);
     expect(settingsOf({ name: 'renamed', artifact: 'l3af_ratelimiting.tar.gz' })).toBe(RATELIMITING_SETTINGS);
     expect(settingsOf({ name: 'count-and-pass' })).toEqual([]);
