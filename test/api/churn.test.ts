@@ -12,7 +12,8 @@ import { pathToFileURL } from 'node:url';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, run, skipUnless } from '../harness/index.ts';
 import { ROOT, countAndPass, countAndPassRepo, ensurePackages } from '../engine/helpers.ts';
-import { AgentProcess, startAgent } from '../artifacts/agent-under-attack.ts';
+import { UNDER_ATTACK } from '../artifacts/agent-under-attack.ts';
+import { startAgent, type AgentProcess } from '../harness/agent-process.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -99,7 +100,7 @@ before(async () => {
   labA = await VethLab.create();
   labB = await VethLab.create();
   mkdirSync(join(work, 'state'));
-  agent = await startAgent({ stateDir: join(work, 'state'), pinRoot: bpffs.path, repoUrl: pathToFileURL(join(ROOT, 'programs', 'repo')).href });
+  agent = await startAgent({ ...UNDER_ATTACK, stateDir: join(work, 'state'), pinRoot: bpffs.path, repoUrl: pathToFileURL(join(ROOT, 'programs', 'repo')).href });
 });
 
 after(async () => {

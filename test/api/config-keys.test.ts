@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PrivateBpffs, skipUnless } from '../harness/index.ts';
 import { StateDir } from '../engine/helpers.ts';
-import { agentConfig, freePort, spawnAgent } from '../security/agent.ts';
+import { agentConfig, spawnAgent } from '../harness/agent-process.ts';
+import { freePort } from '../harness/net.ts';
 
 const skip = await skipUnless('root', 'bpffs');
 

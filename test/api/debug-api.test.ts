@@ -11,7 +11,8 @@ import { bpfDetails, startDebugServer, type DebugBpf } from '../../agent/src/api
 import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { StateDir, countAndPass, countAndPassRepo, ensurePackages, testConfig, xdpBody } from '../engine/helpers.ts';
-import { agentConfig, freePort, listening, spawnAgent } from '../security/agent.ts';
+import { agentConfig, listening, spawnAgent } from '../harness/agent-process.ts';
+import { freePort } from '../harness/net.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 

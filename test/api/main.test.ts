@@ -3,57 +3,18 @@
 // the agent exits 0 and the XDP chain stays attached (the data plane outlives the agent).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { filesystemOf, queryXdp } from '../../agent/src/bpf/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { normalizeL3afBpfPrograms, type NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 import { PrivateBpffs, VethLab, run, skipUnless } from '../harness/index.ts';
 import { ROOT, StateDir, ensurePackages, ratelimiting, ratelimitingMaps, withoutStatus, xdpBody } from '../engine/helpers.ts';
 import { freePort } from '../harness/net.ts';
+import { agentConfig, spawnAgent } from '../harness/agent-process.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-
-/** The agent's JSON log lines, and a way to wait for one. */
-class AgentProcess {
-  readonly lines: Record<string, unknown>[] = [];
-  readonly stderr: string[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #buf = '';
-  #waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
-
-  constructor(readonly child: ChildProcess) {
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.#buf += chunk;
-      let nl: number;
-      while ((nl = this.#buf.indexOf('\n')) >= 0) {
-        const text = this.#buf.slice(0, nl);
-        this.#buf = this.#buf.slice(nl + 1);
-        let line: Record<string, unknown>;
-        try { line = JSON.parse(text) as Record<string, unknown>; } catch { line = { msg: text }; }
-        this.lines.push(line);
-        this.#waiters = this.#waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
-      }
-    });
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  waitFor(pred: (l: Record<string, unknown>) => boolean, ms: number, what: string): Promise<Record<string, unknown>> {
-    const seen = this.lines.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; stderr: ${this.stderr.join('')}; log: ${JSON.stringify(this.lines.slice(-10))}`)), ms);
-      const done = (l: Record<string, unknown>) => { clearTimeout(timer); resolve(l); };
-      this.#waiters.push({ pred, resolve: done });
-      void this.exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`agent exited (${code}) while waiting for ${what}; stderr: ${this.stderr.join('')}; log: ${JSON.stringify(this.lines.slice(-10))}`)); });
-    });
-  }
-}
 
 test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exits 0 and leaves XDP attached', { skip, timeout: 240_000 }, async () => {
   ensurePackages();
@@ -67,39 +28,12 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
   const iface = lab.rootIfname;
   const port = await freePort();
   const metricsPort = await freePort();
-  const configFile = join(state.path, 'agent.yaml');
-  writeFileSync(configFile, [
-    'l3afd:',
-    `  pid-file: ${join(state.path, 'l3afd.pid')}`,
-    '  datacenter: test',
-    `  bpf-dir: ${join(state.path, 'packages')}`,
-    '  bpf-chaining-enabled: true',
-    `  BpfMapDefaultPath: ${bpffs.path}`,
-    '  environment: DEV',
-    '  swagger-api-enabled: true',
-    'ebpf-repo:',
-    `  url: ${pathToFileURL(join(ROOT, 'programs', 'repo')).href}`,
-    'l3af-configs:',
-    `  restapi-addr: 127.0.0.1:${port}`,
-    'l3af-config-store:',
-    `  filename: ${join(state.path, 'l3af-config.json')}`,
-    'mtls:',
-    '  enabled: false',
-    'web:',
-    `  metrics-addr: 127.0.0.1:${metricsPort}`,
-    'l3af:',
-    `  state-dir: ${state.path}`,
-    '  log-level: debug',
-    '  map-sample-interval: 200ms',
-    '  l3afd-metric-names: true',
-    '  colour-of-the-bikeshed: blue',
-    '',
-  ].join('\n'));
-
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent', 'src', 'main.ts'), '--config', configFile], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, L3AF_LOG_LEVEL: '' },
+  const configFile = agentConfig({
+    stateDir: state.path, pinRoot: bpffs.path, port, metricsPort,
+    l3afd: ['swagger-api-enabled: true'],
+    l3af: ['map-sample-interval: 200ms', 'l3afd-metric-names: true', 'colour-of-the-bikeshed: blue'],
   });
-  const agent = new AgentProcess(child);
+  const agent = spawnAgent(configFile);
   try {
     await agent.waitFor((l) => l.msg === 'REST API listening', 60_000, 'the REST API to listen');
     const base = `http://127.0.0.1:${port}/l3af/configs/v1`;
@@ -160,16 +94,13 @@ test('npm start equivalent: agent with a YAML config serves the API, SIGTERM exi
     const pkgs = (await (await fetch(`http://127.0.0.1:${port}/l3af/packages`)).json()) as { packages: { name: string }[] };
     assert.ok(pkgs.packages.some((p) => p.name === 'ratelimiting'), 'the repository listing offers ratelimiting');
 
-    child.kill('SIGTERM');
+    agent.child.kill('SIGTERM');
     const exit = await agent.exited;
     assert.deepEqual(exit, { code: 0, signal: null }, `stderr: ${agent.stderr.join('')}`);
     assert.ok(agent.lines.some((l) => l.msg === 'stopped'), 'logged its stop');
     assert.equal(queryXdp(iface).progId, rootId, 'the data plane keeps running after the agent stopped');
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await agent.exited;
-    }
+    await agent.kill();
   }
 });
 

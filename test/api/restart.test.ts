@@ -6,70 +6,19 @@
 // re-attach), every program id is the same, and the new agent's GETs equal the old one's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { enableStats, queryXdp } from '../../agent/src/bpf/index.ts';
 import { PinLayout } from '../../agent/src/chain/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter, rootRuns } from '../chain/helpers.ts';
-import { ROOT, StateDir, countAndPass, ensurePackages, ratelimiting, xdpBody } from '../engine/helpers.ts';
+import { StateDir, countAndPass, ensurePackages, ratelimiting, xdpBody } from '../engine/helpers.ts';
 import { freePort } from '../harness/net.ts';
+import { agentConfig, listening, spawnAgent, type AgentProcess } from '../harness/agent-process.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
 const PACKETS = 1_200_000; // 30 s at RATE_PPS: the new agent (4-7 s from SIGTERM to listening when idle, up to ~15 s on a busy 2-core machine) starts well inside it
 const RATE_PPS = 40_000;
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-
-/** The agent as a child process: its JSON log lines, its exit, and a wait for a line. */
-class Agent {
-  readonly lines: Record<string, unknown>[] = [];
-  readonly stderr: string[] = [];
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #buf = '';
-
-  constructor(configFile: string) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent', 'src', 'main.ts'), '--config', configFile], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, L3AF_LOG_LEVEL: '' },
-    });
-    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.#buf += chunk;
-      let nl: number;
-      while ((nl = this.#buf.indexOf('\n')) >= 0) {
-        const text = this.#buf.slice(0, nl);
-        this.#buf = this.#buf.slice(nl + 1);
-        try { this.lines.push(JSON.parse(text) as Record<string, unknown>); } catch { this.lines.push({ msg: text }); }
-      }
-    });
-    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  /** Resolves when a log line has `msg`; rejects on exit or after `ms`. */
-  async waitFor(msg: string, ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    let exited = false;
-    void this.exited.then(() => { exited = true; });
-    while (!this.lines.some((l) => l.msg === msg)) {
-      if (exited || Date.now() > deadline) {
-        throw new Error(`${exited ? 'agent exited' : 'timed out'} waiting for '${msg}'; stderr: ${this.stderr.join('')}; log: ${JSON.stringify(this.lines.slice(-8))}`);
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
-      await this.exited;
-    }
-  }
-}
 
 test('restart under traffic: SIGTERM + a new agent while UDP flows, 0 lost, 0 skipped, same ids, same GET', { skip, timeout: 300_000 }, async (t) => {
   ensurePackages();
@@ -80,29 +29,7 @@ test('restart under traffic: SIGTERM + a new agent while UDP flows, 0 lost, 0 sk
   const iface = lab.rootIfname;
   const port = await freePort();
   const metricsPort = await freePort();
-  const configFile = join(state.path, 'agent.yaml');
-  writeFileSync(configFile, [
-    'l3afd:',
-    `  pid-file: ${join(state.path, 'l3afd.pid')}`,
-    `  bpf-dir: ${join(state.path, 'packages')}`,
-    '  datacenter: test',
-    '  bpf-chaining-enabled: true',
-    `  BpfMapDefaultPath: ${bpffs.path}`,
-    '  environment: DEV',
-    'ebpf-repo:',
-    `  url: ${pathToFileURL(join(ROOT, 'programs', 'repo')).href}`,
-    'l3af-configs:',
-    `  restapi-addr: 127.0.0.1:${port}`,
-    'web:',
-    `  metrics-addr: 127.0.0.1:${metricsPort}`,
-    'l3af-config-store:',
-    `  filename: ${join(state.path, 'l3af-config.json')}`,
-    'mtls:',
-    '  enabled: false',
-    'l3af:',
-    `  state-dir: ${state.path}`,
-    '',
-  ].join('\n'));
+  const configFile = agentConfig({ stateDir: state.path, pinRoot: bpffs.path, port, metricsPort, logLevel: null });
   const base = `http://127.0.0.1:${port}`;
   const getJson = async (path: string): Promise<unknown> => {
     const r = await fetch(`${base}${path}`);
@@ -110,12 +37,12 @@ test('restart under traffic: SIGTERM + a new agent while UDP flows, 0 lost, 0 sk
     return r.json();
   };
 
-  const agents: Agent[] = [];
+  const agents: AgentProcess[] = [];
   const counters: Counter[] = [];
   try {
-    const first = new Agent(configFile);
+    const first = spawnAgent(configFile);
     agents.push(first);
-    await first.waitFor('REST API listening', 60_000);
+    await listening(first);
 
     // root → ratelimiting (limits TCP SYNs to port 8080 only) → count-and-pass
     const post = async (programs: Parameters<typeof xdpBody>[2]): Promise<void> => {
@@ -148,7 +75,7 @@ test('restart under traffic: SIGTERM + a new agent while UDP flows, 0 lost, 0 sk
     })();
     const sender = sendUdpReport(lab, { port: 9000, count: PACKETS, ratePps: RATE_PPS, maxMs: Math.ceil((PACKETS / RATE_PPS) * 1000) + 30_000 });
     let atTerm = 0n, atReady = 0n, restartMs = 0, stopMs = 0;
-    let second: Agent | undefined;
+    let second: AgentProcess | undefined;
     try {
       const deadline = Date.now() + 15_000;
       while (rootRuns(rootPin) - root0 < BigInt(PACKETS / 10)) {
@@ -161,9 +88,9 @@ test('restart under traffic: SIGTERM + a new agent while UDP flows, 0 lost, 0 sk
       const exit = await first.exited;
       stopMs = performance.now() - t0;
       assert.deepEqual(exit, { code: 0, signal: null }, `stderr: ${first.stderr.join('')}`);
-      second = new Agent(configFile);
+      second = spawnAgent(configFile);
       agents.push(second);
-      await second.waitFor('REST API listening', 60_000);
+      await listening(second);
       restartMs = performance.now() - t0;
       atReady = rootRuns(rootPin) - root0;
     } finally {

@@ -23,7 +23,7 @@ import type { AuditEntry, AuditPage, DryRunResult } from '../../agent/src/payloa
 import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter } from '../chain/helpers.ts';
 import { testObject } from '../kernel/fixtures.ts';
-import { TestPki } from '../security/agent.ts';
+import { TestPki } from '../harness/pki.ts';
 import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, testConfig, xdpBody } from '../engine/helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');

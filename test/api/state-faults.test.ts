@@ -17,7 +17,8 @@ import { PrivateBpffs, VethLab, run, sendUdp, skipUnless } from '../harness/inde
 import { PinLayout } from '../../agent/src/chain/index.ts';
 import { Counter } from '../chain/helpers.ts';
 import { ROOT, countAndPass, countAndPassRepo, ensurePackages } from '../engine/helpers.ts';
-import { startAgent, type AgentProcess } from '../artifacts/agent-under-attack.ts';
+import { UNDER_ATTACK } from '../artifacts/agent-under-attack.ts';
+import { startAgent, type AgentProcess } from '../harness/agent-process.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -57,7 +58,7 @@ function add(name: string, seq: number): unknown {
 
 test('8: full file system under the store, then a truncated and a corrupt store file', { skip, timeout: 180_000 }, async () => {
   const storeFile = join(storeDir, 'l3af-config.json');
-  const setup = { stateDir: join(work, 'state'), pinRoot: bpffs.path, repoUrl: pathToFileURL(join(ROOT, 'programs', 'repo')).href, storeFile };
+  const setup = { ...UNDER_ATTACK, stateDir: join(work, 'state'), pinRoot: bpffs.path, repoUrl: pathToFileURL(join(ROOT, 'programs', 'repo')).href, storeFile };
   let agent: AgentProcess | undefined = await startAgent(setup);
   try {
     const first = await agent.post('add', add('cp0', 1));

@@ -1,17 +1,15 @@
-// Shared bits of the hostile-repository tests: the agent (main.ts) as a child process over a private bpffs, a
-// package repository on 127.0.0.1 that serves the real packages of programs/repo and hostile ones built on the
+// Shared bits of the hostile-repository tests: the agent's settings for them (it runs through
+// test/harness/agent-process.ts), a package repository on 127.0.0.1 that serves the real packages of programs/repo and hostile ones built on the
 // fly (bombs streamed through zlib, never stored in the repository), a GET prober that measures how long the
 // agent takes to answer, and the agent's peak RSS (VmHWM) and open fds from /proc.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { crc32, createGzip, gzipSync } from 'node:zlib';
 import { ROOT } from '../engine/helpers.ts';
-export { freePort } from '../harness/net.ts';
-import { freePort } from '../harness/net.ts';
+import type { AgentProcess } from '../harness/agent-process.ts';
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 
@@ -199,139 +197,8 @@ export class HostileRepo {
 
 // ---------------------------------------------------------------- the agent
 
-/** The agent's JSON log lines, its pid, and /proc figures. */
-export class AgentProcess {
-  readonly lines: Record<string, unknown>[] = [];
-  readonly stderr: string[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #buf = '';
-  #exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-
-  constructor(readonly child: ChildProcess, readonly base: string, readonly metricsUrl: string) {
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.#buf += chunk;
-      let nl: number;
-      while ((nl = this.#buf.indexOf('\n')) >= 0) {
-        const text = this.#buf.slice(0, nl);
-        this.#buf = this.#buf.slice(nl + 1);
-        try { this.lines.push(JSON.parse(text) as Record<string, unknown>); } catch { this.lines.push({ msg: text }); }
-      }
-    });
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => { this.#exit = { code, signal }; resolve({ code, signal }); }));
-  }
-
-  get alive(): boolean {
-    return this.#exit === undefined;
-  }
-
-  /** Why it is not alive (exit code, stderr tail). */
-  get death(): string {
-    return `agent exited ${JSON.stringify(this.#exit)}; last log lines: ${JSON.stringify(this.lines.slice(-5))}; stderr: ${this.stderr.join('').slice(-3000)}`;
-  }
-
-  async waitForLine(pred: (l: Record<string, unknown>) => boolean, ms: number, what: string): Promise<void> {
-    const end = Date.now() + ms;
-    while (!this.lines.some(pred)) {
-      if (!this.alive) throw new Error(`${what}: ${this.death}`);
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; log: ${JSON.stringify(this.lines.slice(-10))}; stderr: ${this.stderr.join('')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  /** A /proc/<pid>/status field in KiB (VmRSS, VmHWM). */
-  statusKiB(field: 'VmRSS' | 'VmHWM'): number {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${this.child.pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  }
-
-  /** Resets VmHWM to the current RSS (so a later VmHWM is the peak since now). */
-  resetPeak(): void {
-    writeFileSync(`/proc/${this.child.pid}/clear_refs`, '5');
-  }
-
-  /** Open fds of the agent other than sockets (HTTP keep-alive connections come and go with the clients). */
-  openFds(): number {
-    const dir = `/proc/${this.child.pid}/fd`;
-    return readdirSync(dir).filter((fd) => {
-      try {
-        return !readlinkSync(join(dir, fd)).startsWith('socket:');
-      } catch {
-        return false;
-      }
-    }).length;
-  }
-
-  async post(op: 'add' | 'update' | 'delete', body: unknown, signal?: AbortSignal): Promise<{ status: number; text: string }> {
-    const res = await fetch(`${this.base}/${op}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
-    return { status: res.status, text: await res.text() };
-  }
-
-  async get(path = ''): Promise<{ status: number; text: string }> {
-    const res = await fetch(`${this.base}${path}`, { signal: AbortSignal.timeout(5000) });
-    return { status: res.status, text: await res.text() };
-  }
-
-  async metrics(): Promise<string> {
-    return (await fetch(this.metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
-  }
-
-  async stop(): Promise<void> {
-    if (!this.alive) return;
-    this.child.kill('SIGTERM');
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
-    await this.exited;
-    clearTimeout(t);
-  }
-}
-
-/** Options of {@link startAgent}. */
-export interface AgentSetup {
-  stateDir: string;
-  pinRoot: string;
-  repoUrl: string;
-  /** Extra `l3af:` keys (YAML lines without indentation). */
-  l3af?: string[];
-  /** Config store file (default: `{stateDir}/l3af-config.json`). */
-  storeFile?: string;
-}
-
-/** Starts main.ts with a YAML config; resolves once the REST API listens. */
-export async function startAgent(s: AgentSetup): Promise<AgentProcess> {
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const configFile = join(s.stateDir, 'agent.yaml');
-  writeFileSync(configFile, [
-    'l3afd:',
-    `  pid-file: ${join(s.stateDir, 'l3afd.pid')}`,
-    '  datacenter: test',
-    `  bpf-dir: ${join(s.stateDir, 'packages')}`,
-    '  bpf-chaining-enabled: true',
-    `  BpfMapDefaultPath: ${s.pinRoot}`,
-    'ebpf-repo:',
-    `  url: ${s.repoUrl}`,
-    'l3af-configs:',
-    `  restapi-addr: 127.0.0.1:${port}`,
-    'l3af-config-store:',
-    `  filename: ${s.storeFile ?? join(s.stateDir, 'l3af-config.json')}`,
-    'mtls:',
-    '  enabled: false',
-    'web:',
-    `  metrics-addr: 127.0.0.1:${metricsPort}`,
-    'l3af:',
-    `  state-dir: ${s.stateDir}`,
-    '  log-level: info',
-    '  checksum-required-http: false',
-    ...(s.l3af ?? []).map((l) => `  ${l}`),
-    '',
-  ].join('\n'));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent', 'src', 'main.ts'), '--config', configFile], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, L3AF_LOG_LEVEL: '' },
-  });
-  const agent = new AgentProcess(child, `http://127.0.0.1:${port}/l3af/configs/v1`, `http://127.0.0.1:${metricsPort}/metrics`);
-  await agent.waitForLine((l) => l.msg === 'REST API listening', 90_000, 'the REST API to listen');
-  return agent;
-}
+/** What the hostile-repository tests run the agent with (test/harness/agent-process.ts): info logs, an HTTP repository without checksums. */
+export const UNDER_ATTACK = { environment: null, logLevel: 'info', l3af: ['checksum-required-http: false'] } as const;
 
 /**
  * Polls GET every `everyMs` while started; each answer must come within `limitMs`. `stop()` returns the

@@ -13,7 +13,8 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { ROOT, countAndPass, ensurePackages, xdpBody } from '../engine/helpers.ts';
-import { AgentProcess, HostileRepo, gzipStream, probeGets, startAgent, tarGz, tarHeader, zip, type Behaviour } from './agent-under-attack.ts';
+import { HostileRepo, UNDER_ATTACK, gzipStream, probeGets, tarGz, tarHeader, zip, type Behaviour } from './agent-under-attack.ts';
+import { startAgent, type AgentProcess } from '../harness/agent-process.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -93,8 +94,8 @@ before(async () => {
   labB = await VethLab.create();
   mkdirSync(join(work, 'state'));
   agent = await startAgent({
-    stateDir: join(work, 'state'), pinRoot: bpffs.path, repoUrl: repo.url,
-    l3af: [`artifact-max-bytes: ${MAX_BYTES}`, `download-timeout: ${DOWNLOAD_TIMEOUT_MS}ms`, 'download-connect-timeout: 2s'],
+    ...UNDER_ATTACK, stateDir: join(work, 'state'), pinRoot: bpffs.path, repoUrl: repo.url,
+    l3af: [...UNDER_ATTACK.l3af, `artifact-max-bytes: ${MAX_BYTES}`, `download-timeout: ${DOWNLOAD_TIMEOUT_MS}ms`, 'download-connect-timeout: 2s'],
   });
 });
 

@@ -8,3 +8,5 @@ export * from './tracefs.ts';
 export * from './veth-lab.ts';
 export * from './traffic.ts';
 export * from './net.ts';
+export * from './agent-process.ts';
+export * from './pki.ts';

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PrivateBpffs, skipUnless } from '../harness/index.ts';
 import { StateDir } from '../engine/helpers.ts';
-import { agentConfig, freePort, spawnAgent } from '../security/agent.ts';
+import { agentConfig, spawnAgent } from '../harness/agent-process.ts';
+import { freePort } from '../harness/net.ts';
 
 const skip = await skipUnless('root', 'bpffs');
 

@@ -13,7 +13,7 @@ import { buildUrl, installBuild, resolveBuild } from '../../agent/src/instance/h
 import { buildAgentArtifact } from '../../programs/bundle.ts';
 import { PrivateBpffs, skipUnless } from '../harness/index.ts';
 import { ROOT, StateDir } from '../engine/helpers.ts';
-import { freePort } from '../security/agent.ts';
+import { freePort } from '../harness/net.ts';
 
 const skip = await skipUnless('root', 'bpffs');
 

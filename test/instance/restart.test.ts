@@ -15,7 +15,8 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { Counter, formatRun, underTraffic } from '../chain/helpers.ts';
 import { ROOT, StateDir, countAndPass, ensurePackages, xdpBody } from '../engine/helpers.ts';
-import { agentConfig, freePort, listening, spawnAgent } from '../security/agent.ts';
+import { agentConfig, listening, spawnAgent } from '../harness/agent-process.ts';
+import { freePort } from '../harness/net.ts';
 
 const skip = await skipUnless('root', 'bpffs', 'netns', 'veth');
 

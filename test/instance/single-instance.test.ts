@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PrivateBpffs, skipUnless } from '../harness/index.ts';
 import { StateDir } from '../engine/helpers.ts';
-import { agentConfig, freePort, listening, spawnAgent } from '../security/agent.ts';
+import { agentConfig, listening, spawnAgent } from '../harness/agent-process.ts';
+import { freePort } from '../harness/net.ts';
 import { parseRecord, staleReason, startTimeOf } from '../../agent/src/instance/index.ts';
 import { commandLineOf } from '../../agent/src/instance/process-identity.ts';
 

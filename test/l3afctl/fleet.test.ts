@@ -11,7 +11,9 @@ import { request } from 'node:https';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { ROOT, StateDir, countAndPass, ensurePackages, xdpBody } from '../engine/helpers.ts';
-import { TestPki, agentConfig, freePort, listening, spawnAgent } from '../security/agent.ts';
+import { agentConfig, listening, spawnAgent } from '../harness/agent-process.ts';
+import { TestPki } from '../harness/pki.ts';
+import { freePort } from '../harness/net.ts';
 
 const skip = await skipUnless('root', 'bpffs', 'netns', 'veth');
 

@@ -13,7 +13,9 @@ import { queryXdp, BpfMap, u32, u64 } from '../../agent/src/bpf/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, connectTcp, skipUnless } from '../harness/index.ts';
 import { ROOT, StateDir, countAndPass, ensurePackages, ratelimiting, xdpBody } from '../engine/helpers.ts';
-import { TestPki, agentConfig, freePort, listening, spawnAgent } from '../security/agent.ts';
+import { agentConfig, listening, spawnAgent } from '../harness/agent-process.ts';
+import { TestPki } from '../harness/pki.ts';
+import { freePort } from '../harness/net.ts';
 
 const skip = await skipUnless('root', 'bpffs', 'netns', 'veth');
 

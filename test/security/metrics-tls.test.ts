@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { PrivateBpffs, skipUnless } from '../harness/index.ts';
 import { StateDir } from '../engine/helpers.ts';
-import { TestPki, agentConfig, freePort, listening, spawnAgent, type AgentProcess } from './agent.ts';
+import { agentConfig, listening, spawnAgent, type AgentProcess } from '../harness/agent-process.ts';
+import { freePort } from '../harness/net.ts';
+import { TestPki } from '../harness/pki.ts';
 
 const skip = await skipUnless('root', 'bpffs');
 

@@ -12,7 +12,9 @@ import { X509Certificate } from 'node:crypto';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { StateDir } from '../engine/helpers.ts';
-import { TestPki, agentConfig, freePort, listening, spawnAgent } from './agent.ts';
+import { agentConfig, listening, spawnAgent } from '../harness/agent-process.ts';
+import { freePort } from '../harness/net.ts';
+import { TestPki } from '../harness/pki.ts';
 
 const skip = await skipUnless('root', 'bpffs', 'netns', 'veth');
 
