@@ -22,7 +22,7 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import type { AuditEntry, AuditPage, DryRunResult } from '../../agent/src/payload/index.ts';
 import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
 import { Counter } from '../chain/helpers.ts';
-import { testObject } from '../kernel/fixtures.ts';
+import { testObject } from '../bpf/fixtures.ts';
 import { TestPki } from '../harness/pki.ts';
 import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, testConfig, xdpBody } from '../engine/helpers.ts';
 

@@ -15,7 +15,7 @@ test('node --cpu-prof (SIGPROF every 100 µs): every load succeeds and the profi
   if (requireRoot(t)) return;
   const dir = mkdtempSync(join(tmpdir(), `l3af-cpuprof-${process.pid}-`));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '100', '--import', 'tsx', 'test/kernel/fixtures/load-under-profiler.ts'], { cwd: REPO, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '100', '--import', 'tsx', 'test/bpf/fixtures/load-under-profiler.ts'], { cwd: REPO, encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^loaded 10\n/, r.stdout);
   assert.ok(readdirSync(dir).some((f) => f.endsWith('.cpuprofile')), 'the profiler ran');
