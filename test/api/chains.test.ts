@@ -10,8 +10,8 @@ import { buildServer } from '../../agent/src/api/server.ts';
 import { createLogger } from '../../agent/src/log.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import type { InterfaceChains } from '../../agent/src/payload/responses.ts';
-import { PrivateBpffs, VethLab, run, skipUnless } from '../harness/index.ts';
-import { StateDir, countAndPass, engineWithChains, ensurePackages, ratelimiting, testConfig, xdpBody } from '../engine/helpers.ts';
+import { run, skipUnless, EngineLab } from '../harness/index.ts';
+import { countAndPass, engineWithChains, ratelimiting, xdpBody } from '../engine/helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -20,12 +20,8 @@ interface AjvLike { compile(schema: unknown): ((data: unknown) => boolean) & { e
 const AjvClass = (createRequire(import.meta.resolve('ajv-formats'))('ajv') as { default: new (opts: Record<string, unknown>) => AjvLike }).default;
 
 test('GET /l3af/chains/{iface}: ids and links as the kernel sees them, no configuration', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { fs, state, iface, config } = bed;
   const { engine, chains } = engineWithChains(config);
   const app = await buildServer({ engine, config, logger: createLogger({ level: 'silent', env: {} }) });
   try {

@@ -9,8 +9,8 @@ import { ChainManager } from '../../agent/src/chain/index.ts';
 import { createEngine } from '../../agent/src/engine/index.ts';
 import { bpfDetails, startDebugServer, type DebugBpf } from '../../agent/src/api/debug-server.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
-import { StateDir, countAndPass, countAndPassRepo, ensurePackages, testConfig, xdpBody } from '../engine/helpers.ts';
+import { PrivateBpffs, skipUnless, EngineLab } from '../harness/index.ts';
+import { StateDir, countAndPass, countAndPassRepo, xdpBody } from '../engine/helpers.ts';
 import { agentConfig, listening, spawnAgent } from '../harness/agent-process.ts';
 import { freePort } from '../harness/net.ts';
 
@@ -21,12 +21,8 @@ function bpftoolName(id: number): string {
 }
 
 test('GET /bpfs/<iface>: root then programs in chain order, ProgID / Program.name / Program.map_name as l3afd, ids real', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { fs, state, iface, config } = bed;
   const repo = countAndPassRepo(state.path, ['cap-a', 'cap-b']);
   config.ebpfChainDebug = { enabled: true, addr: `127.0.0.1:${await freePort()}` };
   const engine = createEngine(config, { chainManager: (roots) => new ChainManager({ pinRoot: fs.path, roots }) });

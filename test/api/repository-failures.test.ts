@@ -7,23 +7,17 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { buildServer } from '../../agent/src/api/server.ts';
 import { createLogger } from '../../agent/src/log.ts';
-import { hostName } from '../../agent/src/platform/host.ts';
 import { ConfigStore } from '../../agent/src/store/index.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
-import { StateDir, countAndPass, engineWithChains, ensurePackages, ratelimiting, testConfig, withoutStatus, xdpBody } from '../engine/helpers.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
+import { countAndPass, engineWithChains, ratelimiting, withoutStatus, xdpBody } from '../engine/helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
 interface Result { name: string; outcome: string; reason?: string; error_code?: string }
 
 test('unreachable repository → 502, silent repository → 504, mixed with a client failure → 422; nothing changed', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const host = hostName();
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { iface, host, config } = bed;
   config.l3afd.httpClientTimeoutMs = 400; // response-header / idle timeout of downloads
   const store = new ConfigStore(config.l3afConfigStore.filename);
 

@@ -21,9 +21,9 @@ import { createLogger } from '../../agent/src/log.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import type { AgentConfig } from '../../agent/src/config/index.ts';
 import type { BpfProgram } from '../../agent/src/payload/index.ts';
-import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
+import { sendUdpReport, skipUnless, EngineLab } from '../harness/index.ts';
 import { Counter } from '../chain/helpers.ts';
-import { StateDir, countAndPass, countAndPassRepo, ensurePackages, testConfig } from '../engine/helpers.ts';
+import { countAndPass, countAndPassRepo, testConfig } from '../engine/helpers.ts';
 import { dropinDir, dropinLimit, dropinRepo, tcHookProgId } from '../engine/dropin-fixtures.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
@@ -136,10 +136,8 @@ function mapValue(path: string): bigint {
 }
 
 test('l3afd end-to-end order: GET byte for byte, programs in the kernel, counters under traffic', { skip, timeout: 300_000 }, async (t) => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
+  await using bed = await EngineLab.create();
+  const { lab, fs, state } = bed;
   const repo = await dropinRepo(state.path);
   const capRepo = countAndPassRepo(state.path, ['cap-x', 'traffic-mirroring']);
   const iface = lab.rootIfname;

@@ -8,18 +8,16 @@ import { Registry } from 'prom-client';
 import { hostName } from '../../agent/src/platform/host.ts';
 import type { ProgramStatus } from '../../agent/src/engine/index.ts';
 import { registerChainReach } from '../../agent/src/metrics/chain-reach.ts';
-import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
+import { sendUdpReport, skipUnless, EngineLab } from '../harness/index.ts';
 import { Counter } from '../chain/helpers.ts';
-import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, testConfig, xdpBody } from './helpers.ts';
+import { countAndPass, countAndPassRepo, engineWithChains, testConfig, xdpBody } from './helpers.ts';
 import { dropinRepo, dropinTail } from './dropin-fixtures.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
 test('a program that never tail-calls is chained; the programs after it are reported unreachable, not refused', { skip, timeout: 180_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
+  await using bed = await EngineLab.create();
+  const { lab, fs, state } = bed;
   const repo = await dropinRepo(state.path);
   const capRepo = countAndPassRepo(state.path, ['cap-a', 'cap-z']);
   const iface = lab.rootIfname;

@@ -8,9 +8,9 @@ import dgram from 'node:dgram';
 import { join } from 'node:path';
 import { queryTc, queryXdp } from '../../agent/src/bpf/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
-import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
+import { sendUdpReport, skipUnless, EngineLab } from '../harness/index.ts';
 import { Counter, pinsUnder } from '../chain/helpers.ts';
-import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, testConfig, xdpBody } from './helpers.ts';
+import { countAndPass, countAndPassRepo, engineWithChains, testConfig, xdpBody } from './helpers.ts';
 import { dropinDir, dropinRepo, tcHookProgId } from './dropin-fixtures.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
@@ -26,10 +26,8 @@ async function sendFromRoot(host: string, port: number, count: number): Promise<
 
 for (const tcAttach of ['tcx', 'clsact'] as const) {
 test(`without chaining each hook holds one program attached directly (XDP and TC ${tcAttach}), under traffic`, { skip, timeout: 180_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
+  await using bed = await EngineLab.create();
+  const { lab, fs, state } = bed;
   const repo = await dropinRepo(state.path);
   const capRepo = countAndPassRepo(state.path, ['cap-a', 'cap-z']);
   const iface = lab.rootIfname;

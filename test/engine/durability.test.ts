@@ -18,8 +18,8 @@ import { ChainManager } from '../../agent/src/chain/index.ts';
 import { createEngine } from '../../agent/src/engine/index.ts';
 import { ConfigStore, StoreError, type Reservation } from '../../agent/src/store/index.ts';
 import type { AddUpdateBody } from '../../agent/src/payload/index.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
-import { StateDir, countAndPass, engineWithChains, ensurePackages, ratelimiting, testConfig, withoutStatus, xdpBody } from './helpers.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
+import { countAndPass, engineWithChains, ratelimiting, testConfig, withoutStatus, xdpBody } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -64,10 +64,8 @@ function bpftoolChain(iface: string, rootArrayPin: string): { attached: number[]
 }
 
 test('store on a full file system: 500 naming the path and ENOSPC, GET / store / kernel chain unchanged; fine again after space is freed', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
+  await using bed = await EngineLab.create();
+  const { lab, fs, state } = bed;
   using small = new SmallTmpfs('32k');
   const iface = lab.rootIfname;
   const host = hostName();
@@ -140,13 +138,8 @@ class FailingCommitStore extends ConfigStore {
 }
 
 test('a store write that fails after the kernel changed rolls the change back: add, update and delete', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const host = hostName();
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { iface, host, config } = bed;
   const store = new FailingCommitStore(config.l3afConfigStore.filename);
   let cm: ChainManager | undefined;
   const engine = createEngine(config, { store, chainManager: (roots) => (cm = new ChainManager({ pinRoot: config.l3afd.bpfMapDefaultPath, roots })) });
@@ -175,13 +168,8 @@ test('a store write that fails after the kernel changed rolls the change back: a
 });
 
 test('an interface field changed beside unchanged programs is applied and reported (add and update), as l3afd records it', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const host = hostName();
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { iface, host, config } = bed;
   const store = new ConfigStore(config.l3afConfigStore.filename);
   const { engine } = engineWithChains(config);
   const el = (ipv4?: string): AddUpdateBody[number] => ({

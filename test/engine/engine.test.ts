@@ -5,15 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { queryXdp } from '../../agent/src/bpf/index.ts';
 import { ConfigStore } from '../../agent/src/store/index.ts';
-import { hostName } from '../../agent/src/platform/host.ts';
 import type { ChainDescription } from '../../agent/src/chain/index.ts';
 import type { ProgramResult } from '../../agent/src/engine/index.ts';
 import type { NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
 import { pinsUnder } from '../chain/helpers.ts';
-import {
-  StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, ratelimiting, ratelimitingMaps, testConfig, withoutStatus, xdpBody,
-} from './helpers.ts';
+import { countAndPass, countAndPassRepo, engineWithChains, ratelimiting, ratelimitingMaps, withoutStatus, xdpBody } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -37,13 +34,8 @@ function xdpOf(get: NormalizedL3afBpfPrograms[]): Shown[] {
 }
 
 test('add, update, delete, re-add, a failing program, restart by adoption, stop and unload', { skip, timeout: 180_000 }, async (t) => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const host = hostName();
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { fs, state, iface, host, config } = bed;
   const store = new ConfigStore(config.l3afConfigStore.filename);
   const extraRepo = countAndPassRepo(state.path, ['cap-b', 'bad-object', 'bad-map', 'probe']);
   const first = engineWithChains(config);

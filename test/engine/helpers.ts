@@ -1,45 +1,15 @@
-// Shared bits of the engine tests: the local package repository, a config over a private bpffs and a temp state
-// dir, l3afd payloads for ratelimiting and count-and-pass, and reads of their maps.
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// Shared bits of the engine tests: an engine with a handle on its chains, l3afd payloads for ratelimiting and count-and-pass, and reads of their maps.
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BpfMap, u16, u32, u64, u8 } from '../../agent/src/bpf/index.ts';
-import { defaultConfig, type AgentConfig } from '../../agent/src/config/index.ts';
+import type { AgentConfig } from '../../agent/src/config/index.ts';
 import { ChainManager } from '../../agent/src/chain/index.ts';
 import { createEngine, type Engine } from '../../agent/src/engine/index.ts';
 import { chainManagerOptions } from '../../agent/src/engine/chain-options.ts';
-import { platformName } from '../../agent/src/platform/platform-name.ts';
 import type { AddUpdateBody, BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Builds programs/repo with `make -C programs package` when the packages are not there yet. */
-export function ensurePackages(): void {
-  const platform = platformName();
-  const need = ['xdp-root/latest/${p}/l3af_xdp_root.tar.gz', 'tc-root/latest/${p}/l3af_tc_root.tar.gz',
-    'ratelimiting/latest/${p}/l3af_ratelimiting.tar.gz', 'count-and-pass/latest/${p}/l3af_count_and_pass.tar.gz']
-    .map((f) => join(ROOT, 'programs', 'repo', f.replace('${p}', platform)));
-  if (need.every((f) => existsSync(f))) return;
-  execFileSync('make', ['-C', join(ROOT, 'programs'), 'package'], { stdio: 'ignore', timeout: 300_000 });
-  for (const f of need) if (!existsSync(f)) throw new Error(`${f} is missing after 'make -C programs package'`);
-}
-
-/** A temp state dir (config store, package cache) removed by dispose. */
-export class StateDir {
-  readonly path = mkdtempSync(join(tmpdir(), `l3af-engine-${process.pid}-`));
-  [Symbol.dispose](): void {
-    rmSync(this.path, { recursive: true, force: true });
-  }
-}
-
-/** The embedded default config with pins under `pinRoot` and state (store, package cache) under `stateDir`. */
-export function testConfig(pinRoot: string, stateDir: string): AgentConfig {
-  const c = structuredClone(defaultConfig({ stateDir, projectRoot: ROOT }));
-  c.l3afd.bpfMapDefaultPath = pinRoot;
-  return c;
-}
+// the repository, state dir and config helpers live in the harness (repo.ts, lab.ts); re-exported for the engine tests
+export { ROOT, countAndPassRepo, ensurePackages } from '../harness/repo.ts';
+export { StateDir, testConfig } from '../harness/lab.ts';
 
 /** An engine over `config`, with a handle on its chain manager (to read chains back from the kernel). */
 export function engineWithChains(config: AgentConfig): { engine: Engine; chains: () => ChainManager } {
@@ -54,16 +24,6 @@ export function engineWithChains(config: AgentConfig): { engine: Engine; chains:
       return cm;
     },
   };
-}
-
-/**
- * A package repository under `dir` holding count-and-pass under each of `names` (l3afd fetches a package by
- * the program's name, so a second instance needs its own name in a repository); returns its file URL.
- */
-export function countAndPassRepo(dir: string, names: string[]): string {
-  const repo = join(dir, 'extra-repo');
-  for (const n of names) cpSync(join(ROOT, 'programs', 'repo', 'count-and-pass'), join(repo, n), { recursive: true });
-  return pathToFileURL(repo).href;
 }
 
 /** The seed-like ratelimiting program (rate `rate` per second on `ports`). */

@@ -11,20 +11,16 @@ import { createEngine } from '../../agent/src/engine/index.ts';
 import { buildServer } from '../../agent/src/api/server.ts';
 import { createLogger } from '../../agent/src/log.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
-import { StateDir, countAndPass, countAndPassRepo, ensurePackages, testConfig, xdpBody } from './helpers.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
+import { countAndPass, countAndPassRepo, xdpBody } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
 type Answer = { results: { name: string; outcome: string; reason?: string }[]; warnings?: { path: string }[] };
 
 test('200 exactly where l3afd answers 200: skipped seq_id and present name on add, unknown keys; 422 where l3afd answers 500', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { fs, state, iface, config } = bed;
   const repo = countAndPassRepo(state.path, ['cap-a', 'cap-b', 'cap-c', 'cap-missing']);
   const cap = (name: string, seq: number, extra: object = {}) => countAndPass(name, seq, { ebpf_package_repo_url: repo, ...extra });
   const engine = createEngine(config, { chainManager: (roots) => new ChainManager({ pinRoot: fs.path, roots }) });

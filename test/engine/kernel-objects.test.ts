@@ -9,11 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { BpfProgram } from '../../agent/src/bpf/index.ts';
-import { hostName } from '../../agent/src/platform/host.ts';
 import type { BpfProgram as Payload } from '../../agent/src/payload/index.ts';
 import type { ChainDirection } from '../../agent/src/chain/index.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
-import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, ratelimiting, testConfig } from './helpers.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
+import { countAndPass, countAndPassRepo, engineWithChains, ratelimiting } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 const CYCLES = Number(process.env.L3AF_CYCLES ?? 100);
@@ -30,13 +29,8 @@ function listed(kind: 'map' | 'prog'): Listed[] {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test(`${CYCLES} add/update/delete cycles on XDP, TC ingress and TC egress, then stop: every kernel object the agent created is gone`, { skip, timeout: Math.max(300_000, CYCLES * 3_000) }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const host = hostName();
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { state, iface, host, config } = bed;
   const repo = countAndPassRepo(state.path, ['cap-egress']);
   const tc = (name: string, seq: number, extra: Partial<Payload> = {}): Payload => countAndPass(name, seq, {
     prog_type: 'tc', map_name: 'tc_cap_next_prog', object_file: 'count_and_pass_tc.bpf.o', entry_function_name: 'tc_count_and_pass', ...extra,

@@ -17,9 +17,9 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
 import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { writePackage } from '../../programs/repository.ts';
-import { PrivateBpffs, VethLab, ensureTracefs, skipUnless } from '../harness/index.ts';
+import { ensureTracefs, skipUnless, EngineLab } from '../harness/index.ts';
 import { pinsUnder } from '../chain/helpers.ts';
-import { ROOT, StateDir, ensurePackages, testConfig, xdpBody } from './helpers.ts';
+import { ROOT, testConfig, xdpBody } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs', 'tracefs');
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -69,11 +69,8 @@ function counts(pin: string): [bigint, bigint] {
 }
 
 test('a tracepoint inside an XDP package: attached with it from the same object (shared map), re-attached on replace, detached on delete', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
+  await using bed = await EngineLab.create();
+  const { fs, state, iface } = bed;
   const repoDir = join(state.path, 'xwt-repo');
   for (const version of ['1.0.0', '2.0.0']) {
     await writePackage(repoDir, platformName(), { name: 'xwt', artifact: 'l3af_xwt.tar.gz', version, files: [{ source: join(build, 'xdp_with_tp.bpf.o'), name: 'xdp_with_tp.bpf.o' }] });

@@ -9,10 +9,9 @@ import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChainManager } from '../../agent/src/chain/index.ts';
 import { createEngine, type EngineObserver, type ProgramRef, type RunningProgram } from '../../agent/src/engine/index.ts';
-import { hostName } from '../../agent/src/platform/host.ts';
 import type { AgentConfig } from '../../agent/src/config/index.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
-import { StateDir, countAndPass, countAndPassRepo, ensurePackages, ratelimiting, testConfig, xdpBody } from './helpers.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
+import { countAndPass, countAndPassRepo, ratelimiting, xdpBody } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
@@ -50,13 +49,8 @@ const idOf = (e: Event | undefined): number | undefined => (e && 'progId' in e.p
 const summary = (events: Event[]): string[] => events.map((e) => `${e.kind}:${e.p.name}`);
 
 test('observer: started / updated / stopped / failed with kernel ids and pin dirs; running(); adopt after restart', { skip, timeout: 180_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const host = hostName();
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { fs, state, iface, host, config } = bed;
   const repo = countAndPassRepo(state.path, ['cap', 'bad-object']);
   const rec = new Recorder();
   const first = observed(config, rec);

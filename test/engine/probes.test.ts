@@ -15,8 +15,8 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
 import type { AddUpdateBody, BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 import { writePackage } from '../../programs/repository.ts';
-import { PrivateBpffs, VethLab, ensureTracefs, skipUnless } from '../harness/index.ts';
-import { StateDir, ensurePackages, testConfig } from './helpers.ts';
+import { ensureTracefs, skipUnless, EngineLab } from '../harness/index.ts';
+import { testConfig } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs', 'tracefs');
 const FIXTURES = fileURLToPath(new URL('../probes/fixtures/', import.meta.url));
@@ -63,11 +63,8 @@ function probesOf(get: NormalizedL3afBpfPrograms[]): Shown[] {
 }
 
 test('probes payload: tracepoint + uprobe attached and counting, update unchanged, adopted on restart, delete detaches; kprobe refused', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
+  await using bed = await EngineLab.create();
+  const { fs, state, iface } = bed;
   const repoDir = join(state.path, 'probe-repo');
   const platform = platformName();
   await writePackage(repoDir, platform, { name: 'counters', artifact: 'l3af_counters.tar.gz', version: '1.0.0', files: [{ source: join(build, 'probe_counters.bpf.o'), name: 'probe_counters.bpf.o' }] });

@@ -8,21 +8,15 @@ import { join } from 'node:path';
 import { BpfMap, queryXdp, u32, u64 } from '../../agent/src/bpf/index.ts';
 import { ChainManager, ChainProgram } from '../../agent/src/chain/index.ts';
 import { EngineError } from '../../agent/src/engine/index.ts';
-import { hostName } from '../../agent/src/platform/host.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
 import { capSpec, packageObject, pinsUnder, rootSpecs } from '../chain/helpers.ts';
-import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, ratelimiting, ratelimitingMaps, testConfig, xdpBody } from './helpers.ts';
+import { countAndPass, countAndPassRepo, engineWithChains, ratelimiting, ratelimitingMaps, xdpBody } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
 test('start() adopts and repairs drift: missing, extra, orphaned, out of order, map_args', { skip, timeout: 180_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
-  const host = hostName();
-  const config = testConfig(fs.path, state.path);
+  await using bed = await EngineLab.create();
+  const { fs, state, iface, host, config } = bed;
   const repo = countAndPassRepo(state.path, ['cap-a', 'cap-b']);
   const first = engineWithChains(config);
   let second: ReturnType<typeof engineWithChains> | undefined;

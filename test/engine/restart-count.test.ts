@@ -11,19 +11,16 @@ import { hostName } from '../../agent/src/platform/host.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
 import { BUILD_DIR } from '../../programs/packages.ts';
 import { writePackage } from '../../programs/repository.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
-import { StateDir, countAndPass, ensurePackages, testConfig, xdpBody } from './helpers.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
+import { countAndPass, testConfig, xdpBody } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
 const CRASHER = '#!/bin/sh\nsleep 0.8\necho "fatal: simulated crash" >&2\nexit 3\n';
 
 test('max-ebpf-restart-count = 1: a crashing user program is restarted once, then given up', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
+  await using bed = await EngineLab.create();
+  const { fs, state, iface } = bed;
   const repoDir = join(state.path, 'crash-repo');
   const script = join(state.path, 'crasher.sh');
   writeFileSync(script, CRASHER, { mode: 0o755 });

@@ -5,17 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { enableStats } from '../../agent/src/bpf/index.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
-import { PrivateBpffs, VethLab, sendUdpReport, skipUnless } from '../harness/index.ts';
+import { sendUdpReport, skipUnless, EngineLab } from '../harness/index.ts';
 import { Counter, formatRun, underTraffic } from '../chain/helpers.ts';
-import { StateDir, countAndPass, countAndPassRepo, engineWithChains, ensurePackages, ratelimiting, testConfig, xdpBody } from './helpers.ts';
+import { countAndPass, countAndPassRepo, engineWithChains, ratelimiting, testConfig, xdpBody } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
 test('update inserts and moves programs while traffic flows: 0 packets skipped', { skip, timeout: 180_000 }, async (t) => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
+  await using bed = await EngineLab.create();
+  const { lab, fs, state } = bed;
   using _stats = enableStats();
   const iface = lab.rootIfname;
   const host = hostName();

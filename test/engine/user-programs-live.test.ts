@@ -23,7 +23,7 @@ import { platformName } from '../../agent/src/platform/platform-name.ts';
 import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { PACKAGES, BUILD_DIR } from '../../programs/packages.ts';
 import { writePackage } from '../../programs/repository.ts';
-import { PrivateBpffs, VethLab, connectTcp, listenTcp, skipUnless } from '../harness/index.ts';
+import { PrivateBpffs, VethLab, connectTcp, listenTcp, skipUnless, EngineLab } from '../harness/index.ts';
 import { pinsUnder } from '../chain/helpers.ts';
 import { ROOT, StateDir, countAndPass, ensurePackages, testConfig, xdpBody } from './helpers.ts';
 
@@ -163,11 +163,8 @@ exit 3
 `;
 
 test('crash-looping user program: restarted within its budget, then given up; GET shows failed and the exit code; delete → gone', { skip, timeout: 120_000 }, async (t) => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
+  await using bed = await EngineLab.create();
+  const { fs, state, iface } = bed;
   const repoDir = join(state.path, 'crash-repo');
   const script = join(state.path, 'crasher.sh');
   writeFileSync(script, CRASHER, { mode: 0o755 });

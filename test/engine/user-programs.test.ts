@@ -19,9 +19,9 @@ import { platformName } from '../../agent/src/platform/platform-name.ts';
 import type { BpfProgram, NormalizedL3afBpfPrograms } from '../../agent/src/payload/index.ts';
 import { PACKAGES, BUILD_DIR } from '../../programs/packages.ts';
 import { writePackage } from '../../programs/repository.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
 import { pinsUnder } from '../chain/helpers.ts';
-import { ROOT, StateDir, countAndPass, ensurePackages, ratelimitingMaps, testConfig, xdpBody } from './helpers.ts';
+import { ROOT, countAndPass, ratelimitingMaps, testConfig, xdpBody } from './helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -55,11 +55,8 @@ function alive(pid: number): boolean {
 }
 
 test('seed ratelimiting user program: self-linked after the root, restarted after kill -9, deleted', { skip, timeout: 240_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
+  await using bed = await EngineLab.create();
+  const { fs, state, iface } = bed;
   const repoDir = join(state.path, 'user-repo');
   await writePackage(repoDir, platformName(), PACKAGES.find((p) => p.name === 'ratelimiting') as (typeof PACKAGES)[number]);
   const config = testConfig(fs.path, state.path);
@@ -153,11 +150,8 @@ test('seed ratelimiting user program: self-linked after the root, restarted afte
 });
 
 test('native program with a user program: kernel program first, daemon with the contract, restart on start_args, delete', { skip, timeout: 120_000 }, async () => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
+  await using bed = await EngineLab.create();
+  const { fs, state, iface } = bed;
   const repoDir = join(state.path, 'cap-user-repo');
   await writePackage(repoDir, platformName(), {
     name: 'cap-user', artifact: 'l3af_cap_user.tar.gz', version: '1.0.0',

@@ -10,3 +10,5 @@ export * from './traffic.ts';
 export * from './net.ts';
 export * from './agent-process.ts';
 export * from './pki.ts';
+export * from './repo.ts';
+export * from './lab.ts';

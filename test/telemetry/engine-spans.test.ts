@@ -14,17 +14,14 @@ import { EventHub } from '../../agent/src/events/event-hub.ts';
 import { HostFactsCache } from '../../agent/src/platform/host-facts.ts';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { startTelemetry } from '../../agent/src/telemetry/otel.ts';
-import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
-import { StateDir, countAndPass, engineWithChains, ensurePackages, testConfig, xdpBody } from '../engine/helpers.ts';
+import { skipUnless, EngineLab } from '../harness/index.ts';
+import { countAndPass, engineWithChains, testConfig, xdpBody } from '../engine/helpers.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
 test('one POST add → a request span with fetch, verify, load, link children of the program', { skip, timeout: 120_000 }, async (t) => {
-  ensurePackages();
-  await using lab = await VethLab.create();
-  await using fs = await PrivateBpffs.create();
-  using state = new StateDir();
-  const iface = lab.rootIfname;
+  await using bed = await EngineLab.create();
+  const { fs, state, iface } = bed;
   // an OTLP/HTTP endpoint that accepts everything (the in-memory exporter is what the test reads)
   const receiver = createServer((req, res) => {
     req.resume();
