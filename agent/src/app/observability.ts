@@ -20,6 +20,7 @@ import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { KernelStats } from '../metrics/kernel-stats.ts';
 import { MapMonitors, type MonitorSpec } from '../metrics/map-monitor.ts';
 import { MapPressure } from '../metrics/map-pressure.ts';
+import { ProgramFigureMetrics } from '../metrics/program-figures.ts';
 import { EventLogExport } from '../telemetry/event-logs.ts';
 import { EtwEvents } from '../events/etw-events.ts';
 import { startMetricsServer, type MetricsServer, type MetricsTls } from '../metrics/metrics-server.ts';
@@ -80,6 +81,8 @@ export class Observability implements EngineObserver {
     readonly eventLogs: EventLogExport | undefined,
     /** Windows: the ETW source (SSE `source=etw` and OTel logs share its one session). */
     readonly etw: EtwEvents | undefined,
+    /** The verifier's and JIT's figures of the running programs. */
+    readonly figures: ProgramFigureMetrics,
   ) {}
 
   /** Builds the registry and its parts, starts the timers, the listener and OpenTelemetry. */
@@ -94,6 +97,7 @@ export class Observability implements EngineObserver {
       ...(o.maxKeysPerSpec ? { maxKeysPerSpec: o.maxKeysPerSpec } : {}), ...(o.extraSpecs ? { extraSpecs: o.extraSpecs } : {}),
     });
     const pressure = new MapPressure({ ...common });
+    const figures = new ProgramFigureMetrics({ ...common });
     const kernel = new KernelStats({ ...common, enable: o.kernelStatsEnabled ?? false, intervalMs: o.sampleIntervalMs ?? 1000 });
     const events = new EventHub({ ...common, ...(o.eventSources ? { sources: o.eventSources } : {}) });
     const hostFacts = new HostFactsCache();
@@ -119,7 +123,7 @@ export class Observability implements EngineObserver {
     const eventLogs = telemetry.eventLogger
       ? new EventLogExport(events, telemetry.eventLogger, { ...(etw ? { etw } : {}), onEtwError: (err) => o.logger?.warn({ err: err.message }, 'ETW events not exported as OTel logs') })
       : undefined;
-    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw);
+    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw, figures);
   }
 
   programStarted(p: RunningProgram): void {
@@ -127,6 +131,7 @@ export class Observability implements EngineObserver {
     this.agent.programStarted(p);
     this.maps.programStarted(p);
     this.pressure.programStarted(p);
+    this.figures.programStarted(p);
     this.kernel.programStarted(p);
     this.events.programStarted(p);
   }
@@ -136,6 +141,7 @@ export class Observability implements EngineObserver {
     this.agent.programStopped(p);
     this.maps.programStopped(p);
     this.pressure.programStopped(p);
+    this.figures.programStopped(p);
     this.kernel.programStopped(p);
     this.events.programStopped(p);
   }
@@ -145,6 +151,7 @@ export class Observability implements EngineObserver {
     this.agent.programUpdated(p);
     this.maps.programUpdated(p);
     this.pressure.programUpdated(p);
+    this.figures.programUpdated(p);
     this.kernel.programUpdated(p);
     this.events.programUpdated(p);
   }

@@ -10,6 +10,7 @@
 import {
   BpfError, BpfProgram, type BpfMap, attachTc, attachTcx, detachTcx, tcxProgId, updateTcx, attachXdp, detachTc, detachXdp, ifindex, queryTc, queryXdp, unpin, type XdpMode,
 } from '../bpf/index.ts';
+import type { ProgramFigures } from '../observer/program.ts';
 import { ChainProgram, checkSpec, pruneEmptyDirs, type ChainPlace, type ProgramSpec } from './chain-program.ts';
 import { ChainError, messageOf } from './errors.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -67,6 +68,8 @@ export interface ElementState {
   readonly continues: boolean;
   /** Traffic reaches it: the hook runs the root, and every element before it is linked and continues. */
   readonly reachable: boolean;
+  /** The verifier's and JIT's figures (the object's load time when this agent loaded it). */
+  readonly figures: ProgramFigures;
 }
 
 /** A chain as the kernel sees it. */
@@ -570,7 +573,7 @@ export class ChainManager {
   #state(p: ChainProgram, slotId: number | undefined, reachable: boolean): ElementState {
     return {
       name: p.name, version: p.version, entry: p.entry, id: p.id, slotId, linked: slotId === p.id, nextId: p.nextId(), adopted: p.adopted,
-      continues: p.continues, reachable: reachable && slotId === p.id,
+      continues: p.continues, reachable: reachable && slotId === p.id, figures: p.figures,
     };
   }
 

@@ -6,7 +6,8 @@
  */
 import { existsSync, renameSync, rmdirSync } from 'node:fs';
 import { dirname, join, relative, isAbsolute } from 'node:path';
-import { BpfError, BpfMap, BpfObject, BpfProgram, ProgArray, unpin, type ProgramType } from '../bpf/index.ts';
+import { BpfError, BpfMap, BpfObject, BpfProgram, ProgArray, unpin, type ProgramInfo, type ProgramType } from '../bpf/index.ts';
+import type { ProgramFigures } from '../observer/program.ts';
 import { probeFromSection } from '../probes/probe-target.ts';
 import { ChainError, messageOf } from './errors.ts';
 import {
@@ -105,6 +106,11 @@ function kernelError(what: string, err: unknown): ChainError {
   return new ChainError(err instanceof BpfError ? 'kernel' : 'invalid', `${what}: ${messageOf(err)}`, { cause: err });
 }
 
+/** The verifier's and JIT's figures of a program from its info. */
+function figuresOf(info: ProgramInfo): ProgramFigures {
+  return { verifiedInstructions: info.verifiedInstructions, xlatedBytes: info.xlatedBytes, jitedBytes: info.jitedBytes };
+}
+
 /** A pin this element answers for: where it belongs and where it is now (staged or final). */
 interface PinRecord {
   at: string;
@@ -135,6 +141,8 @@ export class ChainProgram {
    * the map, like L3AF's connection-limit): it is chained, but nothing after it ever runs.
    */
   readonly continues: boolean;
+  /** The verifier's and JIT's figures, read once (and the object's load time when this agent loaded it). */
+  readonly figures: ProgramFigures;
 
   readonly #layout: PinLayout;
   readonly #object: BpfObject | undefined;
@@ -146,6 +154,7 @@ export class ChainProgram {
   private constructor(init: {
     layout: PinLayout; place: ChainPlace; name: string; version: string; entry: string; nextMapName: string;
     objectPath: string | undefined; program: BpfProgram; nextMap: BpfMap; object: BpfObject | undefined; id: number; continues: boolean;
+    figures: ProgramFigures;
   }) {
     this.#layout = init.layout;
     this.iface = init.place.iface;
@@ -162,6 +171,7 @@ export class ChainProgram {
     this.id = init.id;
     this.adopted = init.object === undefined;
     this.continues = init.continues;
+    this.figures = init.figures;
   }
 
   /** Pin path of the entry program (final, not staged). */
@@ -219,11 +229,13 @@ export class ChainProgram {
         obj.reuseMap(target, map);
         reused.add(target);
       }
+      const t0 = performance.now();
       try {
         obj.load();
       } catch (err) {
         throw kernelError(`${who}: load failed`, err);
       }
+      const loadMs = performance.now() - t0;
       const program = obj.program(spec.entry);
       const nextMap = obj.map(spec.nextMap);
       if (nextMap.type !== 'prog_array' || nextMap.maxEntries < 1) {
@@ -233,6 +245,7 @@ export class ChainProgram {
       element = new ChainProgram({
         layout, place, name: spec.name, version: spec.version, entry: spec.entry, nextMapName: spec.nextMap,
         objectPath: spec.objectPath, program, nextMap, object: obj, id: info.id, continues: info.mapIds.includes(nextMap.id),
+        figures: { ...figuresOf(info), loadMs },
       });
       const foreign = (final: string, what: string): void => {
         if (opts.foreignPins?.has(final)) {
@@ -343,6 +356,7 @@ export class ChainProgram {
       const element = new ChainProgram({
         layout, place, name: ref.name, version: ref.version, entry: ref.entry, nextMapName: nextName,
         objectPath: undefined, program, nextMap: next, object: undefined, id: info.id, continues: used.length > 0,
+        figures: figuresOf(info),
       });
       element.#pins.set(programFinal, { at: programAt, created: false });
       // the same name on both TC directions shares the directory: then only the maps its program uses are its own

@@ -176,9 +176,11 @@ export class EngineCore {
       this.log.warn({ iface, direction, name: p.name, err: messageOf(err) }, 'describe failed');
       progId = cm.programs(iface, direction).find((el) => el.name === p.name)?.id ?? 0;
     }
+    const figures = cm.programs(iface, direction).find((el) => el.name === p.name && el.id === progId)?.figures;
     return {
       iface, direction, name: p.name, version: p.version, ipv4, progId,
-      mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null };
+      mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null,
+      ...(figures ? { figures } : {}) };
   }
 
   notify(event: Exclude<keyof EngineObserver, 'programRunning'>, arg: RunningProgram | ProgramRef, reason?: string): void {

@@ -9,6 +9,7 @@ import type { ProbeSetStatus } from '../probes/index.ts';
 import type { UserProgramStatus } from '../supervisor/index.ts';
 import type { EngineCore } from './core.ts';
 import { keyString } from './program-key.ts';
+import type { ProgramFigures } from '../observer/program.ts';
 import type { ProgramStatus, RunningProgram, UserProgramView } from './types.ts';
 import { selfLinkState } from './user-program-runner.ts';
 import { hasUserProgram, isSelfLinking, userKey } from './user-programs.ts';
@@ -63,12 +64,19 @@ export function computeStatus(c: EngineCore): NormalizedL3afBpfPrograms[] {
         if (isSelfLinking(p) && p.admin_status === 'enabled' && c.phase === 'running') ({ attached, progId } = selfLinkState(c, e.iface, d, desc));
         const base: ProgramStatus = {
           attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0,
-          ...(el ? { continues_chain: el.continues, reachable: el.reachable } : {}) };
+          ...(el ? { continues_chain: el.continues, reachable: el.reachable, verifier: verifierStatus(el.figures) } : {}) };
         p.status = hasUserProgram(p) ? withUserStatus(base, c.supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
       }
     }
   }
   return els;
+}
+
+/** A chained program's figures as its status shows them. */
+function verifierStatus(f: ProgramFigures): NonNullable<ProgramStatus['verifier']> {
+  return {
+    verified_insns: f.verifiedInstructions, xlated_bytes: f.xlatedBytes, jited_bytes: f.jitedBytes,
+    ...(f.loadMs === undefined ? {} : { load_ms: Math.round(f.loadMs * 1000) / 1000 }) };
 }
 
 /** The programs that run now, as the observer sees them (empty until the engine runs). */

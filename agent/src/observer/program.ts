@@ -23,6 +23,20 @@ export interface RunningProgram {
   readonly monitorMaps: readonly MonitorMap[];
   /** The payload's event_maps (l3af extension); absent or null = the program's default event sources. */
   readonly eventMaps?: readonly EventMap[] | null;
+  /** What the verifier and the JIT made of the entry program (absent when the chain did not say). */
+  readonly figures?: ProgramFigures;
+}
+
+/** The verifier's and the JIT's figures of a loaded program, and how long its object took to load. */
+export interface ProgramFigures {
+  /** Instructions the verifier processed (`bpf_prog_info.verified_insns`). */
+  readonly verifiedInstructions: number;
+  /** Size after the verifier's rewrites (`xlated_prog_len`), bytes. */
+  readonly xlatedBytes: number;
+  /** Size of the JIT image (`jited_prog_len`), bytes; 0 without a JIT. */
+  readonly jitedBytes: number;
+  /** Wall time of `bpf_object__load` of its object (verification included), ms; absent for a program adopted from pins. */
+  readonly loadMs?: number;
 }
 
 /** Identity of a program that failed before (or while) it ran. */

@@ -99,6 +99,15 @@ export const ProgramStatusSchema = Type.Object(
     user_program: Type.Optional(UserProgramSchema),
     continues_chain: Type.Optional(Type.Boolean({ description: 'Chained programs: false when its code never tail-calls through its map_name (like L3AF\'s connection-limit); the programs after it never run.' })),
     reachable: Type.Optional(Type.Boolean({ description: 'Chained programs: traffic reaches it (false behind a program that does not continue the chain, or when not linked).' })),
+    verifier: Type.Optional(Type.Object(
+      {
+        verified_insns: Type.Integer({ description: 'Instructions the verifier processed (bpf_prog_info.verified_insns).' }),
+        xlated_bytes: Type.Integer({ description: 'Program size after the verifier\'s rewrites.' }),
+        jited_bytes: Type.Integer({ description: 'Size of the JIT image (0 without a JIT).' }),
+        load_ms: Type.Optional(Type.Number({ description: 'Wall time of loading its object (verification included); absent for a program adopted from pins.' })),
+      },
+      { additionalProperties: false, description: 'Chained programs: what the verifier and the JIT made of the entry program.' },
+    )),
   },
   { additionalProperties: false },
 );

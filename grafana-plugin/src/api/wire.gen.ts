@@ -381,6 +381,27 @@ export interface ProgramStatus {
    * Chained programs: traffic reaches it (false behind a program that does not continue the chain, or when not linked).
    */
   reachable?: boolean;
+  /**
+   * Chained programs: what the verifier and the JIT made of the entry program.
+   */
+  verifier?: {
+    /**
+     * Instructions the verifier processed (bpf_prog_info.verified_insns).
+     */
+    verified_insns: number;
+    /**
+     * Program size after the verifier's rewrites.
+     */
+    xlated_bytes: number;
+    /**
+     * Size of the JIT image (0 without a JIT).
+     */
+    jited_bytes: number;
+    /**
+     * Wall time of loading its object (verification included); absent for a program adopted from pins.
+     */
+    load_ms?: number;
+  };
 }
 /**
  * One program with every l3afd field; the live status only with ?status=true.
