@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { buildServer } from '../../agent/src/api/server.ts';
 import { AuditLog } from '../../agent/src/audit/audit-log.ts';
+import { registerAuditEntries } from '../../agent/src/metrics/audit-metrics.ts';
 import { PinLayout } from '../../agent/src/chain/index.ts';
 import { createLogger } from '../../agent/src/log.ts';
 import { platformName } from '../../agent/src/platform/platform-name.ts';
@@ -59,7 +60,8 @@ async function setUp(state: StateDir, fs: PrivateBpffs, opts: { registry?: Regis
   const repo = countAndPassRepo(state.path, ['cap-a', 'cap-b', 'cap-c']);
   addRejectPackage(join(state.path, 'extra-repo'));
   const { engine, chains } = engineWithChains(config);
-  const audit = new AuditLog({ dir: state.path, ...(opts.registry ? { registry: opts.registry } : {}) });
+  const audit = new AuditLog({ dir: state.path });
+  if (opts.registry) registerAuditEntries(opts.registry, () => audit.counts());
   const app = await buildServer({ engine, config, audit, logger: createLogger({ level: 'silent', env: {} }), ...(opts.https ? { https: opts.https } : {}) });
   await engine.start();
   const cap = (name: string, seq: number, extra: object = {}) => countAndPass(name, seq, { ebpf_package_repo_url: repo, ...extra });

@@ -200,10 +200,10 @@ export function agentConfig(o: AgentConfigOptions): string {
   return file;
 }
 
-/** Starts main.ts with `--config file` (the log level from the config: L3AF_LOG_LEVEL cleared). */
-export function spawnAgent(configFile: string, urls?: AgentUrls): AgentProcess {
+/** Starts main.ts with `--config file` (the log level from the config: L3AF_LOG_LEVEL cleared; `env` added). */
+export function spawnAgent(configFile: string, urls?: AgentUrls, env: Readonly<Record<string, string>> = {}): AgentProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent', 'src', 'main.ts'), '--config', configFile], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, L3AF_LOG_LEVEL: '' },
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, L3AF_LOG_LEVEL: '', ...env },
   });
   return new AgentProcess(child, urls);
 }
@@ -214,11 +214,12 @@ export function listening(agent: AgentProcess, ms = 60_000): Promise<LogLine> {
 }
 
 /** Free ports, a config, the agent spawned on it; resolves once its REST API listens (its URLs known). */
-export async function startAgent(o: Omit<AgentConfigOptions, 'port' | 'metricsPort'>, ms = 90_000): Promise<AgentProcess> {
+export async function startAgent(o: Omit<AgentConfigOptions, 'port' | 'metricsPort'> & { env?: Readonly<Record<string, string>> }, ms = 90_000): Promise<AgentProcess> {
   const port = await freePort();
   const metricsPort = await freePort();
-  const file = agentConfig({ ...o, port, metricsPort });
-  const agent = spawnAgent(file, { base: `http://127.0.0.1:${port}/l3af/configs/v1`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
+  const { env, ...config } = o;
+  const file = agentConfig({ ...config, port, metricsPort });
+  const agent = spawnAgent(file, { base: `http://127.0.0.1:${port}/l3af/configs/v1`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` }, env);
   try {
     await listening(agent, ms);
   } catch (err) {

@@ -51,8 +51,9 @@ test('restart hands over to an installed build under traffic: same XDP program, 
   writeFileSync(broken, '#!/bin/sh\necho "this build is broken" >&2\nexit 3\n');
   chmodSync(broken, 0o755);
   const port = await freePort();
+  const metricsPort = await freePort();
   const pidFile = join(state.path, 'l3afd.pid');
-  const cfg = agentConfig({ stateDir: state.path, pinRoot: bpffs.path, port, pidFile,
+  const cfg = agentConfig({ stateDir: state.path, pinRoot: bpffs.path, port, metricsPort, pidFile,
     extra: ['graceful-restart:', `  basepath: ${basepath}`, '  time-to-restart: 60', '  version-limit: 100'] });
   const old = spawnAgent(cfg);
   let newPid = 0;
@@ -117,6 +118,9 @@ test('restart hands over to an installed build under traffic: same XDP program, 
     assert.equal(queryXdp(iface).progId, xdpBefore);
     const after = await call(port, 'POST', '/l3af/configs/v1/delete', [{ host_name: hostName(), iface, bpf_programs: { xdp_ingress: ['count-and-pass'] } }]);
     assert.equal(after.status, 200, 'writes work after the rollback');
+    // the metrics made again after the failed hand-over count the audit log on (the delete just recorded)
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(metrics, /^l3af_audit_entries_total\{route="delete",outcome="ok"\} 1$/m, 'l3af_audit_entries_total after the rollback');
 
     process.kill(newPid, 'SIGTERM');
     for (let i = 0; i < 200 && alive(newPid); i++) await new Promise((r) => setTimeout(r, 50));

@@ -10,9 +10,11 @@ import { createEngine, type ChainInspector, type Engine } from '../engine/index.
 import type { ChainDescription } from '../chain/index.ts';
 import { registerStoreHealth } from '../metrics/store-health.ts';
 import { registerChainReach } from '../metrics/chain-reach.ts';
+import { registerAuditEntries } from '../metrics/audit-metrics.ts';
+import { exportAuditEntry } from '../telemetry/audit-logs.ts';
 import { Bpffs } from '../bpf/index.ts';
 import { buildServer, API_VERSION } from '../api/server.ts';
-import { AuditLog } from '../audit/audit-log.ts';
+import { AuditLog, type AuditCount } from '../audit/audit-log.ts';
 import { RequestError } from '../api/errors.ts';
 import type { RestartController } from '../api/restart-route.ts';
 import type { RestartConfig } from '../payload/index.ts';
@@ -183,12 +185,15 @@ export async function startAgent(config: AgentConfig, opts: StartOptions): Promi
     if (tls) registerCertificateExpiry(o.registry, tls);
     registerChainReach(o.registry, () => chainsOfAll());
     registerStoreHealth(o.registry, () => storeProblem());
+    registerAuditEntries(o.registry, () => auditCounts());
     return o;
   };
   // every chain as the kernel sees it, for the dead-end gauge (read through the engine current at scrape time)
   let chainsOfAll = (): ChainDescription[] => [];
   // a degraded start (unreadable state file), for the store gauge (read through the engine current at scrape time)
   let storeProblem = (): { file: string } | null => null;
+  // the audit log's counts (read through the log current at scrape time: a registry made again after a failed hand-over counts on)
+  let auditCounts = (): readonly AuditCount[] => [];
   let obs: Observability;
   try {
     obs = await startObservability();
@@ -277,7 +282,20 @@ export async function startAgent(config: AgentConfig, opts: StartOptions): Promi
     },
   };
 
-  const audit = new AuditLog({ dir: config.l3af.stateDir, registry: obs.registry });
+  const audit = new AuditLog({
+    dir: config.l3af.stateDir,
+    // with OTLP logs configured, every accepted change is also an OTel log record (through the observability current then)
+    onAppend: (entry) => {
+      const otel = obs.telemetry.eventLogger;
+      if (!otel) return;
+      try {
+        exportAuditEntry(otel, entry);
+      } catch (err) {
+        logger.warn({ err: messageOf(err), id: entry.id }, 'exporting an audit entry as an OTel log failed');
+      }
+    },
+  });
+  auditCounts = () => audit.counts();
   const app = await buildServer({
     engine, config, logger, restart, audit,
     observability: { hostFacts: obs.hostFacts, events: obs.events },

@@ -1,13 +1,12 @@
 /**
  * The audit log of accepted changes (add / update / delete / revert): one JSON line per entry in
  * `<state dir>/audit.jsonl`, rotated by size (`audit.jsonl.1` … `.<keep>`, oldest dropped), ids
- * monotonic across restarts (zero-padded, so they sort as strings), counted in
- * `l3af_audit_entries_total{route,outcome}`. Each line also keeps the desired state of the touched
+ * monotonic across restarts (zero-padded, so they sort as strings), counted by route and outcome (exported
+ * as `l3af_audit_entries_total` by metrics/audit-metrics.ts) and told to a listener (OTel logs). Each line also keeps the desired state of the touched
  * interfaces before the change (what a revert applies); the API never shows it.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Counter, type Registry } from 'prom-client';
 import type { AuditEntry, AuditPage, NormalizedL3afBpfPrograms } from '../payload/index.ts';
 
 /** An entry as stored: the API's entry plus the state before it. */
@@ -22,8 +21,15 @@ export interface AuditLogOptions {
   readonly maxBytes?: number;
   /** Rotated files kept (default 4). */
   readonly keep?: number;
-  /** Registry of the `l3af_audit_entries_total` counter (none: not exported). */
-  readonly registry?: Registry;
+  /** Told every entry as it is stored (the agent exports them as OTel logs); its errors are the caller's. */
+  readonly onAppend?: (entry: AuditEntry) => void;
+}
+
+/** Entries recorded by this process, per route and outcome. */
+export interface AuditCount {
+  readonly route: string;
+  readonly outcome: string;
+  readonly value: number;
 }
 
 export interface AuditFilter {
@@ -43,7 +49,8 @@ export class AuditLog {
   readonly #file: string;
   readonly #maxBytes: number;
   readonly #keep: number;
-  readonly #counter: Counter<'route' | 'outcome'> | undefined;
+  readonly #counts = new Map<string, AuditCount>();
+  readonly #onAppend: ((entry: AuditEntry) => void) | undefined;
   #last = 0;
 
   constructor(opts: AuditLogOptions) {
@@ -51,9 +58,7 @@ export class AuditLog {
     this.#file = join(opts.dir, 'audit.jsonl');
     this.#maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
     this.#keep = opts.keep ?? 4;
-    this.#counter = opts.registry
-      ? new Counter({ name: 'l3af_audit_entries_total', help: 'Changes recorded in the audit log, by route and outcome.', labelNames: ['route', 'outcome'], registers: [opts.registry] })
-      : undefined;
+    this.#onAppend = opts.onAppend;
     for (const e of this.#read()) this.#last = Math.max(this.#last, Number(e.id) || 0);
   }
 
@@ -68,8 +73,16 @@ export class AuditLog {
     const line = `${JSON.stringify(stored)}\n`;
     if (existsSync(this.#file) && statSync(this.#file).size + Buffer.byteLength(line) > this.#maxBytes) this.#rotate();
     appendFileSync(this.#file, line, { mode: 0o600 });
-    this.#counter?.inc({ route: stored.route, outcome: stored.outcome });
+    const key = `${stored.route}\u0000${stored.outcome}`;
+    this.#counts.set(key, { route: stored.route, outcome: stored.outcome, value: (this.#counts.get(key)?.value ?? 0) + 1 });
+    const { before: _before, ...shown } = stored;
+    this.#onAppend?.(shown);
     return stored;
+  }
+
+  /** Entries recorded since this process started, per route and outcome. */
+  counts(): AuditCount[] {
+    return [...this.#counts.values()];
   }
 
   /** The entry `id` as stored (with the state before it), if the log still holds it. */

@@ -67,7 +67,7 @@ export class EventLogExport {
 }
 
 /** JSON-like data as an OTel AnyValue (bigints as decimal strings, Buffers as hex). */
-function toAnyValue(v: unknown, depth = 0): AnyValue {
+export function toAnyValue(v: unknown, depth = 0): AnyValue {
   if (v === null || v === undefined) return null;
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
