@@ -72,10 +72,11 @@ test('observer: started / updated / stopped / failed with kernel ids and pin dir
     const started = ev.map((e) => e.p as RunningProgram);
     assert.deepEqual(started.map((p) => p.progId), d.programs.map((p) => p.id), 'progId is the kernel id');
     const rlStarted = started[0] as RunningProgram;
-    assert.deepEqual({ ...rlStarted, mapPinDir: undefined }, {
+    assert.deepEqual({ ...rlStarted, mapPinDir: undefined, figures: undefined }, {
       iface, direction: 'xdp_ingress', name: 'ratelimiting', version: 'latest', ipv4, progId: d.programs[0]?.id,
-      mapPinDir: undefined, monitorMaps: rl.monitor_maps, eventMaps: null,
+      mapPinDir: undefined, monitorMaps: rl.monitor_maps, eventMaps: null, mapArgs: rl.map_args, figures: undefined,
     });
+    assert.ok((rlStarted.figures?.verifiedInstructions ?? 0) > 0 && (rlStarted.figures?.loadMs ?? 0) > 0, 'the verifier figures and the load time come with it');
     assert.equal(rlStarted.mapPinDir, join(fs.path, iface, 'ratelimiting', 'latest'));
     assert.ok(existsSync(join(rlStarted.mapPinDir, 'rl_config_map')), 'mapPinDir holds the pinned maps');
     assert.deepEqual(first.engine.running(), started, 'running() lists what was started');
@@ -144,8 +145,14 @@ test('observer: started / updated / stopped / failed with kernel ids and pin dir
     await second.engine.start();
     ev = rec2.take();
     assert.deepEqual(summary(ev).sort(), ['started:cap', 'started:ratelimiting']);
-    assert.deepEqual(ev.map((e) => e.p).sort((a, b) => a.name.localeCompare(b.name)), [...before].sort((a, b) => a.name.localeCompare(b.name)));
-    assert.deepEqual(second.engine.running(), before, 'running() after adoption equals running() before the restart');
+    // adopted from pins: the same programs and kernel figures, no load time (nothing was loaded)
+    const unloaded = (p: RunningProgram): RunningProgram => {
+      if (!p.figures) return p;
+      const { loadMs: _loadMs, ...figures } = p.figures;
+      return { ...p, figures };
+    };
+    assert.deepEqual(ev.map((e) => e.p).sort((a, b) => a.name.localeCompare(b.name)), [...before].map(unloaded).sort((a, b) => a.name.localeCompare(b.name)));
+    assert.deepEqual(second.engine.running(), before.map(unloaded), 'running() after adoption equals running() before the restart');
 
     // a throwing observer is logged, not fatal
     rec2.programStopped = (p: RunningProgram): void => { rec2.events.push({ kind: 'stopped', p }); throw new Error('observer broke'); };

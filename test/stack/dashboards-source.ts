@@ -143,8 +143,10 @@ export function buildDashboard(d: DashboardSpec): Json {
 // l3af agent dashboards
 
 const S = 'host=~"$host", interface=~"$interface"';
-const RL = `${S}, program="ratelimiting"`;
+const RL = `${S}, program=~"$program"`;
 const rlMap = (map: string) => `l3af_map_value{${RL}, map="${map}", key="0"}`;
+/** The configured rate: rl_config_map[0] as the payload's map_args wrote it (no monitor_maps entry needed). */
+const rlConfigured = `sum by (host, interface) (l3af_map_arg_value{${RL}, map="rl_config_map", key="0"})`;
 const rlRate = (map: string) => `sum by (host, interface) (rate(${rlMap(map)}[$__rate_interval]))`;
 /** What kernel run statistics can show (measured in test/stack/live.test.ts). */
 const KERNEL_STATS_NOTE = 'bpf_prog_info run_cnt / run_time_ns, counted while kernel statistics are on. The kernel counts only the program attached to the hook: a program reached by tail call (every program chained behind a root) stays at 0.';
@@ -218,14 +220,55 @@ const overview: DashboardSpec = {
   ],
 };
 
+const P = `${S}, program=~"$program"`;
+const PM = `${P}, map=~"$map"`;
+const program: DashboardSpec = {
+  uid: 'l3af-program',
+  title: 'l3af / Program',
+  description: 'Any program the agents run: its state, the maps its payload monitors (monitor_maps: value, rate, the agent\'s max-rate / avg), what the verifier and the JIT made of it. Program and map are variables: it works for any payload.',
+  tags: ['l3af', 'ebpf'],
+  variables: [
+    { name: 'program', label: 'Program', metric: 'l3af_program_running', labelName: 'program' },
+    { name: 'host', label: 'Host', metric: 'l3af_program_running{program=~"$program"}', labelName: 'host' },
+    { name: 'interface', label: 'Interface', metric: 'l3af_program_running{program=~"$program", host=~"$host"}', labelName: 'interface' },
+    { name: 'map', label: 'Map', metric: 'l3af_map_value{program=~"$program", host=~"$host", interface=~"$interface"}', labelName: 'map' },
+  ],
+  rows: [
+    {
+      row: 'State',
+      panels: [
+        { title: 'Running', type: 'stat', w: 8, targets: [{ expr: `l3af_program_running{${P}}`, legend: '{{host}} {{interface}} {{direction}}' }], description: '1 when the kernel has it attached (and its user program runs, if it has one).' },
+        {
+          title: 'Verifier and JIT', type: 'table', w: 16, description: 'Instructions the verifier processed, sizes after the verifier and the JIT (bpf_prog_info).', targets: [
+            { expr: `l3af_program_verified_instructions{${P}}`, legend: 'verified instructions' },
+            { expr: `l3af_program_xlated_bytes{${P}}`, legend: 'xlated bytes' },
+            { expr: `l3af_program_jited_bytes{${P}}`, legend: 'JIT bytes' },
+          ],
+        },
+        { title: 'Load time', type: 'stat', unit: 's', w: 8, targets: [{ expr: `l3af_program_load_seconds{${P}}`, legend: '{{host}} {{interface}} {{direction}}' }], description: 'Wall time of loading its object, verification included (absent for a program adopted after a restart).' },
+      ],
+    },
+    {
+      row: 'Monitored maps',
+      panels: [
+        { title: 'Values', type: 'timeseries', w: 12, targets: [{ expr: `l3af_map_value{${PM}}`, legend: '{{interface}} {{map}}[{{key}}]' }], description: 'Each monitored key (per-CPU values summed), whatever its aggregator.' },
+        { title: 'Rate', type: 'timeseries', unit: 'ops', w: 12, targets: [{ expr: `rate(l3af_map_value{${PM}}[$__rate_interval])`, legend: '{{interface}} {{map}}[{{key}}]' }], description: 'Per-second increase of each monitored key (counters).' },
+        { title: 'Peak rate (agent, max-rate)', type: 'timeseries', unit: 'ops', w: 12, targets: [{ expr: `l3af_map_rate_max_per_second{${PM}}`, legend: '{{interface}} {{map}}[{{key}}]' }], description: 'monitor_maps with aggregator max-rate: the largest per-second increase over the agent\'s last n-metric-samples intervals.' },
+        { title: 'Monitored keys', type: 'table', w: 12, targets: [{ expr: `l3af_map_value{${PM}}` }] },
+      ],
+    },
+  ],
+};
+
 const ratelimiting: DashboardSpec = {
   uid: 'l3af-ratelimiting',
   title: 'l3af / Ratelimiting',
-  description: 'The ratelimiting program per interface: connection attempts on the limited ports (candidates), drops, the configured rate. Needs monitor_maps rl_recv_count_map, rl_drop_count_map and rl_config_map key 0 with aggregator scalar (and rl_recv_count_map max-rate for the peak panel).',
+  description: 'The ratelimiting program per interface: connection attempts on the limited ports (candidates), drops, the configured rate. Works with the seed payload\'s monitor_maps (rl_drop_count_map and rl_recv_count_map key 0, any aggregator: the agent exports every monitored key\'s value) and reads the configured rate from its map_args (rl_config_map[0]); the program may have any name (variable program).',
   tags: ['l3af', 'ebpf', 'ratelimiting'],
   variables: [
-    { name: 'host', label: 'Host', metric: 'l3af_map_value{program="ratelimiting"}', labelName: 'host' },
-    { name: 'interface', label: 'Interface', metric: 'l3af_map_value{program="ratelimiting", host=~"$host"}', labelName: 'interface' },
+    { name: 'program', label: 'Program', metric: 'l3af_map_value{map="rl_drop_count_map"}', labelName: 'program' },
+    { name: 'host', label: 'Host', metric: 'l3af_map_value{program=~"$program", map="rl_drop_count_map"}', labelName: 'host' },
+    { name: 'interface', label: 'Interface', metric: 'l3af_map_value{program=~"$program", map="rl_drop_count_map", host=~"$host"}', labelName: 'interface' },
   ],
   rows: [
     {
@@ -238,16 +281,16 @@ const ratelimiting: DashboardSpec = {
             { expr: `${rlRate('rl_recv_count_map')} - ${rlRate('rl_drop_count_map')}`, legend: 'passed {{interface}}' },
           ],
         },
-        { title: 'Configured rate', type: 'stat', unit: 'cps', w: 8, targets: [{ expr: `sum by (host, interface) (${rlMap('rl_config_map')})`, legend: '{{host}} {{interface}}' }], description: 'rl_config_map[0]: connections per second let through.' },
+        { title: 'Configured rate', type: 'stat', unit: 'cps', w: 8, targets: [{ expr: rlConfigured, legend: '{{host}} {{interface}}' }], description: 'rl_config_map[0] as the payload\'s map_args set it: connections per second let through.' },
         { title: 'Drop ratio (1m)', type: 'gauge', unit: 'percentunit', min: 0, max: 1, w: 8, targets: [{ expr: 'interface:l3af_ratelimiting_drop_ratio:rate1m{host=~"$host", interface=~"$interface"}', legend: '{{host}} {{interface}}' }] },
         { title: 'Drop ratio', type: 'timeseries', unit: 'percentunit', min: 0, max: 1, w: 16, targets: [{ expr: `${rlRate('rl_drop_count_map')} / (${rlRate('rl_recv_count_map')} > 0)`, legend: '{{host}} {{interface}}' }] },
         {
           title: 'Passed vs configured rate', type: 'timeseries', unit: 'cps', targets: [
-            { expr: `sum by (host, interface) (${rlMap('rl_config_map')})`, legend: 'configured {{interface}}' },
+            { expr: rlConfigured, legend: 'configured {{interface}}' },
             { expr: `interface:l3af_ratelimiting_candidates:rate1m{host=~"$host", interface=~"$interface"} - interface:l3af_ratelimiting_drops:rate1m{host=~"$host", interface=~"$interface"}`, legend: 'passed (1m) {{interface}}' },
           ],
         },
-        { title: 'Load vs configured rate', type: 'timeseries', unit: 'percentunit', description: 'Candidates per second as a share of the configured rate; above 100% the program drops.', targets: [{ expr: `${rlRate('rl_recv_count_map')} / (sum by (host, interface) (${rlMap('rl_config_map')}) > 0)`, legend: '{{host}} {{interface}}' }] },
+        { title: 'Load vs configured rate', type: 'timeseries', unit: 'percentunit', description: 'Candidates per second as a share of the configured rate; above 100% the program drops.', targets: [{ expr: `${rlRate('rl_recv_count_map')} / (${rlConfigured} > 0)`, legend: '{{host}} {{interface}}' }] },
       ],
     },
     {
@@ -258,7 +301,7 @@ const ratelimiting: DashboardSpec = {
         { title: 'Peak candidate rate (agent, max-rate)', type: 'timeseries', unit: 'cps', w: 12, description: 'Largest per-second increase of rl_recv_count_map[0] over the agent\'s last n-metric-samples intervals.', targets: [{ expr: `l3af_map_rate_max_per_second{${RL}, map="rl_recv_count_map", key="0"}`, legend: '{{host}} {{interface}}' }] },
         {
           title: 'Per interface', type: 'table', w: 24, targets: [
-            { expr: `sum by (host, interface) (${rlMap('rl_config_map')})`, legend: 'configured rate' },
+            { expr: rlConfigured, legend: 'configured rate' },
             { expr: 'sum by (host, interface) (interface:l3af_ratelimiting_candidates:rate1m{host=~"$host", interface=~"$interface"})', legend: 'candidates/s (1m)' },
             { expr: 'sum by (host, interface) (interface:l3af_ratelimiting_drops:rate1m{host=~"$host", interface=~"$interface"})', legend: 'dropped/s (1m)' },
             { expr: `sum by (host, interface) (${rlMap('rl_drop_count_map')})`, legend: 'dropped since load' },
@@ -443,6 +486,7 @@ const windows: DashboardSpec = {
 export const DASHBOARDS: Readonly<Record<string, DashboardSpec>> = {
   'l3af-overview.json': overview,
   'l3af-ratelimiting.json': ratelimiting,
+  'l3af-program.json': program,
   'l3af-chains.json': chains,
   'linux-host.json': linux,
   'windows-host.json': windows,

@@ -1,9 +1,11 @@
 // The stack live: the agent (main.ts, config from deploy/agent/l3afd.yaml with a private bpffs, temp state
 // and free loopback ports), Debian's node_exporter and Prometheus (prometheus/prometheus.yml and its rule
-// files, 1 s scrape and evaluation) start natively; ratelimiting is loaded through the REST API on a veth
-// lab, TCP SYNs are driven over its rate, a deploy fails on purpose, and a second agent target is down.
-// Then EVERY expression of every dashboard panel (Grafana macros substituted), every variable selector and
-// every rule is evaluated through Prometheus's HTTP API and must return data; the alerts the test provokes
+// files, 1 s scrape and evaluation) start natively; the README's seed payload is POSTed VERBATIM (ratelimiting,
+// 2/s on ports 8080/8081, its monitor_maps: drops scalar, receives max-rate) on a veth lab with count-and-pass
+// chained after it, TCP SYNs are driven over the rate, a deploy fails on purpose, and a second agent target is
+// down. Then EVERY expression of every dashboard panel (Grafana macros substituted; the program dashboard once
+// per program: ratelimiting and count-and-pass), every variable selector and every rule is evaluated through
+// Prometheus's HTTP API and must return data; the alerts the test provokes
 // must be pending or firing. The Windows dashboard is evaluated against the windows_exporter fixture scrape
 // (served here, counters advancing), since no Windows host is available.
 import { test } from 'node:test';
@@ -14,7 +16,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostName } from '../../agent/src/platform/host.ts';
 import { PrivateBpffs, VethLab, connectTcp, listenTcp, skipUnless } from '../harness/index.ts';
-import { ROOT, StateDir, ensurePackages, ratelimiting, xdpBody } from '../engine/helpers.ts';
+import { ROOT, StateDir, countAndPass, ensurePackages, ratelimiting, xdpBody } from '../engine/helpers.ts';
+import { SEED_PORTS, SEED_RATE, seedPayload } from '../deploy/seed.ts';
 import { WINDOWS_EXPORTER_VERSION } from './dashboards-source.ts';
 import { alertSignal, dashboardFiles, dashboardQueries, rules, substitute, variableSelectors } from './promql.ts';
 import { StackProcess, freePort } from './processes.ts';
@@ -22,7 +25,6 @@ import { writeAgentConfig, writePrometheusConfig } from './stack-config.ts';
 
 const skip = await skipUnless('root', 'netns', 'veth', 'bpffs');
 
-const RATE = 20;
 
 /** Serves the windows_exporter fixture; every counter sample grows with each scrape. */
 async function windowsExporterFixture(): Promise<{ server: Server; port: number; scrapes: () => number }> {
@@ -101,21 +103,16 @@ test('live stack: every dashboard panel and every rule returns data from the age
     await node.waitHttp(`http://127.0.0.1:${nodePort}/metrics`, 20_000);
     await prom.waitHttp(`${promUrl}/-/ready`, 30_000);
 
-    // --- ratelimiting through REST (the seed payload's maps plus the configured rate)
+    // --- the README's seed payload, verbatim, through REST; count-and-pass chained after it
     const api = `http://127.0.0.1:${restPort}/l3af/configs/v1`;
-    await using listener = await listenTcp(lab);
-    const rl = ratelimiting(1, RATE, [listener.port], {
-      monitor_maps: [
-        { name: 'rl_recv_count_map', key: 0, aggregator: 'scalar' },
-        { name: 'rl_drop_count_map', key: 0, aggregator: 'scalar' },
-        { name: 'rl_config_map', key: 0, aggregator: 'scalar' },
-        { name: 'rl_recv_count_map', key: 0, aggregator: 'max-rate' },
-      ],
-    });
-    const added = await postJson(`${api}/add`, xdpBody(hostName(), lab.rootIfname, [rl]));
+    await using listener = await listenTcp(lab, { port: SEED_PORTS[0] });
+    const added = await postJson(`${api}/add`, seedPayload(hostName(), lab.rootIfname));
     assert.equal(added.status, 200, added.text);
+    const cap = countAndPass('count-and-pass', 2, { monitor_maps: [{ name: 'xdp_cap_count', key: 0, aggregator: 'scalar' }, { name: 'xdp_cap_count', key: 0, aggregator: 'max-rate' }] });
+    const capAdded = await postJson(`${api}/add`, xdpBody(hostName(), lab.rootIfname, [cap]));
+    assert.equal(capAdded.status, 200, capAdded.text);
     // a deploy that fails: a version the package repository does not have
-    const failing = await postJson(`${api}/add`, xdpBody(hostName(), failLab.rootIfname, [ratelimiting(1, RATE, [9], { version: '9.9.9' })]));
+    const failing = await postJson(`${api}/add`, xdpBody(hostName(), failLab.rootIfname, [ratelimiting(1, SEED_RATE, [9], { version: '9.9.9' })]));
     t.diagnostic(`failing deploy answered ${failing.status}: ${failing.text.slice(0, 200)}`);
 
     // --- SYNs over the rate: 60/s for 12 s against 20/s allowed
@@ -134,7 +131,7 @@ test('live stack: every dashboard panel and every rule returns data from the age
       return Number(r[0]!.value[1]);
     };
     const sel = `interface="${lab.rootIfname}", program="ratelimiting", key="0"`;
-    assert.equal(await one(`l3af_map_value{${sel}, map="rl_config_map"}`), RATE, 'configured rate');
+    assert.equal(await one(`l3af_map_arg_value{${sel}, map="rl_config_map"}`), SEED_RATE, 'configured rate (from map_args)');
     // the last SYNs reach Prometheus one agent sample and one scrape after they were sent
     const candidates = await until(`rl_recv_count_map[0] in Prometheus to count all ${traffic.attempted} SYNs`, 15_000, async () => {
       const v = await one(`l3af_map_value{${sel}, map="rl_recv_count_map"}`);
@@ -145,29 +142,36 @@ test('live stack: every dashboard panel and every rule returns data from the age
     assert.ok(candidates >= traffic.attempted && candidates <= traffic.attempted + 10, `candidates ${candidates} ~ SYNs sent ${traffic.attempted}`);
     assert.ok(drops >= traffic.timedOut * 0.9 && drops < candidates, `drops ${drops} ~ SYNs that timed out ${traffic.timedOut}`);
     const ratio = await one(`interface:l3af_ratelimiting_drop_ratio:rate1m{interface="${lab.rootIfname}"}`);
-    assert.ok(ratio > 0.4 && ratio < 1, `drop ratio ${ratio} (60/s offered, ${RATE}/s allowed)`);
+    assert.ok(ratio > 0.4 && ratio < 1, `drop ratio ${ratio} (60/s offered, ${SEED_RATE}/s allowed)`);
+    // count-and-pass, chained after it, counted what ratelimiting let through (every packet it passed on)
+    const capCount = await one(`l3af_map_value{interface="${lab.rootIfname}", program="count-and-pass", map="xdp_cap_count", key="0"}`);
+    assert.ok(capCount > 0, `count-and-pass counted ${capCount} packets behind ratelimiting`);
     // what the kernel-run-time panels say of a chained program: statistics on, yet no run counted (tail call)
     assert.equal(await one('max(l3af_kernel_stats_enabled)'), 1);
     assert.equal(await one(`sum(l3af_program_runs_total{interface="${lab.rootIfname}", program="ratelimiting"})`), 0, 'the kernel does not count runs of a tail-called program');
     // --- every dashboard expression, every variable selector
     const table: { dashboard: string; panels: number; withData: number; queries: number; queriesWithData: number }[] = [];
     const empty: string[] = [];
-    for (const file of dashboardFiles()) {
+    // the program dashboard works for any program: evaluated once per program of the chain
+    const runs = dashboardFiles().flatMap((file) => (file === 'l3af-program.json'
+      ? ['ratelimiting', 'count-and-pass'].map((program) => ({ file, name: `${file} (program=${program})`, vars: { program } }))
+      : [{ file, name: file, vars: {} }]));
+    for (const { file, name, vars } of runs) {
       const qs = dashboardQueries(file);
       const panelsWithData = new Map<number, boolean>();
       let qWith = 0;
       for (const q of qs) {
-        const res = await query(promUrl, substitute(q.expr));
+        const res = await query(promUrl, substitute(q.expr, '1m', vars));
         const ok = res.length > 0;
         if (ok) qWith++;
-        else empty.push(`${file} #${q.panelId} "${q.title}" ${q.refId}: ${q.expr}`);
+        else empty.push(`${name} #${q.panelId} "${q.title}" ${q.refId}: ${q.expr}`);
         panelsWithData.set(q.panelId, (panelsWithData.get(q.panelId) ?? true) && ok);
       }
       for (const v of variableSelectors(file)) {
-        const res = await query(promUrl, substitute(v.selector));
-        if (!res.some((r) => r.metric[v.label])) empty.push(`${file} variable $${v.name}: label_values(${v.selector}, ${v.label}) has no value`);
+        const res = await query(promUrl, substitute(v.selector, '1m', vars));
+        if (!res.some((r) => r.metric[v.label])) empty.push(`${name} variable $${v.name}: label_values(${v.selector}, ${v.label}) has no value`);
       }
-      table.push({ dashboard: file, panels: panelsWithData.size, withData: [...panelsWithData.values()].filter(Boolean).length, queries: qs.length, queriesWithData: qWith });
+      table.push({ dashboard: name, panels: panelsWithData.size, withData: [...panelsWithData.values()].filter(Boolean).length, queries: qs.length, queriesWithData: qWith });
     }
     // --- every rule: recorded series and their expressions; alert expressions as "bool" signals
     const ruleRows: string[] = [];

@@ -77,10 +77,10 @@ export function variableSelectors(file: string): { name: string; selector: strin
  * An expression as Grafana sends it: `$__rate_interval`/`$__interval`/`$__range` become `window`,
  * and every template variable (used as `label=~"$var"`) becomes `.*` (the "All" value).
  */
-export function substitute(expr: string, window = '1m'): string {
+export function substitute(expr: string, window = '1m', vars: Readonly<Record<string, string>> = {}): string {
   return expr
     .replace(/\$__(rate_interval|interval|range)(_ms|_s)?\b/g, window)
-    .replace(/\$\{(\w+)(:\w+)?\}|\$(\w+)/g, '.*');
+    .replace(/\$\{(\w+)(:\w+)?\}|\$(\w+)/g, (_m, a: string | undefined, _f: string | undefined, b: string | undefined) => vars[a ?? b ?? ''] ?? '.*');
 }
 
 /** A rule of the rule files. */

@@ -21,6 +21,7 @@ import { KernelStats } from '../metrics/kernel-stats.ts';
 import { MapMonitors, type MonitorSpec } from '../metrics/map-monitor.ts';
 import { MapPressure } from '../metrics/map-pressure.ts';
 import { ProgramFigureMetrics } from '../metrics/program-figures.ts';
+import { MapArgMetrics } from '../metrics/map-args-metrics.ts';
 import { EventLogExport } from '../telemetry/event-logs.ts';
 import { EtwEvents } from '../events/etw-events.ts';
 import { startMetricsServer, type MetricsServer, type MetricsTls } from '../metrics/metrics-server.ts';
@@ -83,6 +84,8 @@ export class Observability implements EngineObserver {
     readonly etw: EtwEvents | undefined,
     /** The verifier's and JIT's figures of the running programs. */
     readonly figures: ProgramFigureMetrics,
+    /** The configuration written from map_args. */
+    readonly mapArgs: MapArgMetrics,
   ) {}
 
   /** Builds the registry and its parts, starts the timers, the listener and OpenTelemetry. */
@@ -98,6 +101,7 @@ export class Observability implements EngineObserver {
     });
     const pressure = new MapPressure({ ...common });
     const figures = new ProgramFigureMetrics({ ...common });
+    const mapArgs = new MapArgMetrics({ ...common });
     const kernel = new KernelStats({ ...common, enable: o.kernelStatsEnabled ?? false, intervalMs: o.sampleIntervalMs ?? 1000 });
     const events = new EventHub({ ...common, ...(o.eventSources ? { sources: o.eventSources } : {}) });
     const hostFacts = new HostFactsCache();
@@ -123,7 +127,7 @@ export class Observability implements EngineObserver {
     const eventLogs = telemetry.eventLogger
       ? new EventLogExport(events, telemetry.eventLogger, { ...(etw ? { etw } : {}), onEtwError: (err) => o.logger?.warn({ err: err.message }, 'ETW events not exported as OTel logs') })
       : undefined;
-    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw, figures);
+    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw, figures, mapArgs);
   }
 
   programStarted(p: RunningProgram): void {
@@ -132,6 +136,7 @@ export class Observability implements EngineObserver {
     this.maps.programStarted(p);
     this.pressure.programStarted(p);
     this.figures.programStarted(p);
+    this.mapArgs.programStarted(p);
     this.kernel.programStarted(p);
     this.events.programStarted(p);
   }
@@ -142,6 +147,7 @@ export class Observability implements EngineObserver {
     this.maps.programStopped(p);
     this.pressure.programStopped(p);
     this.figures.programStopped(p);
+    this.mapArgs.programStopped(p);
     this.kernel.programStopped(p);
     this.events.programStopped(p);
   }
@@ -152,6 +158,7 @@ export class Observability implements EngineObserver {
     this.maps.programUpdated(p);
     this.pressure.programUpdated(p);
     this.figures.programUpdated(p);
+    this.mapArgs.programUpdated(p);
     this.kernel.programUpdated(p);
     this.events.programUpdated(p);
   }

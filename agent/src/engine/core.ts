@@ -179,7 +179,7 @@ export class EngineCore {
     const figures = cm.programs(iface, direction).find((el) => el.name === p.name && el.id === progId)?.figures;
     return {
       iface, direction, name: p.name, version: p.version, ipv4, progId,
-      mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null,
+      mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null, mapArgs: p.map_args ?? [],
       ...(figures ? { figures } : {}) };
   }
 

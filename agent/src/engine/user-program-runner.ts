@@ -35,7 +35,7 @@ export function selfLinkProgram(c: EngineCore, iface: string, direction: ChainDi
   if (progId === undefined) return undefined;
   return {
     iface, direction, name: p.name, version: p.version, ipv4, progId,
-    mapPinDir: selfLinkDir(c, iface, direction, p), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null };
+    mapPinDir: selfLinkDir(c, iface, direction, p), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null, mapArgs: p.map_args ?? [] };
 }
 
 /** Health check of programs with a user program (see {@link RunningStates}). */

@@ -394,7 +394,30 @@ export class MapMonitors implements EngineObserver {
       }
       return out;
     };
-    new ScrapeMetric({ name: 'l3af_map_value', type: 'gauge', help: 'Value of a monitored map key (scalar aggregator; per-CPU values summed).', collect: keyed('scalar', (st) => Number(st.value)) }).register(registry);
+    // the sampled value of every monitored integer key, whatever its aggregator (once per map and key): a
+    // dashboard can rate() a counter the payload monitors as max-rate or avg (the seed's rl_recv_count_map)
+    const values = keyed('scalar', (st) => Number(st.value));
+    const allValues = (): ScrapeSample[] => {
+      const out = [...values()];
+      const seen = new Set(out.map((x) => JSON.stringify(x.labels)));
+      for (const m of this.#programs.values()) {
+        const base = programLabels(m.program, m.owner.host);
+        for (const g of m.groups.values()) {
+          for (const s of g.specs) {
+            if (s.spec.aggregator === 'scalar' || s.spec.aggregator === 'histogram') continue;
+            for (const [k, st] of s.series) {
+              const labels = { ...base, map: g.name, key: k.toString() };
+              const id = JSON.stringify(labels);
+              if (seen.has(id)) continue;
+              seen.add(id);
+              out.push({ labels, value: Number(st.value) });
+            }
+          }
+        }
+      }
+      return out;
+    };
+    new ScrapeMetric({ name: 'l3af_map_value', type: 'gauge', help: 'Value of a monitored map key, whatever its aggregator (per-CPU values summed).', collect: allValues }).register(registry);
     new ScrapeMetric({ name: 'l3af_map_rate_max_per_second', type: 'gauge', help: 'Largest per-second increase of a monitored map key over the last n-metric-samples intervals (max-rate aggregator).', collect: keyed('max-rate', (st) => st.window.maxRate()) }).register(registry);
     new ScrapeMetric({ name: 'l3af_map_rate_avg_per_second', type: 'gauge', help: 'Mean per-second increase of a monitored map key over the last n-metric-samples intervals, time-weighted (avg aggregator).', collect: keyed('avg', (st) => st.window.avgRate()) }).register(registry);
     new ScrapeMetric({

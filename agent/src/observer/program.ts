@@ -2,7 +2,7 @@
  * The observer contract: what the engine tells the observability side (metrics, map monitors, event
  * streams, telemetry) about the programs it runs. Below both, so that neither imports the other.
  */
-import type { EventMap, MonitorMap } from '../payload/index.ts';
+import type { EventMap, MapArg, MonitorMap } from '../payload/index.ts';
 
 /** The four program lists of a payload. */
 export type PayloadDirection = 'xdp_ingress' | 'tc_ingress' | 'tc_egress' | 'probes';
@@ -23,6 +23,8 @@ export interface RunningProgram {
   readonly monitorMaps: readonly MonitorMap[];
   /** The payload's event_maps (l3af extension); absent or null = the program's default event sources. */
   readonly eventMaps?: readonly EventMap[] | null;
+  /** The payload's map_args: what the agent wrote into the program's maps (its configuration). */
+  readonly mapArgs?: readonly MapArg[];
   /** What the verifier and the JIT made of the entry program (absent when the chain did not say). */
   readonly figures?: ProgramFigures;
 }
