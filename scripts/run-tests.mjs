@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -34,6 +35,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'l3af-tap-'));
 const tap = join(tmp, 'results.tap');
 const args = [
   '--import', 'tsx',
+  // blocking stdout in each test file's process: --test-force-exit cannot cut its report short (see the file)
+  '--import', pathToFileURL(join(root, 'scripts', 'blocking-stdout.mjs')).href,
   '--test', '--test-concurrency=1',
   // a file whose tests are done exits even if a leaked handle would keep it alive, and no single
   // test may hang CI: 10 minutes is far above the slowest test
