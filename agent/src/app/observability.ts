@@ -134,40 +134,24 @@ export class Observability implements EngineObserver {
     return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw, figures, mapArgs, chainCounts);
   }
 
+  /** Every part that follows the running programs, in the order they hear of them. */
+  get #followers(): readonly Pick<Required<EngineObserver>, 'programStarted' | 'programStopped' | 'programUpdated'>[] {
+    return [this.agent, this.maps, this.pressure, this.figures, this.mapArgs, this.chainCounts, this.kernel, this.events];
+  }
+
   programStarted(p: RunningProgram): void {
     this.exposition.invalidate();
-    this.agent.programStarted(p);
-    this.maps.programStarted(p);
-    this.pressure.programStarted(p);
-    this.figures.programStarted(p);
-    this.mapArgs.programStarted(p);
-    this.chainCounts.programStarted(p);
-    this.kernel.programStarted(p);
-    this.events.programStarted(p);
+    for (const f of this.#followers) f.programStarted(p);
   }
 
   programStopped(p: RunningProgram): void {
     this.exposition.invalidate();
-    this.agent.programStopped(p);
-    this.maps.programStopped(p);
-    this.pressure.programStopped(p);
-    this.figures.programStopped(p);
-    this.mapArgs.programStopped(p);
-    this.chainCounts.programStopped(p);
-    this.kernel.programStopped(p);
-    this.events.programStopped(p);
+    for (const f of this.#followers) f.programStopped(p);
   }
 
   programUpdated(p: RunningProgram): void {
     this.exposition.invalidate();
-    this.agent.programUpdated(p);
-    this.maps.programUpdated(p);
-    this.pressure.programUpdated(p);
-    this.figures.programUpdated(p);
-    this.mapArgs.programUpdated(p);
-    this.chainCounts.programUpdated(p);
-    this.kernel.programUpdated(p);
-    this.events.programUpdated(p);
+    for (const f of this.#followers) f.programUpdated(p);
   }
 
   updateFailed(p: ProgramRef, reason: string): void {
