@@ -121,7 +121,7 @@ test('every dashboard expression and variable selector type-checks in promtool (
 
 test('dashboards read only metrics that exist: agent names from agent/src, recorded names, windows_exporter fixture names', () => {
   const recorded = new Set(rules().filter((r) => r.kind === 'record').map((r) => r.name));
-  const agentSources = ['metrics/agent-metrics.ts', 'metrics/map-monitor.ts', 'metrics/kernel-stats.ts', 'metrics/host-metrics.ts', 'metrics/map-pressure.ts', 'metrics/program-figures.ts', 'metrics/map-args-metrics.ts']
+  const agentSources = ['metrics/agent-metrics.ts', 'metrics/map-monitor.ts', 'metrics/kernel-stats.ts', 'metrics/host-metrics.ts', 'metrics/map-pressure.ts', 'metrics/program-figures.ts', 'metrics/map-args-metrics.ts', 'metrics/chain-counts.ts']
     .map((f) => readFileSync(join(ROOT, 'agent', 'src', f), 'utf8')).join('\n');
   const fixture = readFileSync(WINDOWS_FIXTURE, 'utf8');
   const fixtureNames = new Set([...fixture.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!));
