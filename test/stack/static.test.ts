@@ -28,7 +28,7 @@ function tool(cmd: string, args: string[], opts: { input?: string; cwd?: string 
 
 /** Metric names an expression reads (identifiers followed by `{` or standing alone, minus PromQL words). */
 function metricNames(expr: string): string[] {
-  const words = new Set(['sum', 'by', 'count', 'min', 'max', 'avg', 'rate', 'increase', 'time', 'ignoring', 'on', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'without', 'round', 'irate', 'abs']);
+  const words = new Set(['sum', 'by', 'count', 'min', 'max', 'avg', 'rate', 'increase', 'time', 'ignoring', 'on', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'without', 'round', 'irate', 'abs', 'deriv']);
   const noStrings = expr.replace(/"[^"]*"/g, '""').replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '').replace(/\{[^}]*\}/g, '{}').replace(/\[[^\]]*\]/g, '[]').replace(/\boffset\s+\w+/g, '');
   return [...new Set([...noStrings.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]).filter((w) => !words.has(w) && !/^\d/.test(w)))];
 }
