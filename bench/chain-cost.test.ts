@@ -16,7 +16,7 @@ test('a small run measures every case, verifies verdicts and counters, and repor
   if (requireRoot(t)) return;
   const lines: string[] = [];
   const r = runChainCost({ repeat: 2000, rounds: 3, maxChain: 3, singleCalls: 50, onProgress: (l) => lines.push(l) });
-  assert.deepEqual(r.cases.map((c) => c.id), ['empty', 'root', 'rl-pass-syn', 'rl-pass-ack', 'rl-drop', 'empty+stats', 'rl-drop+stats', 'cap-1', 'cap-2', 'cap-3']);
+  assert.deepEqual(r.cases.map((c) => c.id), ['empty', 'root', 'rl-pass-syn', 'rl-pass-ack', 'rl-drop', 'empty+stats', 'rl-drop+stats', 'cap-1', 'cap-2', 'cap-3', 'capc-1', 'capc-2', 'capc-3']);
   assert.deepEqual(r.cases.filter((c) => c.stats).map((c) => c.id), ['empty+stats', 'rl-drop+stats']);
   for (const c of r.cases) {
     assert.equal(c.roundsNs.length, 3, c.id);
@@ -28,6 +28,10 @@ test('a small run measures every case, verifies verdicts and counters, and repor
   assert.deepEqual(failed, [], 'every check holds');
   const capChecks = r.checks.filter((c) => c.what.includes('count-and-pass: packets counted'));
   assert.equal(capChecks.length, 3);
+  // the counted chains: every counting step and every program saw every packet
+  const countedChecks = r.checks.filter((c) => c.what.includes('count-and-pass): packets counted by each step'));
+  assert.equal(countedChecks.length, 3);
+  assert.ok(r.countedFit !== undefined && r.chainFit !== undefined);
   assert.equal(capChecks[2]?.actual, '6000, 6000, 6000', 'each of the 3 instances counted repeat × rounds');
   assert.ok(r.checks.some((c) => c.what.startsWith('rl drop: drops') && c.actual === '6000'));
   assert.ok(r.wall.perCallNs.median > r.wall.kernelRepeat1Ns.median, 'a call from JS costs more than the run it asks for');

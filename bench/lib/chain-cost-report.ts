@@ -70,11 +70,26 @@ export function chainCostMarkdown(r: ChainCostResult, env: BenchEnvironment, com
 
   if (r.chainFit) {
     out.push('## Chain growth', '');
-    const capN = r.cases.find((c) => c.chainLength === r.maxChain)?.kernelNs.median ?? 0;
+    const capN = r.cases.find((c) => c.chainLength === r.maxChain && !c.counted)?.kernelNs.median ?? 0;
     out.push(
       `Least-squares line through the root → N × count-and-pass medians (N = 1..${r.maxChain}): **${r.chainFit.slope.toFixed(2)} ns per added program** ` +
         `(one tail call, a per-CPU counter lookup and increment), ${r.chainFit.intercept.toFixed(1)} ns at N = 0 (root alone measured ${ns(root)} ns). ` +
         `From the end points: (N=${r.maxChain} − root) / ${r.maxChain} = ${((capN - root) / r.maxChain).toFixed(2)} ns per program.`,
+      '',
+    );
+  }
+
+  if (r.chainFit && r.countedFit) {
+    const plain = r.chainFit.slope;
+    const counted = r.countedFit.slope;
+    const capN = r.cases.find((c) => c.chainLength === r.maxChain && !c.counted)?.kernelNs.median ?? 0;
+    const capcN = r.cases.find((c) => c.chainLength === r.maxChain && c.counted)?.kernelNs.median ?? 0;
+    out.push('## Per-program counting ([l3af] chain-counting)', '');
+    out.push(
+      `The same chains with the agent's counting step (programs/src/count_step.bpf.c: one more tail call and a per-CPU add) before each program, ` +
+        `measured in the same rounds: **${counted.toFixed(2)} ns per added program** against ${plain.toFixed(2)} ns without (fit over N = 1..${r.maxChain}); ` +
+        `**counting costs ${(counted - plain).toFixed(2)} ns per program and packet, ${(counted / plain).toFixed(2)}× a plain hop**. ` +
+        `At N = ${r.maxChain}: ${ns(capcN)} ns counted, ${ns(capN)} ns plain. It is off by default (its cost is more than one tail-call hop per program).`,
       '',
     );
   }

@@ -46,6 +46,8 @@ export interface CaseResult {
   readonly path: string;
   /** N for the count-and-pass chains. */
   readonly chainLength?: number;
+  /** A chain with the agent's counting step before each program (`[l3af] chain-counting`). */
+  readonly counted?: boolean;
   readonly expected: XdpAction;
   /** Verdict of each round (test_run's retval: that of the last repeat). */
   readonly verdicts: string[];
@@ -90,6 +92,8 @@ export interface ChainCostResult {
   readonly wall: WallTime;
   /** Least-squares fit of the count-and-pass medians over N: ns per added program, and at N = 0. */
   readonly chainFit: { readonly slope: number; readonly intercept: number } | undefined;
+  /** The same fit for the chains with a counting step before each program. */
+  readonly countedFit: { readonly slope: number; readonly intercept: number } | undefined;
   /** Rounds of stats-off cases during which another process held a stats fd (their figures are taxed). */
   readonly statsTaxedRounds: number;
   readonly checks: Check[];
@@ -103,6 +107,7 @@ interface BenchCase {
   readonly label: string;
   readonly path: string;
   readonly chainLength?: number;
+  readonly counted?: boolean;
   readonly entry: BpfProgram;
   readonly frame: Buffer;
   readonly expected: XdpAction;
@@ -134,9 +139,11 @@ function positiveInt(name: string, v: number, max: number): void {
 class ObjectSet {
   readonly #objects: BpfObject[] = [];
 
-  load(rel: string): BpfObject {
+  /** Loads `rel` (only program `only` when given: an object whose programs share a prog array must load one hook's). */
+  load(rel: string, only?: string): BpfObject {
     const obj = BpfObject.open(objectPath(rel));
     this.#objects.push(obj);
+    if (only !== undefined) for (const p of obj.programNames) if (p !== only) obj.skipProgram(p);
     obj.load();
     return obj;
   }
@@ -248,26 +255,38 @@ export function runChainCost(opts: ChainCostOptions): ChainCostResult {
       verify: () => [check('rl drop (stats on): drops (rl_drop_count_map) = repeat × rounds', total, rlDropStats.drops())],
     });
 
-    for (let n = 1; n <= maxChain; n++) {
-      progress(`setup: root → ${n} × count-and-pass`);
-      const root = loadRoot();
-      const counters: Array<() => bigint | undefined> = [];
-      let next = root.next;
-      for (let i = 0; i < n; i++) {
-        const cap = objects.load('count_and_pass.bpf.o');
-        next.set(0, cap.program('xdp_count_and_pass'));
-        next = new ProgArray(cap.map('xdp_cap_next_prog'));
-        const count = cap.map('xdp_cap_count').typed(u32, u64);
-        counters.push(() => count.sumPerCpu(0));
+    for (const counted of [false, true]) {
+      for (let n = 1; n <= maxChain; n++) {
+        const what = counted ? `root → ${n} × (counting step → count-and-pass)` : `root → ${n} × count-and-pass`;
+        progress(`setup: ${what}`);
+        const root = loadRoot();
+        const counters: Array<() => bigint | undefined> = [];
+        let next = root.next;
+        for (let i = 0; i < n; i++) {
+          const cap = objects.load('count_and_pass.bpf.o');
+          if (counted) {
+            // the agent's counting step (programs/src/count_step.bpf.c) before the program, as [l3af] chain-counting places it
+            const step = objects.load('count_step.bpf.o', 'l3af_count_xdp');
+            next.set(0, step.program('l3af_count_xdp'));
+            new ProgArray(step.map('l3af_count_next')).set(0, cap.program('xdp_count_and_pass'));
+            const stepCount = step.map('l3af_count').typed(u32, u64);
+            counters.push(() => stepCount.sumPerCpu(0));
+          } else {
+            next.set(0, cap.program('xdp_count_and_pass'));
+          }
+          next = new ProgArray(cap.map('xdp_cap_next_prog'));
+          const count = cap.map('xdp_cap_count').typed(u32, u64);
+          counters.push(() => count.sumPerCpu(0));
+        }
+        add({
+          id: `${counted ? 'capc' : 'cap'}-${n}`, label: what, path: counted ? 'every step and every program counts, the last one passes' : 'every program counts, the last one passes',
+          chainLength: n, ...(counted ? { counted } : {}), entry: root.entry, frame: baseFrame, expected: 'pass',
+          verify: () => {
+            const got = counters.map((c) => c());
+            return [check(`${what}: packets counted by each ${counted ? 'step and ' : ''}instance (per-CPU sum) = repeat × rounds`, Array(got.length).fill(total).join(', '), got.join(', '))];
+          },
+        });
       }
-      add({
-        id: `cap-${n}`, label: `root → ${n} × count-and-pass`, path: 'every program counts, the last one passes', chainLength: n,
-        entry: root.entry, frame: baseFrame, expected: 'pass',
-        verify: () => {
-          const got = counters.map((c) => c());
-          return [check(`root → ${n} × count-and-pass: packets counted by each instance (per-CPU sum) = repeat × rounds`, Array(n).fill(total).join(', '), got.join(', '))];
-        },
-      });
     }
 
     let statsTaxedRounds = 0;
@@ -309,19 +328,21 @@ export function runChainCost(opts: ChainCostOptions): ChainCostResult {
       const caseChecks = [check(`${c.id}: verdict of every round`, Array(rounds).fill(c.expected).join(', '), c.verdicts.join(', ')), ...c.verify()];
       checks.push(...caseChecks);
       return {
-        id: c.id, label: c.label, path: c.path, ...(c.chainLength === undefined ? {} : { chainLength: c.chainLength }),
+        id: c.id, label: c.label, path: c.path, ...(c.chainLength === undefined ? {} : { chainLength: c.chainLength }), ...(c.counted ? { counted: true } : {}),
         expected: c.expected, verdicts: c.verdicts, roundsNs: c.roundsNs, taxed: c.taxed,
         kernelNs: summarize(c.roundsNs.some((_, i) => !c.taxed[i]) ? c.roundsNs.filter((_, i) => !c.taxed[i]) : c.roundsNs),
         stats: c.stats === true, fixedRoundsMs: c.fixedRoundsMs, fixedMs: summarize(c.fixedRoundsMs), checks: caseChecks,
       };
     });
-    const chainPoints = results.filter((c) => c.chainLength !== undefined).map((c) => [c.chainLength!, c.kernelNs.median] as const);
+    const chainPoints = results.filter((c) => c.chainLength !== undefined && !c.counted).map((c) => [c.chainLength!, c.kernelNs.median] as const);
+    const countedPoints = results.filter((c) => c.chainLength !== undefined && c.counted).map((c) => [c.chainLength!, c.kernelNs.median] as const);
     return {
       repeat, rounds, maxChain, frameBytes: FRAME_BYTES, cases: results,
       wall: {
         perCallNs: summarize(perCall), perCallRoundsNs: perCall, kernelRepeat1Ns: summarize(kernelRepeat1), singleCalls,
       },
       chainFit: chainPoints.length >= 2 ? linearFit(chainPoints) : undefined,
+      countedFit: countedPoints.length >= 2 ? linearFit(countedPoints) : undefined,
       statsTaxedRounds,
       checks, ok: checks.every((c) => c.ok), elapsedMs: performance.now() - started,
     };

@@ -44,7 +44,7 @@ const shipped: AgentConfig = {
     stateDir: '/var/lib/l3af', platform: '', kernelStatsEnabled: false, logLevel: 'info', logFormat: 'auto', packageCacheDir: '/dev/shm',
     checksumRequiredHttp: false, checksumRequiredFile: false, downloadConnectTimeoutMs: 10_000, downloadTimeoutMs: 600_000,
     artifactMaxBytes: 512 * 1024 * 1024, artifactMaxEntries: 10_000, bodyLimit: 1024 * 1024, unloadOnStop: false,
-    mtlsReaderSanMatchRules: [], l3afdMetricNames: true, mapSampleIntervalMs: 1000, metricsTls: 'off', tcAttach: 'auto',
+    mtlsReaderSanMatchRules: [], l3afdMetricNames: true, mapSampleIntervalMs: 1000, metricsTls: 'off', tcAttach: 'auto', chainCounting: [],
   },
 };
 

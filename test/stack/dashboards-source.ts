@@ -249,6 +249,19 @@ const program: DashboardSpec = {
       ],
     },
     {
+      row: 'Packets in its chain',
+      panels: [
+        {
+          title: 'Entered and ended', type: 'timeseries', unit: 'pps', w: 24,
+          description: 'Packets per second entering the program, and those it ended (dropped, redirected or passed up) rather than handing them on. Needs [l3af] chain-counting on its chain.',
+          targets: [
+            { expr: `rate(l3af_program_packets_entered_total{${P}}[$__rate_interval])`, legend: 'entered {{interface}} {{direction}}' },
+            { expr: `deriv(l3af_program_packets_ended{${P}}[$__rate_interval])`, legend: 'ended {{interface}} {{direction}}' },
+          ],
+        },
+      ],
+    },
+    {
       row: 'Monitored maps',
       panels: [
         { title: 'Values', type: 'timeseries', w: 12, targets: [{ expr: `l3af_map_value{${PM}}`, legend: '{{interface}} {{map}}[{{key}}]' }], description: 'Each monitored key (per-CPU values summed), whatever its aggregator.' },

@@ -81,7 +81,8 @@ test('live stack: every dashboard panel and every rule returns data from the age
   const procs: StackProcess[] = [];
   try {
     // --- the agent, as compose runs it (same YAML, test paths and ports)
-    const agentCfg = writeAgentConfig({ stateDir: state.path, bpffs: bpffs.path, restPort, metricsPort });
+    // per-program counts on the lab's chain (its panels on the program dashboard)
+    const agentCfg = writeAgentConfig({ stateDir: state.path, bpffs: bpffs.path, restPort, metricsPort, chainCounting: [lab.rootIfname] });
     const agent = new StackProcess('agent', process.execPath, ['--import', 'tsx', join(ROOT, 'agent', 'src', 'main.ts'), '--config', agentCfg], { cwd: ROOT, env: { ...process.env, L3AF_LOG_LEVEL: '' } });
     procs.push(agent);
     // --- node_exporter and Prometheus from Debian

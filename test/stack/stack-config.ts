@@ -68,6 +68,8 @@ export interface AgentSetup {
   readonly bpffs: string;
   readonly restPort: number;
   readonly metricsPort: number;
+  /** `[l3af] chain-counting` entries (default: as deploy/agent/l3afd.yaml says, off). */
+  readonly chainCounting?: readonly string[];
 }
 
 /** Writes the agent's YAML config from deploy/agent/l3afd.yaml; returns its path. */
@@ -78,7 +80,7 @@ export function writeAgentConfig(a: AgentSetup): string {
   c['l3af-configs'] = { 'restapi-addr': `127.0.0.1:${a.restPort}` };
   c['l3af-config-store'] = { filename: join(a.stateDir, 'l3af-config.json') };
   c.web = { ...c.web, 'metrics-addr': `127.0.0.1:${a.metricsPort}` };
-  c.l3af = { ...c.l3af, 'state-dir': a.stateDir, 'log-level': 'info' };
+  c.l3af = { ...c.l3af, 'state-dir': a.stateDir, 'log-level': 'info', ...(a.chainCounting ? { 'chain-counting': a.chainCounting.join(',') } : {}) };
   const file = join(a.stateDir, 'l3afd.yaml');
   writeFileSync(file, stringify(c));
   return file;

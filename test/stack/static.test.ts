@@ -28,7 +28,7 @@ function tool(cmd: string, args: string[], opts: { input?: string; cwd?: string 
 
 /** Metric names an expression reads (identifiers followed by `{` or standing alone, minus PromQL words). */
 function metricNames(expr: string): string[] {
-  const words = new Set(['sum', 'by', 'count', 'min', 'max', 'avg', 'rate', 'increase', 'time', 'ignoring', 'on', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'without', 'round', 'irate', 'abs']);
+  const words = new Set(['sum', 'by', 'count', 'min', 'max', 'avg', 'rate', 'increase', 'time', 'ignoring', 'on', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'without', 'round', 'irate', 'abs', 'deriv']);
   const noStrings = expr.replace(/"[^"]*"/g, '""').replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '').replace(/\{[^}]*\}/g, '{}').replace(/\[[^\]]*\]/g, '[]').replace(/\boffset\s+\w+/g, '');
   return [...new Set([...noStrings.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]).filter((w) => !words.has(w) && !/^\d/.test(w)))];
 }
@@ -121,7 +121,7 @@ test('every dashboard expression and variable selector type-checks in promtool (
 
 test('dashboards read only metrics that exist: agent names from agent/src, recorded names, windows_exporter fixture names', () => {
   const recorded = new Set(rules().filter((r) => r.kind === 'record').map((r) => r.name));
-  const agentSources = ['metrics/agent-metrics.ts', 'metrics/map-monitor.ts', 'metrics/kernel-stats.ts', 'metrics/host-metrics.ts', 'metrics/map-pressure.ts', 'metrics/program-figures.ts', 'metrics/map-args-metrics.ts']
+  const agentSources = ['metrics/agent-metrics.ts', 'metrics/map-monitor.ts', 'metrics/kernel-stats.ts', 'metrics/host-metrics.ts', 'metrics/map-pressure.ts', 'metrics/program-figures.ts', 'metrics/map-args-metrics.ts', 'metrics/chain-counts.ts']
     .map((f) => readFileSync(join(ROOT, 'agent', 'src', f), 'utf8')).join('\n');
   const fixture = readFileSync(WINDOWS_FIXTURE, 'utf8');
   const fixtureNames = new Set([...fixture.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!));

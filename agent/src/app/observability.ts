@@ -22,6 +22,7 @@ import { MapMonitors, type MonitorSpec } from '../metrics/map-monitor.ts';
 import { MapPressure } from '../metrics/map-pressure.ts';
 import { ProgramFigureMetrics } from '../metrics/program-figures.ts';
 import { MapArgMetrics } from '../metrics/map-args-metrics.ts';
+import { ChainCounts } from '../metrics/chain-counts.ts';
 import { EventLogExport } from '../telemetry/event-logs.ts';
 import { EtwEvents } from '../events/etw-events.ts';
 import { startMetricsServer, type MetricsServer, type MetricsTls } from '../metrics/metrics-server.ts';
@@ -86,6 +87,8 @@ export class Observability implements EngineObserver {
     readonly figures: ProgramFigureMetrics,
     /** The configuration written from map_args. */
     readonly mapArgs: MapArgMetrics,
+    /** Packets per program inside chains ([l3af] chain-counting). */
+    readonly chainCounts: ChainCounts,
   ) {}
 
   /** Builds the registry and its parts, starts the timers, the listener and OpenTelemetry. */
@@ -102,6 +105,7 @@ export class Observability implements EngineObserver {
     const pressure = new MapPressure({ ...common });
     const figures = new ProgramFigureMetrics({ ...common });
     const mapArgs = new MapArgMetrics({ ...common });
+    const chainCounts = new ChainCounts({ ...common });
     const kernel = new KernelStats({ ...common, enable: o.kernelStatsEnabled ?? false, intervalMs: o.sampleIntervalMs ?? 1000 });
     const events = new EventHub({ ...common, ...(o.eventSources ? { sources: o.eventSources } : {}) });
     const hostFacts = new HostFactsCache();
@@ -127,40 +131,27 @@ export class Observability implements EngineObserver {
     const eventLogs = telemetry.eventLogger
       ? new EventLogExport(events, telemetry.eventLogger, { ...(etw ? { etw } : {}), onEtwError: (err) => o.logger?.warn({ err: err.message }, 'ETW events not exported as OTel logs') })
       : undefined;
-    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw, figures, mapArgs);
+    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw, figures, mapArgs, chainCounts);
+  }
+
+  /** Every part that follows the running programs, in the order they hear of them. */
+  get #followers(): readonly Pick<Required<EngineObserver>, 'programStarted' | 'programStopped' | 'programUpdated'>[] {
+    return [this.agent, this.maps, this.pressure, this.figures, this.mapArgs, this.chainCounts, this.kernel, this.events];
   }
 
   programStarted(p: RunningProgram): void {
     this.exposition.invalidate();
-    this.agent.programStarted(p);
-    this.maps.programStarted(p);
-    this.pressure.programStarted(p);
-    this.figures.programStarted(p);
-    this.mapArgs.programStarted(p);
-    this.kernel.programStarted(p);
-    this.events.programStarted(p);
+    for (const f of this.#followers) f.programStarted(p);
   }
 
   programStopped(p: RunningProgram): void {
     this.exposition.invalidate();
-    this.agent.programStopped(p);
-    this.maps.programStopped(p);
-    this.pressure.programStopped(p);
-    this.figures.programStopped(p);
-    this.mapArgs.programStopped(p);
-    this.kernel.programStopped(p);
-    this.events.programStopped(p);
+    for (const f of this.#followers) f.programStopped(p);
   }
 
   programUpdated(p: RunningProgram): void {
     this.exposition.invalidate();
-    this.agent.programUpdated(p);
-    this.maps.programUpdated(p);
-    this.pressure.programUpdated(p);
-    this.figures.programUpdated(p);
-    this.mapArgs.programUpdated(p);
-    this.kernel.programUpdated(p);
-    this.events.programUpdated(p);
+    for (const f of this.#followers) f.programUpdated(p);
   }
 
   updateFailed(p: ProgramRef, reason: string): void {
@@ -189,6 +180,7 @@ export class Observability implements EngineObserver {
     this.maps.close();
     this.pressure.close();
     this.kernel.close();
+    this.chainCounts.close();
     this.eventLogs?.close();
     this.etw?.close();
     this.events.close();

@@ -45,6 +45,12 @@ export interface ChainManagerOptions {
    * `tcx` (a TCX link, kernel >= 6.6, pinned at l3afd's link path). Default `clsact`.
    */
   readonly tcAttach?: 'clsact' | 'tcx';
+  /**
+   * Per-program packet counts inside chains (`[l3af] chain-counting`): a counting step (the object at
+   * `objectPath`, programs/src/count_step.bpf.c) is placed before each program loaded on a chain for which
+   * `where` is true. Programs already in a chain keep what they have until they are loaded again.
+   */
+  readonly countSteps?: { readonly objectPath: string; readonly where: (iface: string, direction: ChainDirection) => boolean };
 }
 
 /** One element as the kernel sees it. */
@@ -68,6 +74,8 @@ export interface ElementState {
   readonly continues: boolean;
   /** Traffic reaches it: the hook runs the root, and every element before it is linked and continues. */
   readonly reachable: boolean;
+  /** With chain counting: the kernel id of its counting step and the packets that entered it (summed over CPUs). */
+  readonly counted?: { readonly stepId: number; readonly packets: bigint };
   /** The verifier's and JIT's figures (the object's load time when this agent loaded it). */
   readonly figures: ProgramFigures;
 }
@@ -181,6 +189,7 @@ export class ChainManager {
   /** bpf-chaining-enabled = false: one program per hook, attached directly. */
   readonly direct: boolean;
   readonly #tcAttach: 'clsact' | 'tcx';
+  readonly #countSteps: ChainManagerOptions['countSteps'];
   readonly #chains = new Map<string, Chain>();
   readonly #mutex = new KeyedMutex();
   #gate: Promise<unknown> = Promise.resolve();
@@ -199,6 +208,7 @@ export class ChainManager {
     this.#tcPriority = opts.tcPriority ?? 1;
     this.direct = opts.direct ?? false;
     this.#tcAttach = opts.tcAttach ?? 'clsact';
+    this.#countSteps = opts.countSteps;
   }
 
   #locked<T>(iface: string, direction: ChainDirection, task: () => T): Promise<T> {
@@ -267,8 +277,12 @@ export class ChainManager {
 
   #loadElement(place: ChainPlace, spec: ProgramSpec, opts: { reuseMaps?: ReadonlyMap<string, BpfMap> } = {}, except?: ChainProgram): ChainProgram {
     const lo = this.#loadOptions(place.iface, place.direction, spec, except);
+    const steps = this.#countSteps;
+    // the instance it replaces (a new version, a moved copy) hands on its counter: the count goes on
+    const countStep = steps && !this.direct && steps.where(place.iface, place.direction)
+      ? { objectPath: steps.objectPath, reuseCount: except?.name === spec.name ? except.counter?.count : undefined } : undefined;
     try {
-      return ChainProgram.load(this.layout, place, spec, { ...opts, foreignPins: lo.foreignPins, ...(lo.sharedMaps ? { sharedMaps: lo.sharedMaps } : {}) });
+      return ChainProgram.load(this.layout, place, spec, { ...opts, foreignPins: lo.foreignPins, ...(lo.sharedMaps ? { sharedMaps: lo.sharedMaps } : {}), ...(countStep ? { countStep } : {}) });
     } finally {
       lo.close();
     }
@@ -280,8 +294,8 @@ export class ChainManager {
    */
   #switch(pred: ChainProgram, to: ChainProgram | undefined, expected: ChainProgram | undefined): void {
     const before = pred.nextId();
-    if (before !== expected?.id) {
-      throw new ChainError('state', `next slot of '${pred.name}' on ${pred.iface} ${pred.direction} holds ${before ?? 'nothing'}, expected ${expected?.id ?? 'nothing'}`);
+    if (before !== expected?.entryId) {
+      throw new ChainError('state', `next slot of '${pred.name}' on ${pred.iface} ${pred.direction} holds ${before ?? 'nothing'}, expected ${expected?.entryId ?? 'nothing'}`);
     }
     try {
       pred.linkTo(to);
@@ -571,9 +585,13 @@ export class ChainManager {
   }
 
   #state(p: ChainProgram, slotId: number | undefined, reachable: boolean): ElementState {
+    // linked: the predecessor's slot holds the element's entry (its counting step, which holds the program)
+    const step = p.counter;
+    const linked = slotId === p.entryId && (step === undefined || step.nextId() === p.id);
     return {
-      name: p.name, version: p.version, entry: p.entry, id: p.id, slotId, linked: slotId === p.id, nextId: p.nextId(), adopted: p.adopted,
-      continues: p.continues, reachable: reachable && slotId === p.id, figures: p.figures,
+      name: p.name, version: p.version, entry: p.entry, id: p.id, slotId, linked, nextId: p.nextId(), adopted: p.adopted,
+      continues: p.continues, reachable: reachable && linked, figures: p.figures,
+      ...(step ? { counted: { stepId: step.id, packets: step.packets() } } : {}),
     };
   }
 
@@ -655,7 +673,10 @@ export class ChainManager {
           made.push(chain);
           let prev = root;
           for (let slot = prev.nextId(); slot !== undefined; slot = prev.nextId()) {
-            const ref = refs.find((r) => r.iface === iface && r.progType === type && !live.has(r.path) && idOf(r) === slot);
+            // the slot holds the program, or the counting step placed before it (chain counting)
+            const stepIdOf = (r: PinnedProgramRef): number | undefined => programIdAt(this.layout.countPath(iface, direction, r.name, r.versionSegment, 'prog'));
+            const ref = refs.find((r) => r.iface === iface && r.progType === type && !live.has(r.path) && idOf(r) === slot)
+              ?? refs.find((r) => r.iface === iface && r.progType === type && !live.has(r.path) && stepIdOf(r) === slot);
             if (!ref) {
               problems.push(`${iface} ${direction}: the next slot of '${prev.name}' holds program ${slot}, which has no pins; the chain is known up to '${prev.name}'`);
               break;

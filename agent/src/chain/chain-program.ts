@@ -10,6 +10,7 @@ import { BpfError, BpfMap, BpfObject, BpfProgram, ProgArray, unpin, type Program
 import type { ProgramFigures } from '../observer/program.ts';
 import { probeFromSection } from '../probes/probe-target.ts';
 import { ChainError, messageOf } from './errors.ts';
+import { CountStep } from './count-step.ts';
 import {
   STAGED_SUFFIX, checkIdentifier, checkSegment, pinExists, pinsIn, versionSegment,
   type ChainDirection, type PinLayout,
@@ -73,6 +74,11 @@ export interface LoadOptions {
   readonly foreignPins?: ReadonlySet<string>;
   /** Maps of the same program on the other TC direction, by name, used instead of new ones (not the next array). */
   readonly sharedMaps?: ReadonlyMap<string, BpfMap>;
+  /**
+   * Places a counting step before the program (`[l3af] chain-counting`): the step's object, and the counter of
+   * the instance this one replaces (its count goes on).
+   */
+  readonly countStep?: { readonly objectPath: string; readonly reuseCount?: BpfMap | undefined };
 }
 
 /** Maps lent for a reload; close them once the load is done. */
@@ -143,6 +149,8 @@ export class ChainProgram {
   readonly continues: boolean;
   /** The verifier's and JIT's figures, read once (and the object's load time when this agent loaded it). */
   readonly figures: ProgramFigures;
+  /** The counting step before the program, when the chain counts (see count-step.ts). */
+  #counter: CountStep | undefined;
 
   readonly #layout: PinLayout;
   readonly #object: BpfObject | undefined;
@@ -172,6 +180,21 @@ export class ChainProgram {
     this.adopted = init.object === undefined;
     this.continues = init.continues;
     this.figures = init.figures;
+  }
+
+  /** The counting step before the program, if any. */
+  get counter(): CountStep | undefined {
+    return this.#counter;
+  }
+
+  /** What a predecessor's next slot holds to reach this element: its counting step, or the program itself. */
+  get linkTarget(): BpfProgram {
+    return this.#counter?.program ?? this.program;
+  }
+
+  /** The id a predecessor's next slot holds when linked to this element. */
+  get entryId(): number {
+    return this.#counter?.id ?? this.id;
   }
 
   /** Pin path of the entry program (final, not staged). */
@@ -264,6 +287,12 @@ export class ChainProgram {
       }
       foreign(element.programPin, 'entry function');
       element.#pin(element.programPin, (at) => program.pin(at));
+      if (opts.countStep) {
+        const el = element;
+        const step = CountStep.load(opts.countStep.objectPath, place.direction, program, opts.countStep.reuseCount);
+        el.#counter = step;
+        step.pinAll(countPaths(layout, place, spec.name, spec.version), (final, make) => el.#pin(final, make));
+      }
       spec.prepare?.(element.#mapSource());
       spec.loaded?.(obj);
       return element;
@@ -366,6 +395,18 @@ export class ChainProgram {
         if (twins && name !== nextName && !info.mapIds.includes(pinnedMapId(at) ?? -1)) continue;
         element.#pins.set(join(mapDir, name), { at, created: false });
       }
+      // its counting step, when one was placed before it (and still counts for it)
+      const finals = countPaths(layout, place, ref.name, ref.version);
+      const at = (p: string): string => (ref.staged && pinExists(layout.stagedPath(p)) ? layout.stagedPath(p) : p);
+      if (pinExists(at(finals.prog))) {
+        const step = CountStep.adopt({ prog: at(finals.prog), count: at(finals.count), next: at(finals.next) });
+        if (step && step.nextId() === info.id) {
+          element.#counter = step;
+          for (const p of [finals.prog, finals.count, finals.next]) element.#pins.set(p, { at: at(p), created: false });
+        } else {
+          step?.close();
+        }
+      }
       return element;
     } catch (err) {
       for (const m of opened) m.close();
@@ -384,11 +425,11 @@ export class ChainProgram {
    * Throws a `state` error if the kernel then holds something else.
    */
   linkTo(successor: ChainProgram | undefined): void {
-    if (successor) this.next.set(CHAIN_SLOT, successor.program);
+    if (successor) this.next.set(CHAIN_SLOT, successor.linkTarget);
     else this.next.clear(CHAIN_SLOT);
     const now = this.nextId();
-    if (now !== successor?.id) {
-      throw new ChainError('state', `${this.name}: next slot holds ${now ?? 'nothing'} after writing ${successor?.id ?? 'nothing'}`);
+    if (now !== successor?.entryId) {
+      throw new ChainError('state', `${this.name}: next slot holds ${now ?? 'nothing'} after writing ${successor?.entryId ?? 'nothing'}`);
     }
   }
 
@@ -437,6 +478,7 @@ export class ChainProgram {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#counter?.close();
     if (this.#object) this.#object.close();
     else {
       this.#nextMap.close();
@@ -475,6 +517,15 @@ export class ChainProgram {
     }
     for (const d of dirs) pruneEmptyDirs(d, this.#layout.root);
   }
+}
+
+/** Where an element's counting step is pinned. */
+function countPaths(layout: PinLayout, place: ChainPlace, name: string, version: string): { prog: string; count: string; next: string } {
+  return {
+    prog: layout.countPath(place.iface, place.direction, name, version, 'prog'),
+    count: layout.countPath(place.iface, place.direction, name, version, 'count'),
+    next: layout.countPath(place.iface, place.direction, name, version, 'next'),
+  };
 }
 
 /** The id of the map pinned at `path`, or undefined. */

@@ -38,7 +38,7 @@ export function progTypeOf(direction: ChainDirection): PinProgType {
 export const STAGED_SUFFIX = '~staged';
 
 /** Top-level names the layout uses itself; an interface cannot be called that. */
-const RESERVED_TOP = new Set(['progs', 'links', 'tc']);
+const RESERVED_TOP = new Set(['progs', 'links', 'tc', 'chain-counts']);
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -140,6 +140,14 @@ export class PinLayout {
   linkPath(iface: string, direction: ChainDirection, name: string, version: string): string {
     const file = direction === 'xdp_ingress' ? `${name}_xdp` : `${name}_tc_${direction === 'tc_ingress' ? 'ingress' : 'egress'}`;
     return this.#inside('links', checkIface(iface), checkSegment('program name', name), versionSegment(version), file);
+  }
+
+  /**
+   * Pin path of a part of an element's counting step (`[l3af] chain-counting`): its program, its counter and
+   * its next array, under `<root>/chain-counts/<iface>/<direction>/<name>/<version>/` (outside l3afd's layout).
+   */
+  countPath(iface: string, direction: ChainDirection, name: string, version: string, part: 'prog' | 'count' | 'next'): string {
+    return this.#inside('chain-counts', checkIface(iface), direction, checkSegment('program name', name), versionSegment(version), part);
   }
 
   /** The path a replacement pin is made at while `path` is still live. */

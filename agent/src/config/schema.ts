@@ -191,6 +191,9 @@ export const L3afGroup = group(Type.Object({
   mtlsReaderSanMatchRules: list('mtls-reader-san-match-rules', 'Client DNS SANs allowed read-only access (GET)'),
   l3afdMetricNames: bool('l3afd-metric-names', false, "Also export l3afd's metric names and labels (l3afd_BPFStartCount, l3afd_BPFMonitorMap, ...) for existing dashboards; default true when the file is an l3afd.cfg (INI), false for YAML"),
   mapSampleIntervalMs: duration('map-sample-interval', 1000, 'How often monitor_maps and kernel run statistics are sampled', 50),
+  chainCounting: list('chain-counting', 'Per-program packet counts inside chains: a counting step before each program loaded on the chains named here '
+    + '(all; an interface; <interface>/<direction>; */<direction>). It costs one tail call and one per-CPU add per program and packet '
+    + '(bench/reports/chain-cost.md); default: none'),
   tcAttach: field(Type.Enum([...TC_ATTACH_MODES], {
     default: 'auto',
     description: 'How TC roots (and, without chaining, TC programs) attach: tcx = a TCX link (kernel >= 6.6, as l3afd there), '

@@ -176,11 +176,15 @@ export class EngineCore {
       this.log.warn({ iface, direction, name: p.name, err: messageOf(err) }, 'describe failed');
       progId = cm.programs(iface, direction).find((el) => el.name === p.name)?.id ?? 0;
     }
-    const figures = cm.programs(iface, direction).find((el) => el.name === p.name && el.id === progId)?.figures;
+    const el = cm.programs(iface, direction).find((x) => x.name === p.name && x.id === progId);
+    const step = el?.counter;
     return {
       iface, direction, name: p.name, version: p.version, ipv4, progId,
       mapPinDir: cm.layout.mapDir(iface, direction, p.name, p.version), monitorMaps: p.monitor_maps ?? [], eventMaps: p.event_maps ?? null, mapArgs: p.map_args ?? [],
-      ...(figures ? { figures } : {}) };
+      ...(el ? { figures: el.figures } : {}),
+      ...(el && step ? { counting: {
+        stepId: step.id, countPin: cm.layout.countPath(iface, direction, el.name, el.version, 'count'),
+        nextPin: cm.layout.mapPath(iface, direction, el.name, el.version, el.nextMapName) } } : {}) };
   }
 
   notify(event: Exclude<keyof EngineObserver, 'programRunning'>, arg: RunningProgram | ProgramRef, reason?: string): void {

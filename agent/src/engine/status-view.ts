@@ -64,7 +64,8 @@ export function computeStatus(c: EngineCore): NormalizedL3afBpfPrograms[] {
         if (isSelfLinking(p) && p.admin_status === 'enabled' && c.phase === 'running') ({ attached, progId } = selfLinkState(c, e.iface, d, desc));
         const base: ProgramStatus = {
           attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0,
-          ...(el ? { continues_chain: el.continues, reachable: el.reachable, verifier: verifierStatus(el.figures) } : {}) };
+          ...(el ? { continues_chain: el.continues, reachable: el.reachable, verifier: verifierStatus(el.figures) } : {}),
+          ...(el?.counted ? { packets_entered: Number(el.counted.packets) } : {}) };
         p.status = hasUserProgram(p) ? withUserStatus(base, c.supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
       }
     }

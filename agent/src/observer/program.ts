@@ -27,6 +27,18 @@ export interface RunningProgram {
   readonly mapArgs?: readonly MapArg[];
   /** What the verifier and the JIT made of the entry program (absent when the chain did not say). */
   readonly figures?: ProgramFigures;
+  /** With chain counting: its counting step's id, the pin of the step's counter and the pin of the program's next array. */
+  readonly counting?: ProgramCounting;
+}
+
+/** Where the packets entering a chained program are counted (`[l3af] chain-counting`). */
+export interface ProgramCounting {
+  /** Kernel id of the counting step before the program (what its predecessor's slot holds). */
+  readonly stepId: number;
+  /** Pin of the step's per-CPU counter (u32 0 → u64). */
+  readonly countPin: string;
+  /** Pin of the program's own next array (its slot 0 holds the next program's step, or nothing at the end). */
+  readonly nextPin: string;
 }
 
 /** The verifier's and the JIT's figures of a loaded program, and how long its object took to load. */

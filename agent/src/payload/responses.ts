@@ -99,6 +99,7 @@ export const ProgramStatusSchema = Type.Object(
     user_program: Type.Optional(UserProgramSchema),
     continues_chain: Type.Optional(Type.Boolean({ description: 'Chained programs: false when its code never tail-calls through its map_name (like L3AF\'s connection-limit); the programs after it never run.' })),
     reachable: Type.Optional(Type.Boolean({ description: 'Chained programs: traffic reaches it (false behind a program that does not continue the chain, or when not linked).' })),
+    packets_entered: Type.Optional(Type.Integer({ description: 'Chained programs on a chain that counts ([l3af] chain-counting): packets that entered it (its counting step).' })),
     verifier: Type.Optional(Type.Object(
       {
         verified_insns: Type.Integer({ description: 'Instructions the verifier processed (bpf_prog_info.verified_insns).' }),

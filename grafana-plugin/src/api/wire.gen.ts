@@ -382,6 +382,10 @@ export interface ProgramStatus {
    */
   reachable?: boolean;
   /**
+   * Chained programs on a chain that counts ([l3af] chain-counting): packets that entered it (its counting step).
+   */
+  packets_entered?: number;
+  /**
    * Chained programs: what the verifier and the JIT made of the entry program.
    */
   verifier?: {
