@@ -4,6 +4,12 @@
  * right by construction. `npx tsx test/stack/dashboards-source.ts --write` rewrites the JSON files;
  * test/stack/static.test.ts fails when they differ from what this file builds.
  *
+ * Why this generator and not Grafana's typed builders (@grafana/grafana-foundation-sdk, 0.0.x on the registry):
+ * the dashboards are already built by typed code here (DashboardSpec / PanelSpec / VariableSpec, ~130 lines of
+ * builder), and what matters is checked on the output itself: promtool type-checks every expression, and the
+ * live stack test (test/stack/live.test.ts) runs every query of every panel against a real Prometheus scraping
+ * the agent with the seed payload and requires data. A pre-1.0 SDK would add a dependency without adding a check.
+ *
  * Conventions (../shared grafana.md §4): schemaVersion 42 (Grafana 12.4+), the datasource is the
  * variable `datasource` (default: the provisioned uid `prometheus`), `$__rate_interval` in rate
  * windows, template variables `host` and `interface` on every dashboard.
