@@ -42,7 +42,7 @@ import { initMonitorMaps } from './monitor-init.ts';
 import { chainManagerOptions } from './chain-options.ts';
 import { PROBES_REASON, bySeq, changedFields, nativeProblem } from './program-diff.ts';
 import {
-  clearSlotIf, hasUserProgram, isSelfLinking, slotId, userKey, waitForSelfLink } from './user-programs.ts';
+  clearSlotIf, hasUserProgram, isSelfLinking, selfLinkBpfProblem, slotId, userKey, waitForSelfLink } from './user-programs.ts';
 import { UserRoots, hookProgramId } from './user-roots.ts';
 import { LoadLinkSpans, programAttributes } from './step-spans.ts';
 import { StatusCache } from './status-cache.ts';
@@ -696,11 +696,17 @@ class DesiredStateEngine implements Engine, ChainInspector {
    * or after an agent-held root when the chain has none; waits until it pinned its next array
    * and took the predecessor's slot. On failure it is stopped and nothing of it stays.
    */
-  async #startSelfLinking(iface: string, d: ChainDirection, p: NormalizedBpfProgram, notify = true): Promise<void> {
+  async #startSelfLinking(iface: string, d: ChainDirection, p: NormalizedBpfProgram, notify = true): Promise<string | undefined> {
     const cm = this.#running();
     const sup = this.#sup();
     const key = userKey(iface, d, p.name);
     const dir = await this.#packageDir(p);
+    // no libbpf API (Windows without eBPF-for-Windows): l3afd's Windows path, the user program alone (no root, no link check)
+    const noBpf = selfLinkBpfProblem();
+    if (noBpf !== undefined) {
+      await sup.start(this.#userSpec(iface, d, p, dir));
+      return noBpf;
+    }
     const heldRootBefore = this.#roots().get(iface, d) !== undefined;
     if (cm.programs(iface, d).length === 0) this.#roots().ensure(iface, d);
     const prevPin = this.#tailPrevPin(iface, d) as string;
@@ -721,6 +727,7 @@ class DesiredStateEngine implements Engine, ChainInspector {
       this.#lastRunning.started(key, rp.progId);
       if (notify) this.#notify('programStarted', rp); // at start(), the observer learns everything at the end
     }
+    return undefined;
   }
 
   /**
@@ -1311,13 +1318,23 @@ class DesiredStateEngine implements Engine, ChainInspector {
           let progId = el?.id ?? 0;
           if (isSelfLinking(p) && p.admin_status === 'enabled' && this.#phase === 'running') ({ attached, progId } = this.#selfLinkState(e.iface, d, desc));
           const base: ProgramStatus = {
-            attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0,
+            attached, kernel_prog_id: progId, last_error: rt?.lastError ?? (isSelfLinking(p) ? selfLinkBpfProblem() ?? null : null), restarts: rt?.restarts ?? 0,
             ...(el ? { continues_chain: el.continues, reachable: el.reachable } : {}) };
-          p.status = hasUserProgram(p) ? withUserStatus(base, this.#supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
+          p.status = hasUserProgram(p) ? withUserStatus(base, this.#supervisor?.snapshot(userKey(e.iface, d, p.name)), this.#observedLimits(userKey(e.iface, d, p.name))) : base;
         }
       }
     }
     return els;
+  }
+
+  /** A user program's limits as the OS reports them (read errors: none shown, logged). */
+  #observedLimits(key: string): Record<string, string> | undefined {
+    try {
+      return this.#supervisor?.observedLimits(key);
+    } catch (err) {
+      this.#log.warn({ key, err: messageOf(err) }, 'reading back user program limits failed');
+      return undefined;
+    }
   }
 
   /** What the kernel shows of a self-linking tail: its predecessor's slot, the hook running the root. */

@@ -6,11 +6,12 @@ import type { ProbeSetStatus } from '../probes/index.ts';
 import type { UserProgramStatus } from '../supervisor/index.ts';
 import type { ProgramStatus } from './types.ts';
 
-/** `base` with the user program's state: running only when attached and the process runs; restarts added. */
-export function withUserStatus(base: ProgramStatus, u: UserProgramStatus | undefined): ProgramStatus {
+/** `base` with the user program's state (and its limits as the OS reads them back): running only when attached and the process runs; restarts added. */
+export function withUserStatus(base: ProgramStatus, u: UserProgramStatus | undefined, observed?: Readonly<Record<string, string>>): ProgramStatus {
   const view = {
     state: u?.state ?? 'not started', running: u?.running ?? false, pid: u?.pid ?? null, restarts: u?.restarts ?? 0,
     last_exit_code: u?.lastExit?.code ?? null, last_exit_signal: u?.lastExit?.signal ?? null, limits: u?.limits?.method ?? 'none', adopted: u?.adopted ?? false,
+    ...(observed && Object.keys(observed).length > 0 ? { observed_limits: observed } : {}),
   };
   return {
     ...base,

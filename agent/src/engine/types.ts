@@ -84,6 +84,8 @@ export interface UserProgramView {
   readonly limits: string;
   /** Adopted from a previous agent. */
   readonly adopted: boolean;
+  /** The limits as the OS reports them while it runs (Job Object read back, cgroup files, /proc limits). */
+  readonly observed_limits?: Readonly<Record<string, string>>;
 }
 
 /** Options of a write (add / update / delete). */
