@@ -23,7 +23,8 @@
   * The agent ($AgentDir: a checkout after `npm ci` and `node scripts\build-win32.mjs`), run by NSSM as
     the service "l3af-agent": node.exe dist\win32\l3af-agent.mjs --config $DataDir\l3afd.yaml. Without
     eBPF for Windows (ebpfapi.dll) it starts, reports ebpf_for_windows: false at GET /l3af/host, runs
-    user programs, and fails each kernel program naming the missing ebpfapi.dll.
+    a payload's .exe user program (cmd_start without object_file) in a Job Object with its BPF part
+    reported as not loadable, and fails each kernel program naming the missing ebpfapi.dll.
 
 .EXAMPLE
   powershell -ExecutionPolicy Bypass -File deploy\windows\install-l3af.ps1 -AgentDir C:\l3af -NssmPath C:\tools\nssm.exe
@@ -125,7 +126,8 @@ $agentConf = Join-Path $DataDir 'l3afd.yaml'
 if (-not (Test-Path $agentConf)) {
   $c = Get-Content -Raw (Join-Path $RepoDir 'deploy\agent\l3afd.yaml')
   $c = $c.Replace('/var/lib/l3af', ($DataDir -replace '\\', '/'))
-  # the pin root as a folder of $DataDir, as the Wine job runs it (eBPF-for-Windows' BPF:\ names untested)
+  # the pin root as a folder of $DataDir, as the Wine job runs it; the agent spells pins under it as
+  # BPF:-style names joined with '\' (a BPF: or /sys/fs/bpf root becomes BPF:\...): unit-tested, no eBPF-for-Windows pin made
   $c = $c.Replace('/sys/fs/bpf', (($DataDir -replace '\\', '/') + '/bpffs'))
   $c = $c.Replace('file:///opt/l3af/programs/repo', ([Uri](Join-Path $AgentDir 'programs\repo')).AbsoluteUri)
   Set-Content -Encoding utf8 -Path $agentConf -Value $c

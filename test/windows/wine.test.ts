@@ -3,11 +3,12 @@
 // ports and its state in a temporary project. Checks REST and /metrics; GET /l3af/host says Windows
 // and ebpf_for_windows false; an XDP add fails per program naming ebpfapi.dll with nothing left
 // behind; a user program (.exe built here with mingw-w64, from a .zip package) runs in a Job Object
-// read back through koffi, a kill of it is noticed and restarted with backoff, delete ends it.
+// read back through koffi, a kill of it is noticed and restarted with backoff, delete ends it — both
+// through REST (the payload's BPF part reported as not loadable) and with the supervisor as a library.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
@@ -41,6 +42,13 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: nu
     if (agent?.exitCode !== null && agent?.exitCode !== undefined) throw new Error(`${what}: the agent exited (${agent.exitCode}); log:\n${readFileSync(log, 'utf8').slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** A Windows process of the prefix is alive (asked by a win32 node: process.kill(pid, 0)). */
+function winProcessAlive(pid: number): boolean {
+  const r = runUnderWine(wine, [wine.nodeExe, '-e', `try { process.kill(${pid}, 0); console.log('alive') } catch (e) { console.log(e.code) }`], join(work, `alive-${pid}.log`), work);
+  assert.equal(r.status, 0, r.output);
+  return r.output.trim() === 'alive';
 }
 
 async function json(url: string, init?: RequestInit): Promise<{ status: number; body: unknown }> {
@@ -156,6 +164,86 @@ test('win32 agent: an XDP add fails per program naming ebpfapi.dll, nothing stor
   const chains = await json(`${api}/l3af/chains/${encodeURIComponent(hostIface)}`);
   console.log(chains.status, JSON.stringify(chains.body).slice(0, 400));
   assert.deepEqual((chains.body as { chains: unknown[] }).chains, []);
+});
+
+test('win32 agent: a user-program payload (.zip with a mingw .exe) through REST runs in a Job Object read back, is restarted after a kill, stopped by delete; its BPF part reported, not loaded', opts, async () => {
+  // What runs here: REST, the package fetch (.zip, Windows platform segment), the supervisor's Windows
+  // half (Job Object through koffi) and the .exe. What cannot: the program's BPF part (ebpfapi.dll).
+  const iface = encodeURIComponent(hostIface);
+  const program = {
+    name: 'sleeper', seq_id: 1, artifact: 'l3af_sleeper.zip', version: 'latest', admin_status: 'enabled', prog_type: 'xdp',
+    cmd_start: 'sleeper.exe', user_program_daemon: true, cpu: 50, memory: 256 * 1024 * 1024, start_args: { ports: '8080,8081', rate: '2' },
+  };
+  const add = await post('/l3af/configs/v1/add', [{ host_name: hostNameSeen, iface: hostIface, bpf_programs: { xdp_ingress: [program] } }]);
+  console.log(add.status, JSON.stringify(add.body).slice(0, 800));
+  assert.equal(add.status, 200);
+  const result = (add.body as { results: { name: string; outcome: string; reason?: string }[] }).results;
+  assert.deepEqual(result.map((r) => [r.name, r.outcome]), [['sleeper', 'added']]);
+  assert.match(result[0]?.reason ?? '', /^the user program runs alone; its BPF part cannot be loaded, linked or checked here: eBPF-for-Windows \(ebpfapi\.dll\) is not installed: .*Module not found/);
+  type UserView = { state: string; running: boolean; pid: number | null; restarts: number; limits: string; last_exit_code: number | null; observed_limits?: Record<string, string> };
+  type Status = { attached: boolean; running: boolean; kernel_prog_id: number; last_error: string | null; user_program: UserView };
+  const status = async (): Promise<Status | undefined> => {
+    const g = await json(`${api}/l3af/configs/v1/${iface}?status=true`);
+    const list = (g.body as { bpf_programs: { xdp_ingress: { name: string; status?: Status }[] | null } }).bpf_programs.xdp_ingress;
+    return list?.find((p) => p.name === 'sleeper')?.status;
+  };
+  const first = await waitFor('the .exe runs', async () => {
+    const s = await status();
+    return s?.user_program.state === 'running' && s.user_program.observed_limits ? s : undefined;
+  }, 60_000);
+  console.log('started', JSON.stringify(first));
+  // the BPF part: not attached, no kernel program, the reason as last_error; the process itself runs
+  assert.deepEqual([first.attached, first.kernel_prog_id, first.running, first.user_program.running], [false, 0, false, true]);
+  assert.match(first.last_error ?? '', /eBPF-for-Windows \(ebpfapi\.dll\) is not installed/);
+  assert.equal(first.user_program.limits, 'job');
+  // the Job Object read back through koffi (QueryInformationJobObject): the .exe is in it. Wine 8
+  // keeps no limits (LimitFlags 0, no CPU rate); Windows answers the memory limit and the CPU cap.
+  const seen = first.user_program.observed_limits as Record<string, string>;
+  assert.equal(seen.ActiveProcesses, '1');
+  assert.match(seen.LimitFlags ?? '', /^0x[0-9a-f]+$/);
+  const flags = Number(seen.LimitFlags);
+  if (flags !== 0) {
+    assert.equal(flags & 0x2100, 0x2100, 'PROCESS_MEMORY and KILL_ON_JOB_CLOSE');
+    assert.equal(seen.ProcessMemoryLimit, String(256 * 1024 * 1024));
+  }
+  const pid1 = first.user_program.pid as number;
+  // the contract's argv reached the .exe: l3afd's Windows path, no --map-name (no root to link after)
+  const logDir = join(projectDir, '.state', 'user-programs', 'logs');
+  const out = await waitFor('the .exe printed its arguments', async () => {
+    const f = readdirSync(logDir).find((n) => /sleeper\.stdout\.log$/.test(n));
+    const text = f === undefined ? '' : readFileSync(join(logDir, f), 'utf8');
+    return /arg\[\d\]=--rate=2/.test(text) ? text : undefined;
+  }, 30_000);
+  assert.match(out, /arg\[1\]=--iface=/);
+  assert.match(out, /arg\[\d\]=--direction=xdpingress/);
+  assert.match(out, /arg\[\d\]=--ports=8080,8081/);
+  assert.doesNotMatch(out, /--map-name/);
+  // a kill from outside (TerminateProcess, by a win32 node of the same prefix) is noticed and restarted after the backoff
+  const killed = runUnderWine(wine, [wine.nodeExe, '-e', `process.kill(${pid1}, 'SIGKILL'); console.log('killed ${pid1}')`], join(work, 'kill.log'), work);
+  assert.equal(killed.status, 0, killed.output);
+  const states = new Set<string>();
+  const again = await waitFor('the restart', async () => {
+    const s = await status();
+    if (s) states.add(s.user_program.state);
+    return s?.user_program.state === 'running' && s.user_program.restarts === 1 && s.user_program.pid !== pid1 ? s : undefined;
+  }, 60_000);
+  console.log('restarted', JSON.stringify(again), 'states seen', [...states]);
+  assert.notEqual(again.user_program.pid, null);
+  assert.equal(again.user_program.observed_limits?.ActiveProcesses, '1', 'the restarted .exe is in a job of its own');
+  assert.equal(winProcessAlive(pid1), false);
+  const pid2 = again.user_program.pid as number;
+  assert.equal(winProcessAlive(pid2), true);
+  const restartLine = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('restart scheduled') && l.includes('sleeper'));
+  console.log('agent log:', restartLine?.slice(0, 400));
+  assert.match(restartLine ?? '', /"delayMs":1000/, 'restarted after the supervisor\'s first backoff delay');
+  // delete stops it (TerminateJobObject) and leaves nothing
+  const del = await post('/l3af/configs/v1/delete', [{ host_name: hostNameSeen, iface: hostIface, bpf_programs: { xdp_ingress: ['sleeper'] } }]);
+  console.log(del.status, JSON.stringify(del.body).slice(0, 400));
+  assert.equal(del.status, 200);
+  assert.deepEqual((del.body as { results: { outcome: string }[] }).results.map((r) => r.outcome), ['removed']);
+  assert.equal(winProcessAlive(pid2), false, 'the delete ended the .exe');
+  const g = await json(`${api}/l3af/configs/v1/${iface}`);
+  assert.equal((g.body as { bpf_programs: { xdp_ingress: unknown } }).bpf_programs.xdp_ingress, null);
 });
 
 test('win32 agent: GET /l3af/events?source=etw reports the ETW call Wine does not implement, at once', opts, async () => {

@@ -27,3 +27,4 @@ export {
 export { libbpfVersion } from './version.ts';
 export { libbpfUnavailable } from './ffi.ts';
 export { structLayouts, type StructLayout } from './layout.ts';
+export { WindowsRingBufferReader, ebpfRingFfi, drainRing, type RingFfi, type RingMemory } from './win32/ring-wait.ts';

@@ -16,6 +16,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ChainError } from './errors.ts';
+import { platform } from '../bpf/platform.ts';
+import { joinPinName, pinStyleOf, type PinStyle } from '../bpf/pin-name.ts';
 
 /** The three hooks a chain can hang from. */
 export type ChainDirection = 'xdp_ingress' | 'tc_ingress' | 'tc_egress';
@@ -69,7 +71,15 @@ export function versionSegment(version: string): string {
   return checkSegment('version', version.replace(/\./g, '_'));
 }
 
-function checkIface(iface: string): string {
+function checkIface(iface: string, style: PinStyle = 'files'): string {
+  if (style === 'names') {
+    // Windows friendly names ('Ethernet 4', 'vEthernet (Default Switch)'): one segment of a pin name
+    if (typeof iface !== 'string' || iface.length === 0 || iface.length > 256 || iface === '.' || iface === '..' || /[\\/\0]/.test(iface)) {
+      throw new ChainError('invalid', `interface name '${String(iface)}' must be 1-256 characters, not '.' or '..', without '/', '\\' or NUL`);
+    }
+    if (RESERVED_TOP.has(iface)) throw new ChainError('invalid', `interface name '${iface}' collides with the pin layout's '${iface}' directory`);
+    return iface;
+  }
   checkSegment('interface', iface);
   if (RESERVED_TOP.has(iface)) throw new ChainError('invalid', `interface name '${iface}' collides with the pin layout's '${iface}' directory`);
   if (Buffer.byteLength(iface) > 15) throw new ChainError('invalid', `interface name '${iface}' is longer than 15 bytes`);
@@ -100,15 +110,38 @@ export interface PinnedMapDirRef {
 
 /** l3afd's pin layout under one root. */
 export class PinLayout {
-  /** The absolute pin root. */
+  /** The absolute pin root (Windows: the canonical pin name, `BPF:\\…`). */
   readonly root: string;
+  /** Files on bpffs (Linux) or names in eBPF-for-Windows' pin table (`BPF:\\a\\b`). */
+  readonly style: PinStyle;
 
-  constructor(root: string) {
+  constructor(root: string, style: PinStyle = pinStyleOf(platform)) {
+    this.style = style;
+    if (style === 'names') {
+      try {
+        this.root = joinPinName('names', root);
+      } catch (err) {
+        throw new ChainError('invalid', `pin root: ${(err as Error).message}`);
+      }
+      return;
+    }
     if (typeof root !== 'string' || !isAbsolute(root)) throw new ChainError('invalid', `pin root must be an absolute path, got '${String(root)}'`);
     this.root = resolve(root);
   }
 
+  /** `dir` and one more segment, in this layout's style. */
+  #join(dir: string, segment: string): string {
+    return this.style === 'names' ? joinPinName('names', dir, segment) : join(dir, segment);
+  }
+
   #inside(...parts: string[]): string {
+    if (this.style === 'names') {
+      try {
+        return joinPinName('names', this.root, ...parts);
+      } catch (err) {
+        throw new ChainError('invalid', (err as Error).message);
+      }
+    }
     const p = join(this.root, ...parts);
     const rel = relative(this.root, p);
     if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new ChainError('invalid', `pin path '${p}' is not inside ${this.root}`);
@@ -117,29 +150,29 @@ export class PinLayout {
 
   /** Directory of an element's map pins. */
   mapDir(iface: string, direction: ChainDirection, name: string, version: string): string {
-    const parts = [checkIface(iface), checkSegment('program name', name), versionSegment(version)];
+    const parts = [checkIface(iface, this.style), checkSegment('program name', name), versionSegment(version)];
     return progTypeOf(direction) === 'xdp' ? this.#inside(...parts) : this.#inside('tc', 'globals', ...parts);
   }
 
   /** Pin path of one map of an element. */
   mapPath(iface: string, direction: ChainDirection, name: string, version: string, map: string): string {
-    return join(this.mapDir(iface, direction, name, version), checkSegment('map name', map));
+    return this.#join(this.mapDir(iface, direction, name, version), checkSegment('map name', map));
   }
 
   /** Directory of an element's program pin. */
   programDir(iface: string, name: string, version: string): string {
-    return this.#inside('progs', checkIface(iface), checkSegment('program name', name), versionSegment(version));
+    return this.#inside('progs', checkIface(iface, this.style), checkSegment('program name', name), versionSegment(version));
   }
 
   /** Pin path of an element's entry program: `<entry>_<prog_type>`. */
   programPath(iface: string, direction: ChainDirection, name: string, version: string, entry: string): string {
-    return join(this.programDir(iface, name, version), `${checkIdentifier('entry function', entry)}_${progTypeOf(direction)}`);
+    return this.#join(this.programDir(iface, name, version), `${checkIdentifier('entry function', entry)}_${progTypeOf(direction)}`);
   }
 
   /** Pin path of an element's link (l3afd pins links for directly attached programs). */
   linkPath(iface: string, direction: ChainDirection, name: string, version: string): string {
     const file = direction === 'xdp_ingress' ? `${name}_xdp` : `${name}_tc_${direction === 'tc_ingress' ? 'ingress' : 'egress'}`;
-    return this.#inside('links', checkIface(iface), checkSegment('program name', name), versionSegment(version), file);
+    return this.#inside('links', checkIface(iface, this.style), checkSegment('program name', name), versionSegment(version), file);
   }
 
   /**
@@ -147,7 +180,7 @@ export class PinLayout {
    * its next array, under `<root>/chain-counts/<iface>/<direction>/<name>/<version>/` (outside l3afd's layout).
    */
   countPath(iface: string, direction: ChainDirection, name: string, version: string, part: 'prog' | 'count' | 'next'): string {
-    return this.#inside('chain-counts', checkIface(iface), direction, checkSegment('program name', name), versionSegment(version), part);
+    return this.#inside('chain-counts', checkIface(iface, this.style), direction, checkSegment('program name', name), versionSegment(version), part);
   }
 
   /** The path a replacement pin is made at while `path` is still live. */

@@ -219,8 +219,8 @@ export interface TailOps {
   userRunning(name: string): boolean;
   stopUser(p: P): Promise<void>;
   updateUser(p: P): Promise<void>;
-  /** Starts `p` as the chain's tail and waits until it linked itself. */
-  startSelfLinking(p: P): Promise<void>;
+  /** Starts `p` as the chain's tail and waits until it linked itself; a note when its BPF part cannot be checked here. */
+  startSelfLinking(p: P): Promise<string | undefined>;
   /** The agent holds a root for this chain (for a tail without native programs). */
   rootHeld(): boolean;
   releaseRoot(): void;
@@ -314,10 +314,10 @@ export async function applyTailPlan(
       continue;
     }
     try {
-      await ops.startSelfLinking(t);
+      const note = await ops.startSelfLinking(t);
       out.push(t);
       ops.setLastError(t.name, null);
-      if (!c) results.set(t.name, 'added');
+      if (!c) results.set(t.name, 'added', note);
       else if (changed.length > 0) results.set(t.name, 'updated', `changed: ${changed.join(', ')}`);
       else results.set(t.name, running?.name === t.name ? 'unchanged' : 'updated', running?.name === t.name ? 'restarted after the programs before it changed' : 'started again (it was not running)');
     } catch (err) {

@@ -12,16 +12,17 @@ import { keyString } from './program-key.ts';
 import type { ProgramFigures } from '../observer/program.ts';
 import type { ProgramStatus, RunningProgram, UserProgramView } from './types.ts';
 import { selfLinkState } from './user-program-runner.ts';
-import { hasUserProgram, isSelfLinking, userKey } from './user-programs.ts';
+import { hasUserProgram, isSelfLinking, selfLinkBpfProblem, userKey } from './user-programs.ts';
 
 /** A program in GET: l3afd's fields plus what is live. */
 export type ProgramWithStatus = NormalizedBpfProgram & { status: ProgramStatus };
 
-/** `base` with the user program's state: running only when attached and the process runs; restarts added. */
-export function withUserStatus(base: ProgramStatus, u: UserProgramStatus | undefined): ProgramStatus {
+/** `base` with the user program's state (and its limits as the OS reads them back): running only when attached and the process runs; restarts added. */
+export function withUserStatus(base: ProgramStatus, u: UserProgramStatus | undefined, observed?: Readonly<Record<string, string>>): ProgramStatus {
   const view: UserProgramView = {
     state: u?.state ?? 'not started', running: u?.running ?? false, pid: u?.pid ?? null, restarts: u?.restarts ?? 0,
     last_exit_code: u?.lastExit?.code ?? null, last_exit_signal: u?.lastExit?.signal ?? null, limits: u?.limits?.method ?? 'none', adopted: u?.adopted ?? false,
+    ...(observed && Object.keys(observed).length > 0 ? { observed_limits: observed } : {}),
   };
   return {
     ...base,
@@ -63,14 +64,24 @@ export function computeStatus(c: EngineCore): NormalizedL3afBpfPrograms[] {
         let progId = el?.id ?? 0;
         if (isSelfLinking(p) && p.admin_status === 'enabled' && c.phase === 'running') ({ attached, progId } = selfLinkState(c, e.iface, d, desc));
         const base: ProgramStatus = {
-          attached, kernel_prog_id: progId, last_error: rt?.lastError ?? null, restarts: rt?.restarts ?? 0,
+          attached, kernel_prog_id: progId, last_error: rt?.lastError ?? (isSelfLinking(p) ? selfLinkBpfProblem() ?? null : null), restarts: rt?.restarts ?? 0,
           ...(el ? { continues_chain: el.continues, reachable: el.reachable, verifier: verifierStatus(el.figures) } : {}),
           ...(el?.counted ? { packets_entered: Number(el.counted.packets) } : {}) };
-        p.status = hasUserProgram(p) ? withUserStatus(base, c.supervisor?.snapshot(userKey(e.iface, d, p.name))) : base;
+        p.status = hasUserProgram(p) ? withUserStatus(base, c.supervisor?.snapshot(userKey(e.iface, d, p.name)), observedLimits(c, userKey(e.iface, d, p.name))) : base;
       }
     }
   }
   return els;
+}
+
+/** A user program's limits as the OS reports them (read errors: none shown, logged). */
+function observedLimits(c: EngineCore, key: string): Record<string, string> | undefined {
+  try {
+    return c.supervisor?.observedLimits(key);
+  } catch (err) {
+    c.log.warn({ key, err: messageOf(err) }, 'reading back user program limits failed');
+    return undefined;
+  }
 }
 
 /** A chained program's figures as its status shows them. */

@@ -18,7 +18,7 @@ import { bySeq, nativeProblem } from './program-diff.ts';
 import { parseKey } from './program-key.ts';
 import { programAttributes } from './step-spans.ts';
 import type { RunningProgram } from './types.ts';
-import { clearSlotIf, hasUserProgram, isSelfLinking, slotId, userKey, waitForSelfLink } from './user-programs.ts';
+import { clearSlotIf, hasUserProgram, isSelfLinking, selfLinkBpfProblem, slotId, userKey, waitForSelfLink } from './user-programs.ts';
 import { hookProgramId } from './user-roots.ts';
 
 /** The checkout this module runs from (agent/src/engine → three levels up). */
@@ -113,11 +113,17 @@ export async function startUser(c: EngineCore, iface: string, d: ChainDirection,
  * or after an agent-held root when the chain has none; waits until it pinned its next array
  * and took the predecessor's slot. On failure it is stopped and nothing of it stays.
  */
-export async function startSelfLinking(c: EngineCore, iface: string, d: ChainDirection, p: NormalizedBpfProgram, notify = true): Promise<void> {
+export async function startSelfLinking(c: EngineCore, iface: string, d: ChainDirection, p: NormalizedBpfProgram, notify = true): Promise<string | undefined> {
   const cm = c.running();
   const sup = c.sup();
   const key = userKey(iface, d, p.name);
   const dir = await packageDir(c, p);
+  // no libbpf API (Windows without eBPF-for-Windows): l3afd's Windows path, the user program alone (no root, no link check)
+  const noBpf = selfLinkBpfProblem();
+  if (noBpf !== undefined) {
+    await sup.start(userSpec(c, iface, d, p, dir));
+    return noBpf;
+  }
   const heldRootBefore = c.roots().get(iface, d) !== undefined;
   if (cm.programs(iface, d).length === 0) c.roots().ensure(iface, d);
   const prevPin = tailPrevPin(c, iface, d) as string;
@@ -138,6 +144,7 @@ export async function startSelfLinking(c: EngineCore, iface: string, d: ChainDir
     c.lastRunning.started(key, rp.progId);
     if (notify) c.notify('programStarted', rp); // at start(), the observer learns everything at the end
   }
+  return undefined;
 }
 
 /**

@@ -6,12 +6,22 @@
  */
 import { existsSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { BpfMap, ProgArray } from '../bpf/index.ts';
+import { BpfMap, ProgArray, libbpfUnavailable } from '../bpf/index.ts';
 import type { ChainDirection } from '../chain/index.ts';
 import type { NormalizedBpfProgram } from '../payload/index.ts';
 import { keyString } from './program-key.ts';
 
 export { USER_RESTART_FIELDS, hasUserProgram, isSelfLinking, needsUserRestart } from './program-diff.ts';
+
+/**
+ * Why a self-linking program's BPF part can be neither loaded, linked nor checked here (no libbpf
+ * API: Windows without eBPF-for-Windows), undefined when it can. Its user program still runs
+ * alone, as l3afd runs `.exe` user programs on Windows: without a root and without `--map-name`.
+ */
+export function selfLinkBpfProblem(): string | undefined {
+  const missing = libbpfUnavailable();
+  return missing === null ? undefined : `the user program runs alone; its BPF part cannot be loaded, linked or checked here: ${missing}`;
+}
 
 /** Supervisor key of a chained program's user program. */
 export function userKey(iface: string, direction: ChainDirection, name: string): string {

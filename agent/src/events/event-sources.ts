@@ -4,7 +4,7 @@
  * Windows, ETW later) through {@link ProducerFactory}.
  */
 import { join } from 'node:path';
-import { BpfMap, LibbpfRingBufferReader, PerfBufferReader, RingBufferReader, platform, type RecordBatch } from '../bpf/index.ts';
+import { BpfMap, LibbpfRingBufferReader, PerfBufferReader, RingBufferReader, WindowsRingBufferReader, ebpfRingFfi, platform, type RecordBatch } from '../bpf/index.ts';
 import type { RunningProgram } from '../observer/program.ts';
 import type { EventMap } from '../payload/index.ts';
 import { BtfTypes, btfDecoder, rawRecord } from '../bpf/btf-decoder.ts';
@@ -118,6 +118,11 @@ export function defaultEventSources(): EventSource[] {
 export const pinnedBufferProducer: ProducerFactory = (program, source, onBatch) => {
   const map = BpfMap.openPinned(join(program.mapPinDir, source.map));
   try {
+    if (map.type === 'ringbuf' && platform.name === 'windows') {
+      // eBPF-for-Windows: its wait-handle model (no epoll there); not run against real eBPF-for-Windows
+      const w = new WindowsRingBufferReader(map.fd, { onBatch }, ebpfRingFfi()).start();
+      return { lost: () => 0, close: () => { w.stop(); map.close(); } };
+    }
     if (map.type === 'ringbuf') {
       // read from its mapped memory where the platform maps ring buffers (Linux); through libbpf's callbacks elsewhere
       const r = platform.name === 'linux' ? new RingBufferReader(map, { onRecords: onBatch }).start() : new LibbpfRingBufferReader(map, { onBatch }).start();

@@ -83,6 +83,7 @@ export const UserProgramSchema = Type.Object(
     last_exit_signal: Type.Union([Type.String(), Type.Null()], { description: 'Signal that ended it last (e.g. SIGKILL), null when none.' }),
     limits: Type.String({ description: 'How cpu / memory are enforced: cgroup, rlimit or none.' }),
     adopted: Type.Boolean({ description: 'Adopted from a previous agent (not started by this one).' }),
+    observed_limits: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'The limits as the OS reports them while it runs: the Job Object read back (QueryInformationJobObject) on Windows, cgroup files or /proc/<pid>/limits on Linux.' })),
   },
   { additionalProperties: false },
 );

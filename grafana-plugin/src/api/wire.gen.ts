@@ -353,6 +353,12 @@ export interface UserProgramView {
    * Adopted from a previous agent (not started by this one).
    */
   adopted: boolean;
+  /**
+   * The limits as the OS reports them while it runs: the Job Object read back (QueryInformationJobObject) on Windows, cgroup files or /proc/<pid>/limits on Linux.
+   */
+  observed_limits?: {
+    [k: string]: string;
+  };
 }
 export interface ProgramStatus {
   /**
