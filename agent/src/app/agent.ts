@@ -175,14 +175,18 @@ export async function startAgent(config: AgentConfig, opts: StartOptions): Promi
 
   // Metrics (`[web] metrics-addr`), map monitors, kernel run statistics, host facts, live events
   // and OpenTelemetry: one observer the engine tells about every program it starts or stops.
+  // The audit log outlives observability: a re-created registry (failed hand-over) gets its counter again.
+  const audit = new AuditLog({ dir: config.l3af.stateDir });
   const startObservability = async (): Promise<Observability> => {
     const o = await Observability.start({
       ...observabilityOptions(config, logger.child({ component: 'observability' })),
+      audit,
       ...(tls && metricsTls !== 'off' ? { metricsTls: { options: tls.metricsOptions(metricsTls === 'mtls'), reloader: tls } } : {}),
     });
     if (tls) registerCertificateExpiry(o.registry, tls);
     registerChainReach(o.registry, () => chainsOfAll());
     registerStoreHealth(o.registry, () => storeProblem());
+    audit.useRegistry(o.registry);
     return o;
   };
   // every chain as the kernel sees it, for the dead-end gauge (read through the engine current at scrape time)
@@ -277,7 +281,6 @@ export async function startAgent(config: AgentConfig, opts: StartOptions): Promi
     },
   };
 
-  const audit = new AuditLog({ dir: config.l3af.stateDir, registry: obs.registry });
   const app = await buildServer({
     engine, config, logger, restart, audit,
     observability: { hostFacts: obs.hostFacts, events: obs.events },

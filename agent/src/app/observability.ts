@@ -21,6 +21,7 @@ import { KernelStats } from '../metrics/kernel-stats.ts';
 import { MapMonitors, type MonitorSpec } from '../metrics/map-monitor.ts';
 import { MapPressure } from '../metrics/map-pressure.ts';
 import { EventLogExport } from '../telemetry/event-logs.ts';
+import { AuditLogExport, type AuditSource } from '../telemetry/audit-logs.ts';
 import { EtwEvents } from '../events/etw-events.ts';
 import { startMetricsServer, type MetricsServer, type MetricsTls } from '../metrics/metrics-server.ts';
 import { ExpositionCache } from '../metrics/exposition-cache.ts';
@@ -44,6 +45,8 @@ export interface ObservabilityOptions {
   readonly maxKeysPerSpec?: number;
   readonly extraSpecs?: (p: RunningProgram) => readonly MonitorSpec[];
   readonly eventSources?: readonly EventSource[];
+  /** The audit log: its entries become OTel logs when OTLP logs are configured. */
+  readonly audit?: AuditSource;
   readonly host?: string;
   readonly logger?: Logger;
   /** Environment for OTEL_* (default process.env). */
@@ -80,6 +83,8 @@ export class Observability implements EngineObserver {
     readonly eventLogs: EventLogExport | undefined,
     /** Windows: the ETW source (SSE `source=etw` and OTel logs share its one session). */
     readonly etw: EtwEvents | undefined,
+    /** Audit entries as OTel logs (when OTLP logs are configured and an audit log is given). */
+    readonly auditLogs: AuditLogExport | undefined,
   ) {}
 
   /** Builds the registry and its parts, starts the timers, the listener and OpenTelemetry. */
@@ -119,7 +124,8 @@ export class Observability implements EngineObserver {
     const eventLogs = telemetry.eventLogger
       ? new EventLogExport(events, telemetry.eventLogger, { ...(etw ? { etw } : {}), onEtwError: (err) => o.logger?.warn({ err: err.message }, 'ETW events not exported as OTel logs') })
       : undefined;
-    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw);
+    const auditLogs = telemetry.eventLogger && o.audit ? new AuditLogExport(o.audit, telemetry.eventLogger) : undefined;
+    return new Observability(registry, agent, maps, kernel, events, hostFacts, telemetry, server, exposition, pressure, eventLogs, etw, auditLogs);
   }
 
   programStarted(p: RunningProgram): void {
@@ -176,6 +182,7 @@ export class Observability implements EngineObserver {
     this.pressure.close();
     this.kernel.close();
     this.eventLogs?.close();
+    this.auditLogs?.close();
     this.etw?.close();
     this.events.close();
     this.agent.close();

@@ -43,7 +43,10 @@ export class AuditLog {
   readonly #file: string;
   readonly #maxBytes: number;
   readonly #keep: number;
-  readonly #counter: Counter<'route' | 'outcome'> | undefined;
+  #counter: Counter<'route' | 'outcome'> | undefined;
+  /** Entries recorded by this process per `route\0outcome` (a re-created counter starts from them). */
+  readonly #tally = new Map<string, number>();
+  readonly #listeners = new Set<(e: AuditEntry) => void>();
   #last = 0;
 
   constructor(opts: AuditLogOptions) {
@@ -51,10 +54,27 @@ export class AuditLog {
     this.#file = join(opts.dir, 'audit.jsonl');
     this.#maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
     this.#keep = opts.keep ?? 4;
-    this.#counter = opts.registry
-      ? new Counter({ name: 'l3af_audit_entries_total', help: 'Changes recorded in the audit log, by route and outcome.', labelNames: ['route', 'outcome'], registers: [opts.registry] })
-      : undefined;
+    if (opts.registry) this.useRegistry(opts.registry);
     for (const e of this.#read()) this.#last = Math.max(this.#last, Number(e.id) || 0);
+  }
+
+  /**
+   * Registers `l3af_audit_entries_total` in `registry` (again after observability was re-created,
+   * e.g. after a failed hand-over), carrying over what this process counted so far.
+   */
+  useRegistry(registry: Registry): void {
+    const counter = new Counter({ name: 'l3af_audit_entries_total', help: 'Changes recorded in the audit log, by route and outcome.', labelNames: ['route', 'outcome'], registers: [registry] });
+    for (const [key, n] of this.#tally) {
+      const [route = '', outcome = ''] = key.split('\0');
+      counter.inc({ route, outcome }, n);
+    }
+    this.#counter = counter;
+  }
+
+  /** Calls `onEntry` (as the API shows it) after each append; returns the unsubscribe. */
+  subscribe(onEntry: (e: AuditEntry) => void): () => void {
+    this.#listeners.add(onEntry);
+    return () => this.#listeners.delete(onEntry);
   }
 
   get path(): string {
@@ -68,7 +88,19 @@ export class AuditLog {
     const line = `${JSON.stringify(stored)}\n`;
     if (existsSync(this.#file) && statSync(this.#file).size + Buffer.byteLength(line) > this.#maxBytes) this.#rotate();
     appendFileSync(this.#file, line, { mode: 0o600 });
+    const key = `${stored.route}\0${stored.outcome}`;
+    this.#tally.set(key, (this.#tally.get(key) ?? 0) + 1);
     this.#counter?.inc({ route: stored.route, outcome: stored.outcome });
+    if (this.#listeners.size > 0) {
+      const { before: _b, ...shown } = stored;
+      for (const l of this.#listeners) {
+        try {
+          l(shown);
+        } catch {
+          // an exporter's failure never fails the change it records
+        }
+      }
+    }
     return stored;
   }
 
