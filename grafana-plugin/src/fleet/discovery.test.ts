@@ -6,7 +6,10 @@ const answer: TargetsAnswer = {
     activeTargets: [
       { labels: { job: 'l3af', instance: '10.1.0.5:8898', host: 'edge-a', dc: 'fra' }, health: 'up' },
       { labels: { job: 'l3af', instance: '10.1.0.6:8898', host: 'edge-b', dc: 'ams' }, health: 'down' },
-      { labels: { job: 'l3af-tls', instance: 'core-1.example:8898', l3af_api_url: 'https://core-1.example:7443/' }, health: 'up' },
+      {
+        labels: { job: 'l3af-tls', instance: 'core-1.example:8898', l3af_api_url: 'https://core-1.example:7443/' },
+        health: 'up',
+      },
       { labels: { job: 'l3af', instance: '[fd00::7]:8898' }, health: 'up' },
       { labels: { job: 'node', instance: '10.1.0.5:9100' }, health: 'up' },
       // the same agent scraped by a second l3af job: listed once
@@ -29,7 +32,9 @@ describe('agentsFromTargets', () => {
   });
   it('job regexp, API port and scheme are options', () => {
     expect(agentsFromTargets(answer, { job: 'l3af-tls' }).map((x) => x.url)).toEqual(['https://core-1.example:7443']);
-    expect(agentsFromTargets(answer, { job: 'l3af', apiPort: 7080, scheme: 'https' })[0].url).toBe('https://10.1.0.5:7080');
+    expect(agentsFromTargets(answer, { job: 'l3af', apiPort: 7080, scheme: 'https' })[0].url).toBe(
+      'https://10.1.0.5:7080'
+    );
   });
   it('a failed query is an error, not an empty fleet', () => {
     expect(() => agentsFromTargets({ status: 'error' })).toThrow(/status error/);
@@ -38,7 +43,9 @@ describe('agentsFromTargets', () => {
 
 describe('fleetOf', () => {
   it('static agents first (always allowed), discovered ones allowed only by a pattern, no duplicates', () => {
-    const f = fleetOf([{ name: 'lab', url: 'http://10.1.0.6:53000/' }], agentsFromTargets(answer), ['http://10.1.*.*:53000']);
+    const f = fleetOf([{ name: 'lab', url: 'http://10.1.0.6:53000/' }], agentsFromTargets(answer), [
+      'http://10.1.*.*:53000',
+    ]);
     expect(f.map((a) => [a.name, a.source, a.allowed])).toEqual([
       ['lab', 'static', true],
       ['10.1.0.5:8898', 'prometheus', true],
@@ -77,7 +84,9 @@ describe('selectAgents', () => {
   it('by label, host pattern, names; never a disallowed agent', () => {
     expect(selectAgents(fleet, { labels: { dc: 'fra' } }).map((a) => a.host)).toEqual(['edge-a']);
     expect(selectAgents(fleet, { host: 'edge-*' }).map((a) => a.host)).toEqual(['edge-a', 'edge-b']);
-    expect(selectAgents(fleet, { names: ['core-1.example:8898', '[fd00::7]:8898'] }).map((a) => a.host)).toEqual(['core-1.example']);
+    expect(selectAgents(fleet, { names: ['core-1.example:8898', '[fd00::7]:8898'] }).map((a) => a.host)).toEqual([
+      'core-1.example',
+    ]);
     expect(selectAgents(fleet, { host: 'edge-*', labels: { dc: 'a*' } }).map((a) => a.host)).toEqual(['edge-b']);
     expect(selectAgents(fleet, {}).length).toBe(3);
   });

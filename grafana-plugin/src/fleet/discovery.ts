@@ -56,10 +56,19 @@ export function agentsFromTargets(answer: TargetsAnswer, o: DiscoveryOptions = {
       continue;
     }
     const targetHost = hostOf(instance);
-    const url = labels.l3af_api_url ? trimUrl(labels.l3af_api_url) : `${o.scheme ?? 'http'}://${bracket(targetHost)}:${o.apiPort ?? 53000}`;
+    const url = labels.l3af_api_url
+      ? trimUrl(labels.l3af_api_url)
+      : `${o.scheme ?? 'http'}://${bracket(targetHost)}:${o.apiPort ?? 53000}`;
     // one agent per API URL: the same agent scraped by two jobs is listed once
     if (!out.has(url)) {
-      out.set(url, { name: instance, url, host: labels.host ?? targetHost, labels, source: 'prometheus', health: t.health ?? 'unknown' });
+      out.set(url, {
+        name: instance,
+        url,
+        host: labels.host ?? targetHost,
+        labels,
+        source: 'prometheus',
+        health: t.health ?? 'unknown',
+      });
     }
   }
   return [...out.values()];

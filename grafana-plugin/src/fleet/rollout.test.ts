@@ -1,4 +1,12 @@
-import { planWaves, Rollout, type AgentPort, type AgentRequest, type Clock, type RegressionCheck, type RolloutSnapshot } from './rollout';
+import {
+  planWaves,
+  Rollout,
+  type AgentPort,
+  type AgentRequest,
+  type Clock,
+  type RegressionCheck,
+  type RolloutSnapshot,
+} from './rollout';
 
 /** Agents with a version counter as state; writes checked against If-Match; an audit per write. */
 class FakeFleet implements AgentPort {
@@ -65,7 +73,14 @@ class FakeFleet implements AgentPort {
 function fakeClock(): Clock & { slept: number[] } {
   let t = 0;
   const slept: number[] = [];
-  return { slept, now: () => t, sleep: async (ms) => { slept.push(ms); t += ms; } };
+  return {
+    slept,
+    now: () => t,
+    sleep: async (ms) => {
+      slept.push(ms);
+      t += ms;
+    },
+  };
 }
 
 const names = (n: number) => Array.from({ length: n }, (_, i) => `agent${String(i).padStart(2, '0')}`);
@@ -155,12 +170,23 @@ describe('Rollout', () => {
     const agents = names(20);
     const f = new FakeFleet(agents);
     f.failApply.add('agent07');
-    const r = new Rollout(agents, req, f, { canary: 1, waves: [50, 100], concurrency: 1, revertOnFailure: true, clock: fakeClock() });
+    const r = new Rollout(agents, req, f, {
+      canary: 1,
+      waves: [50, 100],
+      concurrency: 1,
+      revertOnFailure: true,
+      clock: fakeClock(),
+    });
     await r.dryRun();
     const s = await r.apply();
     expect(s.phase).toBe('stopped');
     expect(s.reverted).toBe(true);
-    expect(f.calls.filter((c) => c.startsWith('revert'))).toEqual(agents.slice(0, 8).reverse().map((a) => `revert ${a}`));
+    expect(f.calls.filter((c) => c.startsWith('revert'))).toEqual(
+      agents
+        .slice(0, 8)
+        .reverse()
+        .map((a) => `revert ${a}`)
+    );
     const o = outcomes(s);
     expect(agents.slice(0, 8).map((a) => o[a])).toEqual(Array(8).fill('reverted'));
     expect(agents.slice(10).map((a) => o[a])).toEqual(Array(10).fill('skipped'));
@@ -171,7 +197,13 @@ describe('Rollout', () => {
   it('a thrown apply (unreachable agent) counts as a failure, stops writes within the wave; nothing to revert there (no audit id)', async () => {
     const f = new FakeFleet(names(3));
     f.throwApply.add('agent01');
-    const r = new Rollout(names(3), req, f, { canary: 1, waves: [100], concurrency: 1, revertOnFailure: true, clock: fakeClock() });
+    const r = new Rollout(names(3), req, f, {
+      canary: 1,
+      waves: [100],
+      concurrency: 1,
+      revertOnFailure: true,
+      clock: fakeClock(),
+    });
     await r.dryRun();
     const s = await r.apply();
     expect(s.reason).toBe('agent01: connection refused');
@@ -215,7 +247,15 @@ describe('Rollout', () => {
         return applied > 1 ? { regressed: true, detail: `value ${applied}` } : { regressed: false, detail: '0' };
       },
     };
-    const r = new Rollout(agents, req, f, { canary: 1, waves: [50, 100], soakMs: 30_000, checkIntervalMs: 10_000, revertOnFailure: true, regression, clock });
+    const r = new Rollout(agents, req, f, {
+      canary: 1,
+      waves: [50, 100],
+      soakMs: 30_000,
+      checkIntervalMs: 10_000,
+      revertOnFailure: true,
+      regression,
+      clock,
+    });
     await r.dryRun();
     const s = await r.apply();
     expect(s.phase).toBe('stopped');
@@ -264,14 +304,27 @@ describe('Rollout', () => {
   it('abort while paused stops there; revertOnAbort reverts what was applied', async () => {
     const agents = names(6);
     const f = new FakeFleet(agents);
-    const r = new Rollout(agents, req, f, { canary: 1, waves: [100], concurrency: 1, revertOnAbort: true, clock: fakeClock() });
+    const r = new Rollout(agents, req, f, {
+      canary: 1,
+      waves: [100],
+      concurrency: 1,
+      revertOnAbort: true,
+      clock: fakeClock(),
+    });
     await r.dryRun();
     r.subscribe((s) => s.phase === 'paused' && r.abort());
     f.onApply = (a) => a === 'agent01' && r.pause();
     const s = await r.apply();
     expect(s.phase).toBe('aborted');
     expect(s.reason).toBe('aborted by the operator');
-    expect(outcomes(s)).toEqual({ agent00: 'reverted', agent01: 'reverted', agent02: 'skipped', agent03: 'skipped', agent04: 'skipped', agent05: 'skipped' });
+    expect(outcomes(s)).toEqual({
+      agent00: 'reverted',
+      agent01: 'reverted',
+      agent02: 'skipped',
+      agent03: 'skipped',
+      agent04: 'skipped',
+      agent05: 'skipped',
+    });
     expect([...f.state.values()].every((x) => x.body === 'old')).toBe(true);
   });
 
@@ -279,7 +332,13 @@ describe('Rollout', () => {
     const agents = names(4);
     const f = new FakeFleet(agents);
     let r: Rollout | undefined = undefined;
-    const regression: RegressionCheck = { expr: 'up', evaluate: async () => { r?.abort(); return { regressed: false, detail: '1' }; } };
+    const regression: RegressionCheck = {
+      expr: 'up',
+      evaluate: async () => {
+        r?.abort();
+        return { regressed: false, detail: '1' };
+      },
+    };
     r = new Rollout(agents, req, f, { canary: 1, waves: [100], soakMs: 60_000, regression, clock: fakeClock() });
     await r.dryRun();
     const s = await r.apply();
@@ -292,7 +351,13 @@ describe('Rollout', () => {
     const f = new FakeFleet(names(3));
     f.failApply.add('agent02');
     f.failRevert.add('agent01');
-    const r = new Rollout(names(3), req, f, { canary: 1, waves: [100], concurrency: 1, revertOnFailure: true, clock: fakeClock() });
+    const r = new Rollout(names(3), req, f, {
+      canary: 1,
+      waves: [100],
+      concurrency: 1,
+      revertOnFailure: true,
+      clock: fakeClock(),
+    });
     await r.dryRun();
     const s = await r.apply();
     expect(s.reverted).toBe(false);

@@ -177,7 +177,12 @@ export class Rollout {
   #resume: (() => void) | undefined;
   #abortRequested = false;
 
-  constructor(agents: readonly string[], request: (agent: string) => AgentRequest, port: AgentPort, opts: RolloutOptions = {}) {
+  constructor(
+    agents: readonly string[],
+    request: (agent: string) => AgentRequest,
+    port: AgentPort,
+    opts: RolloutOptions = {}
+  ) {
     if (agents.length === 0) {
       throw new RangeError('a rollout needs at least one agent');
     }
@@ -206,7 +211,11 @@ export class Rollout {
   /** The current state (a copy). */
   get snapshot(): RolloutSnapshot {
     const s = this.#s;
-    return { ...s, waves: s.waves.map((w) => [...w]), agents: s.agents.map((a) => ({ ...a, ...(a.plan ? { plan: [...a.plan] } : {}) })) };
+    return {
+      ...s,
+      waves: s.waves.map((w) => [...w]),
+      agents: s.agents.map((a) => ({ ...a, ...(a.plan ? { plan: [...a.plan] } : {}) })),
+    };
   }
 
   /** Calls `fn` on every change; returns the unsubscribe. */
@@ -261,7 +270,10 @@ export class Rollout {
     this.#set(
       bad.length === 0
         ? { phase: 'ready' }
-        : { phase: 'blocked', reason: `dry run failed on ${bad.length} agent(s): ${bad.map((a) => `${a.agent} (${a.error})`).join('; ')}` }
+        : {
+            phase: 'blocked',
+            reason: `dry run failed on ${bad.length} agent(s): ${bad.map((a) => `${a.agent} (${a.error})`).join('; ')}`,
+          }
     );
     return this.snapshot;
   }
@@ -409,13 +421,19 @@ export class Rollout {
     this.#emit();
   }
 
-  async #finish(phase: 'done' | 'stopped' | 'aborted', reason: string | undefined, revert: boolean): Promise<RolloutSnapshot> {
+  async #finish(
+    phase: 'done' | 'stopped' | 'aborted',
+    reason: string | undefined,
+    revert: boolean
+  ): Promise<RolloutSnapshot> {
     this.#skipRest();
     let reverted: boolean | undefined;
     if (revert) {
       this.#set({ phase: 'reverting', reason });
       // newest first; a failed write may have changed nothing (no audit id): nothing to revert there
-      const changed = this.#s.agents.filter((a) => (a.outcome === 'applied' || a.outcome === 'failed') && a.auditId).reverse();
+      const changed = this.#s.agents
+        .filter((a) => (a.outcome === 'applied' || a.outcome === 'failed') && a.auditId)
+        .reverse();
       reverted = true;
       await this.#each(
         changed.map((a) => a.agent),
@@ -427,7 +445,12 @@ export class Rollout {
           this.#agent(agent, { outcome: 'reverting' });
           try {
             const r = await this.#port.revert(agent, a.auditId, a.etag);
-            this.#agent(agent, r.ok ? { outcome: 'reverted', ...(r.etag ? { etag: r.etag } : {}) } : { outcome: 'revert-failed', error: r.error ?? 'revert failed' });
+            this.#agent(
+              agent,
+              r.ok
+                ? { outcome: 'reverted', ...(r.etag ? { etag: r.etag } : {}) }
+                : { outcome: 'revert-failed', error: r.error ?? 'revert failed' }
+            );
             reverted &&= r.ok;
           } catch (err) {
             this.#agent(agent, { outcome: 'revert-failed', error: messageOf(err) });
@@ -436,7 +459,12 @@ export class Rollout {
         }
       );
     }
-    this.#set({ phase, ...(reason !== undefined ? { reason } : {}), ...(reverted !== undefined ? { reverted } : {}), finishedAt: this.#o.clock.now() });
+    this.#set({
+      phase,
+      ...(reason !== undefined ? { reason } : {}),
+      ...(reverted !== undefined ? { reverted } : {}),
+      finishedAt: this.#o.clock.now(),
+    });
     return this.snapshot;
   }
 
