@@ -136,6 +136,32 @@ describe('HttpAgentPort', () => {
     });
   });
 
+  it('apply: a 422 whose headers Grafana dropped finds its audit entry (and new ETag) by the If-Match ETag', async () => {
+    const f = fake([
+      () => ({
+        status: 422,
+        headers: {},
+        data: { results: [{ name: 'ratelimiting', outcome: 'failed', error: 'EPERM' }] },
+      }),
+      () => ({
+        status: 200,
+        headers: {},
+        data: {
+          entries: [
+            { id: '12', etag_before: '"e1"', etag_after: '"e5"', outcome: 'partial' },
+            { id: '4', etag_before: '"e1"', etag_after: '"e0"', outcome: 'ok' },
+          ],
+        },
+      }),
+    ]);
+    expect(await new HttpAgentPort(f.send).apply('a', { route: 'update', body }, '"e1"')).toEqual({
+      ok: false,
+      etag: '"e5"',
+      auditId: '12',
+      error: 'ratelimiting: EPERM',
+    });
+  });
+
   it('revert: POST /l3af/audit/{id}/revert with If-Match; refusals are failures', async () => {
     const f = fake([
       () => ({ status: 200, headers: { etag: '"e4"' }, data: { results: [] } }),

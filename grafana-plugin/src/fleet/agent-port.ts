@@ -105,12 +105,18 @@ export class HttpAgentPort implements AgentPort {
     if (r.status !== 200 && r.status !== 422) {
       return { ok: false, error: errorOf(r) };
     }
-    const etag = r.headers.etag;
-    const auditId = etag ? await this.#auditIdOf(agent, ifMatch, etag) : undefined;
+    // Grafana's proxy errors (the 422) do not carry the answer's headers: then the audit entry names the new ETag
+    const found = await this.#auditOf(agent, ifMatch, r.headers.etag);
+    const etag = r.headers.etag ?? found?.etag_after;
     const ok =
       r.status === 200 &&
       !((r.data as { results?: Array<{ outcome?: string }> })?.results ?? []).some((x) => x.outcome === 'failed');
-    return { ok, ...(etag ? { etag } : {}), ...(auditId ? { auditId } : {}), ...(ok ? {} : { error: errorOf(r) }) };
+    return {
+      ok,
+      ...(etag ? { etag } : {}),
+      ...(found ? { auditId: found.id } : {}),
+      ...(ok ? {} : { error: errorOf(r) }),
+    };
   }
 
   async revert(agent: string, auditId: string, ifMatch: string | undefined): Promise<ApplyResult> {
@@ -124,10 +130,15 @@ export class HttpAgentPort implements AgentPort {
       : { ok: false, error: errorOf(r) };
   }
 
-  /** The audit id of the write that took the state from `before` to `after`. */
-  async #auditIdOf(agent: string, before: string, after: string): Promise<string | undefined> {
+  /**
+   * The audit entry of the write that took the state from `before` (its If-Match) to `after` (its ETag); without
+   * `after`, the newest entry leaving `before` (If-Match made sure the state was `before` when it ran).
+   */
+  async #auditOf(agent: string, before: string, after: string | undefined): Promise<AuditEntryWire | undefined> {
     const r = await this.send(agent, { method: 'GET', path: '/l3af/audit?limit=20' });
     const entries = r.status === 200 ? ((r.data as { entries?: AuditEntryWire[] }).entries ?? []) : [];
-    return entries.find((e) => e.etag_after === after && (before === '*' || e.etag_before === before))?.id;
+    return entries.find(
+      (e) => (after === undefined || e.etag_after === after) && (before === '*' || e.etag_before === before)
+    );
   }
 }
