@@ -9,4 +9,5 @@ export enum ROUTES {
   Chains = 'chains',
   Ratelimiting = 'ratelimiting',
   Events = 'events',
+  Rollout = 'rollout',
 }

@@ -175,6 +175,9 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
     shutdown: async () => {
       unbridge?.();
       await sdk.shutdown();
+      // the SDK leaves its logger provider registered globally: a later start (observability re-created
+      // after a failed hand-over) could not register its own, and its loggers would export nowhere
+      if (logProcessor) logsApi.disable();
     },
   };
 }

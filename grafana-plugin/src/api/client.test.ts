@@ -35,6 +35,7 @@ describe('AgentClient', () => {
       url: 'api/plugin-proxy/l3af-chains-app/agent3/l3af/configs/v1/add',
       method: 'POST',
       data: body,
+      headers: { 'Content-Type': 'application/json' },
     });
   });
 

@@ -13,6 +13,17 @@ describe('settings', () => {
     expect(pluginJson.routes).toHaveLength(2 * MAX_AGENTS);
   });
 
+  it('a route whose path is a prefix of another comes after it (agent1 never catches agent10/...)', () => {
+    const paths = pluginJson.routes.map((r) => r.path);
+    const wrong = paths.flatMap((p, i) =>
+      paths
+        .slice(0, i)
+        .filter((earlier) => p !== earlier && p.startsWith(earlier))
+        .map((earlier) => `${earlier} before ${p}`)
+    );
+    expect(wrong).toEqual([]);
+  });
+
   it('toJsonData writes one slot URL per agent and clears the others', () => {
     const j = toJsonData(
       [
@@ -27,8 +38,20 @@ describe('settings', () => {
     expect(j.prometheusUid).toBe('p');
     expect(agentsOf(j).map((a) => [a.name, a.slot, agentBaseUrl(a)])).toEqual([
       ['a', 0, 'api/plugin-proxy/l3af-chains-app/agent0'],
-      ['b', 1, 'api/datasources/proxy/uid/ds-b'],
+      ['b', -1, 'api/datasources/proxy/uid/ds-b'],
     ]);
+    // data source agents take no slot: the next plain agent gets slot 1
+    const k = toJsonData([
+      { name: 'a', url: 'http://a:1' },
+      { name: 'b', url: 'https://b:2', datasourceUid: 'ds-b' },
+      { name: 'c', url: 'http://c:3' },
+    ]);
+    expect(agentsOf(k).map((a) => [a.name, a.slot])).toEqual([
+      ['a', 0],
+      ['b', -1],
+      ['c', 1],
+    ]);
+    expect([k.agent0Url, k.agent1Url, k.agent2Url]).toEqual(['http://a:1', 'http://c:3', undefined]);
   });
 
   it('validateAgents names each problem', () => {
@@ -49,6 +72,13 @@ describe('settings', () => {
     ]);
     expect(
       validateAgents(Array.from({ length: MAX_AGENTS + 1 }, (_, i) => ({ name: `n${i}`, url: 'http://x' })))[0]
-    ).toBe(`at most ${MAX_AGENTS} agents (got ${MAX_AGENTS + 1})`);
+    ).toBe(
+      `at most ${MAX_AGENTS} agents without a data source (got ${MAX_AGENTS + 1}); reach the others through data sources`
+    );
+    expect(
+      validateAgents(
+        Array.from({ length: MAX_AGENTS + 1 }, (_, i) => ({ name: `n${i}`, url: 'http://x', datasourceUid: `d${i}` }))
+      )
+    ).toEqual([]);
   });
 });

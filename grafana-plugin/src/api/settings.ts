@@ -1,12 +1,15 @@
 /**
- * The plugin's settings: a list of agents. Each agent is reached through one of the plugin's proxy routes
- * (`agent0` .. `agent15` in plugin.json, whose URL is `{{ .JsonData.agentNUrl }}`), or — for agents that want
- * a client certificate — through a Grafana data source whose proxy carries TLS client authentication.
+ * The plugin's settings: a list of agents, the admin's allow list. Each plain agent is reached through one of
+ * the plugin's proxy routes (`agent0` .. `agent255` in plugin.json, whose URL is `{{ .JsonData.agentNUrl }}`:
+ * only an admin saves jsonData, so only admitted agents are reachable); an agent behind a Grafana data source
+ * (client certificate, or beyond the route slots) takes no slot, so the list itself has no limit. Grafana's
+ * route URLs see only jsonData, never the request: that is why a route per slot and not one route with a
+ * parameter (see the README, "Many agents").
  */
 import pluginJson from '../plugin.json';
 
-/** How many agents one Grafana can address (plugin.json declares one GET and one POST route per slot). */
-export const MAX_AGENTS = 16;
+/** How many agents the plugin proxy can address (plugin.json declares one GET and one POST route per slot). */
+export const MAX_AGENTS = 256;
 
 /** One configured agent. */
 export interface AgentSetting {
@@ -29,21 +32,27 @@ export interface AppJsonData {
   [slotUrl: `agent${number}Url`]: string | undefined;
 }
 
-/** An agent together with its route slot. */
+/** An agent together with its route slot (-1: reached through its data source). */
 export interface AgentRef extends AgentSetting {
   slot: number;
 }
 
-/** The agents of the settings, each with its slot (position in the list). */
+/** The agents of the settings, each plain one with its slot (its position among the plain ones). */
 export function agentsOf(jsonData: AppJsonData | undefined): AgentRef[] {
-  return (jsonData?.agents ?? []).slice(0, MAX_AGENTS).map((a, slot) => ({ ...a, slot }));
+  let next = 0;
+  return (jsonData?.agents ?? [])
+    .map((a) => ({ ...a, slot: a.datasourceUid ? -1 : next++ }))
+    .filter((a) => a.slot < MAX_AGENTS);
 }
 
 /** Problems with a list of agents (empty when it can be saved). */
 export function validateAgents(agents: AgentSetting[]): string[] {
   const out: string[] = [];
-  if (agents.length > MAX_AGENTS) {
-    out.push(`at most ${MAX_AGENTS} agents (got ${agents.length})`);
+  const proxied = agents.filter((a) => !a.datasourceUid).length;
+  if (proxied > MAX_AGENTS) {
+    out.push(
+      `at most ${MAX_AGENTS} agents without a data source (got ${proxied}); reach the others through data sources`
+    );
   }
   const seen = new Set<string>();
   agents.forEach((a, i) => {
@@ -73,9 +82,9 @@ export function validateAgents(agents: AgentSetting[]): string[] {
 /** The jsonData to save for a list of agents (keeps other keys; clears slots no longer used). */
 export function toJsonData(agents: AgentSetting[], previous: AppJsonData = {}): AppJsonData {
   const out: AppJsonData = { ...previous, agents: agents.map((a) => ({ ...a, url: a.url.replace(/\/+$/, '') })) };
+  const plain = (out.agents ?? []).filter((a) => !a.datasourceUid);
   for (let i = 0; i < MAX_AGENTS; i++) {
-    const a = out.agents?.[i];
-    out[`agent${i}Url`] = a && !a.datasourceUid ? a.url : undefined;
+    out[`agent${i}Url`] = plain[i]?.url;
   }
   return out;
 }

@@ -16,17 +16,18 @@ export interface Call {
   url: string;
   method: string;
   data?: unknown;
+  headers?: Record<string, string>;
 }
 
 /** An answer: status and body (status >= 400 rejects like Grafana's FetchError). */
-export type Answer = { status: number; data?: unknown };
+export type Answer = { status: number; data?: unknown; headers?: Record<string, string> };
 export type Responder = (call: Call) => Answer | undefined;
 
 /** Installs a backend that answers with `respond` (404 when it returns undefined) and records calls. */
 export function fakeBackend(respond: Responder): { calls: Call[] } {
   const calls: Call[] = [];
-  const fetch = (opts: { url: string; method?: string; data?: unknown }) => {
-    const call = { url: opts.url, method: opts.method ?? 'GET', data: opts.data };
+  const fetch = (opts: { url: string; method?: string; data?: unknown; headers?: Record<string, string> }) => {
+    const call = { url: opts.url, method: opts.method ?? 'GET', data: opts.data, headers: opts.headers };
     calls.push(call);
     const a = respond(call) ?? {
       status: 404,
@@ -40,7 +41,7 @@ export function fakeBackend(respond: Responder): { calls: Call[] } {
       data: a.data,
       ok: true,
       statusText: 'OK',
-      headers: new Headers(),
+      headers: new Headers(a.headers ?? {}),
       redirected: false,
       type: 'basic',
       url: opts.url,

@@ -8,6 +8,7 @@ const Fleet = React.lazy(() => import('../../pages/Fleet'));
 const Chains = React.lazy(() => import('../../chains/ChainsPage'));
 const Ratelimiting = React.lazy(() => import('../../pages/Ratelimiting'));
 const Events = React.lazy(() => import('../../pages/Events'));
+const Rollout = React.lazy(() => import('../../pages/Rollout'));
 
 /** The app's root: one route per page, the settings in context. */
 function App(props: AppRootProps) {
@@ -19,6 +20,7 @@ function App(props: AppRootProps) {
           <Route path={ROUTES.Chains} element={<Chains />} />
           <Route path={ROUTES.Ratelimiting} element={<Ratelimiting />} />
           <Route path={ROUTES.Events} element={<Events />} />
+          <Route path={ROUTES.Rollout} element={<Rollout />} />
           <Route path="*" element={<Navigate to={ROUTES.Fleet} replace />} />
         </Routes>
       </React.Suspense>

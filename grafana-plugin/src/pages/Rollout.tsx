@@ -1,0 +1,343 @@
+/**
+ * Rollout: one change (an add/update/delete body) to a selection of the configured agents, through the
+ * rollout state machine (src/fleet/rollout.ts): dry run on each, then waves with pause/abort, stop (and
+ * optional revert) on a failing agent or a Prometheus expression that returns samples during a soak; the
+ * per-agent outcome updates live. Below: drift against a reference agent, and an agent's audit history
+ * with revert.
+ */
+import React, { useMemo, useState } from 'react';
+import { lastValueFrom } from 'rxjs';
+import { getBackendSrv, PluginPage } from '@grafana/runtime';
+import { Alert, Button } from '@grafana/ui';
+import { AgentClient } from '../api/client';
+import { NoAgents } from '../components/AgentPicker';
+import { usePluginSettings } from '../components/PluginContext';
+import { HttpAgentPort } from '../fleet/agent-port';
+import { backendSend } from '../fleet/backend-send';
+import { desiredDrift, kernelDrift } from '../fleet/drift';
+import { Rollout as RolloutMachine, type RegressionCheck, type RolloutSnapshot } from '../fleet/rollout';
+
+/** A regression check: the expression regresses when Prometheus returns any sample for it. */
+export function promRegression(prometheusUid: string | undefined, expr: string): RegressionCheck {
+  return {
+    expr,
+    evaluate: async () => {
+      const uid = encodeURIComponent(prometheusUid ?? 'prometheus');
+      const res = await lastValueFrom(
+        getBackendSrv().fetch<{
+          status: string;
+          data?: { result?: Array<{ metric: Record<string, string>; value: [number, string] }> };
+        }>({
+          url: `api/datasources/proxy/uid/${uid}/api/v1/query?query=${encodeURIComponent(expr)}`,
+          showErrorAlert: false,
+        })
+      );
+      const result = res.data.data?.result ?? [];
+      return result.length > 0
+        ? { regressed: true, detail: result.map((r) => `${JSON.stringify(r.metric)} = ${r.value[1]}`).join(', ') }
+        : { regressed: false, detail: 'no samples' };
+    },
+  };
+}
+
+function globMatch(glob: string, s: string): boolean {
+  return new RegExp(
+    `^${glob
+      .split('*')
+      .map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`
+  ).test(s);
+}
+
+export function RolloutPanel() {
+  const { agents, jsonData } = usePluginSettings();
+  const [pattern, setPattern] = useState('*');
+  const [route, setRoute] = useState<'add' | 'update' | 'delete'>('update');
+  const [payload, setPayload] = useState('');
+  const [canary, setCanary] = useState('1');
+  const [waves, setWaves] = useState('50,100');
+  const [soak, setSoak] = useState('0');
+  const [expr, setExpr] = useState('');
+  const [revert, setRevert] = useState(true);
+  const [snap, setSnap] = useState<RolloutSnapshot | undefined>();
+  const [machine, setMachine] = useState<RolloutMachine | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const selected = useMemo(() => agents.filter((a) => globMatch(pattern, a.name)), [agents, pattern]);
+
+  const dryRun = async () => {
+    setError(undefined);
+    try {
+      const body: unknown = JSON.parse(payload);
+      const m = new RolloutMachine(
+        selected.map((a) => a.name),
+        // the body's host_name is each agent's own (agents refuse a body for another host)
+        () => ({ route, body }),
+        new HttpAgentPort(backendSend(agents)),
+        {
+          canary: Number(canary),
+          waves: waves.split(',').map((w) => Number(w.trim())),
+          soakMs: Number(soak) * 1000,
+          checkIntervalMs: 2000,
+          revertOnFailure: revert,
+          ...(expr.trim() ? { regression: promRegression(jsonData.prometheusUid, expr.trim()) } : {}),
+        }
+      );
+      m.subscribe(setSnap);
+      setMachine(m);
+      await m.dryRun();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  return (
+    <section aria-label="rollout">
+      <h3>Rollout</h3>
+      <label>
+        Agents (name pattern, * = any){' '}
+        <input aria-label="agent pattern" value={pattern} onChange={(e) => setPattern(e.target.value)} />
+      </label>{' '}
+      <span data-testid="rollout-selected">{selected.length} agent(s)</span>
+      <br />
+      <label>
+        Route{' '}
+        <select
+          aria-label="route"
+          value={route}
+          onChange={(e) => setRoute(e.target.value as 'add' | 'update' | 'delete')}
+        >
+          <option value="add">add</option>
+          <option value="update">update</option>
+          <option value="delete">delete</option>
+        </select>
+      </label>
+      <br />
+      <textarea aria-label="payload" rows={6} cols={80} value={payload} onChange={(e) => setPayload(e.target.value)} />
+      <br />
+      <label>
+        Canary <input aria-label="canary" value={canary} onChange={(e) => setCanary(e.target.value)} size={3} />
+      </label>{' '}
+      <label>
+        Waves (cumulative %) <input aria-label="waves" value={waves} onChange={(e) => setWaves(e.target.value)} />
+      </label>{' '}
+      <label>
+        Soak (s) <input aria-label="soak" value={soak} onChange={(e) => setSoak(e.target.value)} size={4} />
+      </label>{' '}
+      <label>
+        Stop when this PromQL returns samples{' '}
+        <input aria-label="regression" value={expr} onChange={(e) => setExpr(e.target.value)} size={40} />
+      </label>{' '}
+      <label>
+        <input
+          type="checkbox"
+          aria-label="revert on failure"
+          checked={revert}
+          onChange={(e) => setRevert(e.target.checked)}
+        />{' '}
+        revert on failure
+      </label>
+      <div>
+        <Button onClick={dryRun} disabled={selected.length === 0 || payload.trim() === ''}>
+          Dry run
+        </Button>{' '}
+        <Button
+          onClick={() => machine?.apply().catch((err: unknown) => setError(String(err)))}
+          disabled={snap?.phase !== 'ready'}
+        >
+          Apply
+        </Button>{' '}
+        <Button
+          variant="secondary"
+          onClick={() => machine?.pause()}
+          disabled={snap?.phase !== 'applying' && snap?.phase !== 'soaking'}
+        >
+          Pause
+        </Button>{' '}
+        <Button variant="secondary" onClick={() => machine?.resume()} disabled={snap?.phase !== 'paused'}>
+          Resume
+        </Button>{' '}
+        <Button
+          variant="destructive"
+          onClick={() => machine?.abort()}
+          disabled={!snap || ['done', 'stopped', 'aborted', 'new'].includes(snap.phase)}
+        >
+          Abort
+        </Button>
+      </div>
+      {error && <Alert title={error} severity="error" />}
+      {snap && (
+        <div>
+          <p data-testid="rollout-phase">
+            {snap.phase}
+            {snap.wave >= 0 ? ` (wave ${snap.wave + 1} of ${snap.waves.length})` : ''}
+            {snap.reason ? `: ${snap.reason}` : ''}
+            {snap.reverted !== undefined ? (snap.reverted ? ' — reverted' : ' — revert incomplete') : ''}
+          </p>
+          <table data-testid="rollout-agents">
+            <thead>
+              <tr>
+                <th>agent</th>
+                <th>wave</th>
+                <th>outcome</th>
+                <th>detail</th>
+              </tr>
+            </thead>
+            <tbody>
+              {snap.agents.map((a) => (
+                <tr key={a.agent} data-testid={`rollout-agent-${a.agent}`}>
+                  <td>{a.agent}</td>
+                  <td>{a.wave + 1}</td>
+                  <td>{a.outcome}</td>
+                  <td>{a.error ?? a.plan?.join('; ') ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+export function DriftPanel() {
+  const { agents } = usePluginSettings();
+  const [reference, setReference] = useState('');
+  const [rows, setRows] = useState<Array<{ agent: string; lines: string[] }> | undefined>();
+  const check = async () => {
+    const docs = await Promise.all(
+      agents.map(async (a) => {
+        try {
+          return { agent: a.name, docs: await new AgentClient(a).configs() };
+        } catch (err) {
+          return { agent: a.name, error: err instanceof Error ? err.message : String(err) };
+        }
+      })
+    );
+    const ref = docs.find((d) => d.agent === reference)?.docs;
+    setRows(
+      docs.map((d) => ({
+        agent: d.agent,
+        lines: d.docs
+          ? [
+              ...(ref && d.agent !== reference ? desiredDrift(ref, d.docs) : []),
+              ...kernelDrift(d.docs).map((k) => `kernel: ${k.iface} ${k.direction} ${k.name}: ${k.problem}`),
+            ]
+          : [`unreachable: ${d.error}`],
+      }))
+    );
+  };
+  return (
+    <section aria-label="drift">
+      <h3>Drift</h3>
+      <label>
+        Reference agent{' '}
+        <select aria-label="reference" value={reference} onChange={(e) => setReference(e.target.value)}>
+          <option value="">(kernel drift only)</option>
+          {agents.map((a) => (
+            <option key={a.name} value={a.name}>
+              {a.name}
+            </option>
+          ))}
+        </select>
+      </label>{' '}
+      <Button onClick={check}>Check drift</Button>
+      {rows && (
+        <ul data-testid="drift">
+          {rows.map((r) => (
+            <li key={r.agent} data-testid={`drift-${r.agent}`}>
+              {r.agent}: {r.lines.length === 0 ? 'in step' : r.lines.join('; ')}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+interface AuditRow {
+  id: string;
+  time: string;
+  identity: string;
+  route: string;
+  outcome: string;
+  ifaces: string[];
+  etag_after: string;
+  error?: string;
+}
+
+export function HistoryPanel() {
+  const { agents } = usePluginSettings();
+  const [agent, setAgent] = useState('');
+  const [entries, setEntries] = useState<AuditRow[] | undefined>();
+  const [message, setMessage] = useState<string | undefined>();
+  const send = useMemo(() => backendSend(agents), [agents]);
+  const load = async (name = agent) => {
+    const r = await send(name, { method: 'GET', path: '/l3af/audit?limit=50' });
+    setEntries(r.status === 200 ? ((r.data as { entries?: AuditRow[] }).entries ?? []) : []);
+    if (r.status !== 200) {
+      setMessage(`audit log not available (HTTP ${r.status})`);
+    }
+  };
+  const revert = async (id: string) => {
+    const cur = await send(agent, { method: 'GET', path: '/l3af/configs/v1' });
+    const port = new HttpAgentPort(send);
+    const r = await port.revert(agent, id, cur.headers.etag);
+    setMessage(r.ok ? `reverted ${id}` : `revert of ${id} failed: ${r.error}`);
+    await load();
+  };
+  return (
+    <section aria-label="history">
+      <h3>History</h3>
+      <select aria-label="history agent" value={agent} onChange={(e) => setAgent(e.target.value)}>
+        <option value="">(agent)</option>
+        {agents.map((a) => (
+          <option key={a.name} value={a.name}>
+            {a.name}
+          </option>
+        ))}
+      </select>{' '}
+      <Button onClick={() => load()} disabled={agent === ''}>
+        Show audit log
+      </Button>
+      {message && <p data-testid="history-message">{message}</p>}
+      {entries && (
+        <table data-testid="history">
+          <tbody>
+            {entries.map((e) => (
+              <tr key={e.id} data-testid={`audit-${e.id}`}>
+                <td>{e.time}</td>
+                <td>{e.identity}</td>
+                <td>{e.route}</td>
+                <td>{e.ifaces.join(', ')}</td>
+                <td>{e.outcome}</td>
+                <td>{e.error ?? ''}</td>
+                <td>
+                  <Button size="sm" variant="secondary" onClick={() => revert(e.id)}>
+                    Revert
+                  </Button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+export default function RolloutPage() {
+  const { agents } = usePluginSettings();
+  return (
+    <PluginPage>
+      {agents.length === 0 ? (
+        <NoAgents />
+      ) : (
+        <>
+          <RolloutPanel />
+          <DriftPanel />
+          <HistoryPanel />
+        </>
+      )}
+    </PluginPage>
+  );
+}
