@@ -73,8 +73,9 @@ async function main(): Promise<number> {
   const sink = createWriteStream('/dev/null');
   const app = await buildServer({ engine, config, logger: createLogger({ level: 'info', env: {}, destination: sink }) });
   const floorApp = Fastify({ logger: false });
-  let floorDoc: unknown = [];
-  floorApp.get('/l3af/configs/:version', async () => floorDoc);
+  // the floor answers the agent's own bytes (its GET is pretty-printed like l3afd's), as fastify sends a ready string
+  let floorText = '[]';
+  floorApp.get('/l3af/configs/:version', async (_req, reply) => reply.type('application/json; charset=utf-8').send(floorText));
   const rows: Row[] = [];
   const problems: string[] = [];
   const profiles: Array<{ programs: number; top: ProfileEntry[] }> = [];
@@ -89,10 +90,12 @@ async function main(): Promise<number> {
       if (res.status !== 200) problems.push(`adding ${add.length} programs answered ${res.status}: ${await res.text()}`);
       have = n;
       const body = await (await fetch(url)).text();
-      floorDoc = JSON.parse(body);
+      floorText = body;
       const floorBody = await (await fetch(floorUrl)).text();
       if (floorBody !== body) problems.push(`${n} programs: the floor's answer differs from the agent's`);
-      const listed = (JSON.parse(body) as Array<{ bpf_programs: { xdp_ingress: Array<{ status?: { attached?: boolean } }> | null } }>)[0]?.bpf_programs.xdp_ingress ?? [];
+      // the programs are in the kernel: their live status (?status=true; GET itself is l3afd's shape, no status)
+      const withStatus = await (await fetch(`${url}?status=true`)).text();
+      const listed = (JSON.parse(withStatus) as Array<{ bpf_programs: { xdp_ingress: Array<{ status?: { attached?: boolean } }> | null } }>)[0]?.bpf_programs.xdp_ingress ?? [];
       if (listed.length !== n || !listed.every((p) => p.status?.attached === true)) problems.push(`${n} programs: GET lists ${listed.length}, attached ${listed.filter((p) => p.status?.attached).length}`);
       await wrk(url, { seconds: 1, connections: CONNECTIONS }); // warm-up, not measured
       await wrk(floorUrl, { seconds: 1, connections: CONNECTIONS });

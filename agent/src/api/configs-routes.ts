@@ -7,7 +7,7 @@
  * the semantic checks and the host/interface checks (all problems together); only then is the
  * engine called. `{version}` is accepted and ignored, as in l3afd (`v1` is what clients send).
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import {
@@ -136,6 +136,11 @@ export function l3afdJson(d: unknown): string {
   return JSON.stringify(d, null, 2).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** Sends JSON text made ahead (a string is sent as it is: no schema serialization). */
+function sendJsonText(reply: FastifyReply, body: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(body);
+}
+
 /** Empty l3afd GET shape for an interface the engine has nothing on. */
 function emptyInterface(hostName: string, iface: string): GetInterfaceT {
   return { host_name: hostName, iface, ipv4_address: '', bpf_programs: normalizePrograms(null) };
@@ -187,10 +192,12 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
       summary: 'Every interface the agent knows, in l3afd\'s shape (with ?status=true, each program with its live status).',
     },
   }, async (req, reply) => {
-    // l3afd pretty-prints this answer too (byte for byte with l3afd's, see l3afdJson)
-    const all = engine.get(undefined, { status: wantsStatus(req.query) });
+    // l3afd pretty-prints this answer too (byte for byte with l3afd's, see l3afdJson); the text is made once per snapshot
+    const status = wantsStatus(req.query);
+    const text = (): string => l3afdJson(engine.get(undefined, { status }));
+    const body = engine.derived ? engine.derived(`get:${status}`, text) : text();
     if (engine.etag) reply.header('etag', engine.etag());
-    return reply.type('application/json; charset=utf-8').serializer(l3afdJson).send(all);
+    return sendJsonText(reply as unknown as FastifyReply, body);
   });
 
   app.get('/:version/:iface', {
@@ -200,10 +207,14 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
       summary: 'One interface in l3afd\'s shape; an interface without programs (or unknown) gives its name and null lists, as l3afd.',
     },
   }, async (req, reply) => {
-    const found = engine.get(req.params.iface, { status: wantsStatus(req.query) }).find((e) => e.iface === req.params.iface);
-    const doc = found ?? emptyInterface(host.hostName(), req.params.iface);
+    const status = wantsStatus(req.query);
+    const iface = req.params.iface;
+    const found = engine.get(iface, { status }).find((e) => e.iface === iface);
+    // l3afd pretty-prints this answer (2-space indent); its e2e suite compares it byte for byte. An interface the
+    // agent knows: its text is made once per snapshot
+    const text = (): string => l3afdJson(found ?? emptyInterface(host.hostName(), iface));
+    const body = found && engine.derived ? engine.derived(`get:${status}:${iface}`, text) : text();
     if (engine.etag) reply.header('etag', engine.etag());
-    // l3afd pretty-prints this answer (2-space indent); its e2e suite compares it byte for byte.
-    return reply.type('application/json; charset=utf-8').serializer(l3afdJson).send(doc);
+    return sendJsonText(reply as unknown as FastifyReply, body);
   });
 };

@@ -23,7 +23,8 @@ import type { AgentConfig } from '../config/index.ts';
 import { messageOf } from '../error-message.ts';
 import type { AddUpdateBody, DeleteBody, DryRunResult, NormalizedL3afBpfPrograms } from '../payload/index.ts';
 import { EngineCore, type EngineDeps } from './core.ts';
-import { dryRunPlan, etag } from './dry-run.ts';
+import { dryRunPlan } from './dry-run.ts';
+import { etagOf } from './etag.ts';
 import { EngineError } from './errors.ts';
 import { closeManagers, startEngine, stopEngine } from './lifecycle.ts';
 import { withPackages } from './packages.ts';
@@ -114,8 +115,15 @@ class DesiredStateEngine implements Engine, ChainInspector {
     return this.#serial(() => checkedWrite(c, 'delete', body, opts, () => deletePrograms(c, body, opts)));
   }
 
+  /** The ETag of the desired state GET shows (its snapshot), computed once per snapshot. */
   etag(): string {
-    return etag(this.#c);
+    this.#c.usable();
+    return this.#c.status.derived('etag', () => etagOf(this.#c.status.desired()));
+  }
+
+  derived<T>(key: string, derive: () => T): T {
+    this.#c.usable();
+    return this.#c.status.derived(key, derive);
   }
 
   dryRun(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult> {

@@ -47,6 +47,8 @@ export class StatusCache {
   #desired: Elements | undefined;
   #timer: NodeJS.Timeout | undefined;
   #refreshes = 0;
+  /** Values derived from the current snapshot (its serialized text, its ETag): dropped with it. */
+  readonly #derived = new Map<string, unknown>();
 
   constructor(opts: StatusCacheOptions) {
     this.#compute = opts.compute;
@@ -60,6 +62,7 @@ export class StatusCache {
       const els = deepFreeze(this.#compute());
       this.#withStatus = els;
       this.#desired = deepFreeze(withoutStatus(els));
+      this.#derived.clear();
       this.#refreshes++;
     } catch (err) {
       this.#onError?.(err);
@@ -82,6 +85,13 @@ export class StatusCache {
   /** Computations so far (for tests: a read must not compute). */
   get refreshes(): number {
     return this.#refreshes;
+  }
+
+  /** A value derived from the current snapshot, computed once per snapshot (GET's text, its ETag). */
+  derived<T>(key: string, derive: () => T): T {
+    this.#view('status');
+    if (!this.#derived.has(key)) this.#derived.set(key, derive());
+    return this.#derived.get(key) as T;
   }
 
   #view(which: 'status' | 'desired'): Elements {

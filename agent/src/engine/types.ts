@@ -47,8 +47,10 @@ export interface Engine {
   update(body: AddUpdateBody, opts?: WriteOptions): Promise<OperationResult>;
   /** Removes programs by name. */
   delete(body: DeleteBody, opts?: WriteOptions): Promise<OperationResult>;
-  /** The version of the whole desired state (quoted, as the ETag header carries it). */
+  /** The version of the whole desired state GET shows (quoted, as the ETag header carries it). */
   etag?(): string;
+  /** A value derived from what GET shows now, computed once until it changes (GET's serialized text). */
+  derived?<T>(key: string, derive: () => T): T;
   /** What `mode` with `body` would do: planned, fetched, loaded and verified, never linked; nothing changes. */
   dryRun?(mode: 'add' | 'update' | 'delete', body: AddUpdateBody | DeleteBody): Promise<DryRunResult>;
   /**
