@@ -31,8 +31,6 @@ export class CountStep {
     readonly next: ProgArray,
     readonly count: BpfMap,
     readonly id: number,
-    readonly adopted: boolean,
-    readonly loadMs: number | undefined,
     object: BpfObject | undefined,
     owned: readonly { close(): void }[],
   ) {
@@ -54,11 +52,9 @@ export class CountStep {
     try {
       for (const p of obj.programNames) if (p !== entryOf(direction)) obj.skipProgram(p);
       if (reuseCount) obj.reuseMap(COUNT_MAP, reuseCount);
-      const t0 = performance.now();
       obj.load();
-      const loadMs = performance.now() - t0;
       const program = obj.program(entryOf(direction));
-      const step = new CountStep(program, new ProgArray(obj.map(COUNT_NEXT)), obj.map(COUNT_MAP), program.info().id, false, loadMs, obj, []);
+      const step = new CountStep(program, new ProgArray(obj.map(COUNT_NEXT)), obj.map(COUNT_MAP), program.info().id, obj, []);
       step.point(target);
       return step;
     } catch (err) {
@@ -77,7 +73,7 @@ export class CountStep {
       owned.push(next);
       const count = BpfMap.openPinned(paths.count);
       owned.push(count);
-      return new CountStep(program, new ProgArray(next), count, program.info().id, true, undefined, undefined, owned);
+      return new CountStep(program, new ProgArray(next), count, program.info().id, undefined, owned);
     } catch {
       for (const o of owned) o.close();
       return undefined;

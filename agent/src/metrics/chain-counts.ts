@@ -53,22 +53,40 @@ function readPins(p: RunningProgram): Reading {
   return { program: p, stepId, nextId, entered };
 }
 
+/** One counted program's labels and figures in a scrape. */
+interface Row {
+  readonly labels: ScrapeSample['labels'];
+  readonly entered: bigint | undefined;
+  readonly ended: bigint | undefined;
+}
+
 /** The counted programs of every chain, as metrics. */
 export class ChainCounts {
   readonly host: string;
   readonly #programs = new Map<string, RunningProgram>();
+  /** The rows the entered series were made from, for the ended series of the same scrape (read once per scrape). */
+  #rowsOfScrape: Row[] | undefined;
 
   constructor(opts: ChainCountsOptions) {
     this.host = opts.host ?? hostname();
     new ScrapeMetric({
       name: 'l3af_program_packets_entered_total', type: 'counter',
       help: 'Packets that entered a chained program (its counting step, [l3af] chain-counting); the kernel\'s run statistics count only the program on the hook.',
-      collect: () => this.#collect().flatMap((r) => (r.entered === undefined ? [] : [{ labels: r.labels, value: Number(r.entered) }])),
+      collect: () => {
+        const rows = this.#collect();
+        this.#rowsOfScrape = rows;
+        return rows.flatMap((r) => (r.entered === undefined ? [] : [{ labels: r.labels, value: Number(r.entered) }]));
+      },
     }).register(opts.registry);
     new ScrapeMetric({
       name: 'l3af_program_packets_ended', type: 'gauge',
       help: 'Packets a chained program ended (dropped, redirected or passed up) rather than handing them to the next program: its entered minus the next program\'s (all of it for the last).',
-      collect: () => this.#collect().flatMap((r) => (r.ended === undefined ? [] : [{ labels: r.labels, value: Number(r.ended) }])),
+      collect: () => {
+        // registered after the entered series: a scrape collects that one first, and its rows serve here
+        const rows = this.#rowsOfScrape ?? this.#collect();
+        this.#rowsOfScrape = undefined;
+        return rows.flatMap((r) => (r.ended === undefined ? [] : [{ labels: r.labels, value: Number(r.ended) }]));
+      },
     }).register(opts.registry);
   }
 
@@ -76,9 +94,9 @@ export class ChainCounts {
    * Entered and ended of each counted program. A program's counter is read after its successor's (what entered
    * the successor entered the program before), so in-flight packets make `ended` too high for a scrape, never negative.
    */
-  #collect(): { labels: ScrapeSample['labels']; entered: bigint | undefined; ended: bigint | undefined }[] {
+  #collect(): Row[] {
     const firstPass = [...this.#programs.values()].map(readPins);
-    const out: { labels: ScrapeSample['labels']; entered: bigint | undefined; ended: bigint | undefined }[] = [];
+    const out: Row[] = [];
     for (const r of firstPass) {
       const succ = r.nextId === undefined ? undefined
         : firstPass.find((x) => x !== r && x.stepId === r.nextId && x.program.iface === r.program.iface && x.program.direction === r.program.direction);
