@@ -117,26 +117,58 @@ const TWO32 = 4294967296;
 /** |hi| below 2^21: hi·2^32 + lo is a safe integer. */
 const SAFE_HI = 0x200000;
 
-function intReader(size: number, signed: boolean, bool: boolean): Read {
-  const num = (v: bigint): number | string => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString());
-  let r: Read;
-  switch (size) {
-    case 1: r = signed ? (b, o) => b.readInt8(o) : (b, o) => b[o]!; break;
-    case 2: r = signed ? (LE ? (b, o) => b.readInt16LE(o) : (b, o) => b.readInt16BE(o)) : (LE ? (b, o) => b.readUInt16LE(o) : (b, o) => b.readUInt16BE(o)); break;
-    case 4: r = signed ? (LE ? (b, o) => b.readInt32LE(o) : (b, o) => b.readInt32BE(o)) : (LE ? (b, o) => b.readUInt32LE(o) : (b, o) => b.readUInt32BE(o)); break;
-    case 8:
-      // two 32-bit reads and a multiply while the value is a safe integer; BigInt (and a string) only beyond 2^53
-      if (LE) {
-        r = signed
-          ? (b, o) => { const hi = b.readInt32LE(o + 4); return hi >= -SAFE_HI && hi < SAFE_HI ? hi * TWO32 + b.readUInt32LE(o) : num(b.readBigInt64LE(o)); }
-          : (b, o) => { const hi = b.readUInt32LE(o + 4); return hi < SAFE_HI ? hi * TWO32 + b.readUInt32LE(o) : num(b.readBigUInt64LE(o)); };
-      } else {
-        r = signed ? (b, o) => num(b.readBigInt64BE(o)) : (b, o) => num(b.readBigUInt64BE(o));
-      }
-      break;
-    default: return (b, o) => b.toString('hex', o, o + size);
-  }
-  return bool ? (b, o) => r(b, o) !== 0 : r;
+const ZEROS = ['', '0', '00', '000', '0000'];
+/** `v` (0 ≤ v < 10^5) as exactly five digits. */
+const five = (v: number): string => {
+  const t = String(v);
+  return ZEROS[5 - t.length]! + t;
+};
+
+/**
+ * Decimal text of the unsigned 64-bit hi·2^32 + lo without BigInt: hi split in 16-bit halves,
+ * 2^48 = 28147·10^10 + 4976710656, so both parts stay below 2^53; the low ten digits are printed
+ * as two five-digit small integers (printing a heap number is the slow part).
+ */
+function u64Decimal(hi: number, lo: number): string {
+  const hh = hi >>> 16;
+  let low = hh * 4976710656 + (hi & 0xffff) * TWO32 + lo;
+  const high = hh * 28147 + Math.floor(low / 1e10);
+  low %= 1e10;
+  const l1 = Math.floor(low / 100000);
+  const l2 = low - l1 * 100000;
+  if (high !== 0) return String(high) + five(l1) + five(l2);
+  return l1 === 0 ? String(l2) : String(l1) + five(l2);
+}
+
+/** A 64-bit integer read as two 32-bit halves: a number while safe, else its decimal text. */
+function int64Value(hi: number, lo: number, signed: boolean): number | string {
+  if (!signed) return hi < SAFE_HI ? hi * TWO32 + lo : u64Decimal(hi, lo);
+  const shi = hi | 0;
+  if (shi >= -SAFE_HI && shi < SAFE_HI) return shi * TWO32 + lo;
+  if (shi >= 0) return u64Decimal(hi, lo);
+  // two's complement magnitude: ~x + 1 over both halves
+  const nlo = (~lo >>> 0) + 1;
+  return `-${u64Decimal(((~hi >>> 0) + (nlo > 0xffffffff ? 1 : 0)) >>> 0, nlo >>> 0)}`;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Lower-case hex of n bytes: a table walk for short runs (no call into C++), Buffer's for long ones. */
+function hexOf(b: Buffer, o: number, n: number): string {
+  if (n > 64) return b.toString('hex', o, o + n);
+  let s = '';
+  for (let i = 0; i < n; i++) s += HEX[b[o + i]!];
+  return s;
+}
+
+/** A char array as a string up to its first NUL (latin1). */
+function charsOf(b: Buffer, o: number, n: number): string {
+  let end = o;
+  while (end < o + n && b[end] !== 0) end++;
+  if (end - o > 32) return b.toString('latin1', o, end);
+  let s = '';
+  for (let i = o; i < end; i++) s += String.fromCharCode(b[i]!);
+  return s;
 }
 
 /** Reads `bits` bits at bit offset `bitOff` of the storage unit at byte `o` (little-endian bit numbering on LE hosts). */
@@ -164,66 +196,99 @@ function bitfieldReader(bitOff: number, bits: number, signed: boolean): Read {
   };
 }
 
-function readerOf(bt: BtfTypes, t: BtfType, depth: number): Read {
-  if (depth > 8) return (b, o) => b.subarray(o, o + bt.sizeOf(t)).toString('hex');
-  switch (t.kind) {
-    case 'INT':
-      return intReader(t.size!, t.encoding === 'SIGNED', t.encoding === 'BOOL');
-    case 'ENUM':
-    case 'ENUM64': {
-      const names = new Map<unknown, string>((t.values ?? []).map((v) => [typeof v.val === 'number' ? v.val : Number.isSafeInteger(Number(v.val)) ? Number(v.val) : String(v.val), v.name]));
-      const raw = intReader(t.size!, t.encoding === 'SIGNED', false);
-      return (b, o) => {
-        const v = raw(b, o);
-        return names.get(v) ?? v;
-      };
+/**
+ * Compiles a BTF type into one JavaScript function `(b, o) => value` (the way ajv and
+ * fast-json-stringify compile schemas): a struct becomes one object literal, so every decoded
+ * record has the same shape, and fixed-size integers are read inline at constant offsets. What is
+ * not inline (64-bit integers, enums, strings, hex, bitfields) is a call to a helper in `h`.
+ * Only numbers (offsets, sizes) and JSON-quoted member names reach the generated source.
+ */
+class DecoderCompiler {
+  readonly helpers: unknown[] = [];
+
+  constructor(private readonly bt: BtfTypes) {}
+
+  #helper(f: unknown): string {
+    this.helpers.push(f);
+    return `h[${this.helpers.length - 1}]`;
+  }
+
+  /** An expression reading an integer of `size` bytes at `at` (a source expression), as a number where exact. */
+  #int(size: number, signed: boolean, at: string): string {
+    const byte = (i: number): string => `b[${at} + ${i}]`;
+    if (!LE) {
+      const m = { 1: signed ? 'readInt8' : 'readUInt8', 2: signed ? 'readInt16BE' : 'readUInt16BE', 4: signed ? 'readInt32BE' : 'readUInt32BE' }[size as 1 | 2 | 4];
+      if (m) return `b.${m}(${at})`;
+      if (size === 8) return `${this.#helper(int64Value)}(b.readUInt32BE(${at}), b.readUInt32BE(${at} + 4), ${signed})`;
+      return `${this.#helper(hexOf)}(b, ${at}, ${size})`;
     }
-    case 'FLOAT':
-      if (t.size === 4) return LE ? (b, o) => b.readFloatLE(o) : (b, o) => b.readFloatBE(o);
-      if (t.size === 8) return LE ? (b, o) => b.readDoubleLE(o) : (b, o) => b.readDoubleBE(o);
-      return (b, o) => b.subarray(o, o + t.size!).toString('hex');
-    case 'PTR':
-      return LE ? (b, o) => `0x${b.readBigUInt64LE(o).toString(16)}` : (b, o) => `0x${b.readBigUInt64BE(o).toString(16)}`;
-    case 'ARRAY': {
-      const elem = bt.resolve(t.type_id!);
-      const n = t.nr_elems!;
-      const es = bt.sizeOf(elem);
-      if (elem.kind === 'INT' && es === 1) {
-        if (elem.name === 'char' || elem.encoding === 'CHAR') {
-          return (b, o) => {
-            let end = o;
-            while (end < o + n && b[end] !== 0) end++;
-            return b.toString('latin1', o, end);
-          };
-        }
-        return (b, o) => b.toString('hex', o, o + n);
+    switch (size) {
+      case 1: return signed ? `(${byte(0)} << 24 >> 24)` : byte(0);
+      case 2: return signed ? `((${byte(0)} | ${byte(1)} << 8) << 16 >> 16)` : `(${byte(0)} | ${byte(1)} << 8)`;
+      case 4: return signed ? `(${byte(0)} | ${byte(1)} << 8 | ${byte(2)} << 16 | ${byte(3)} << 24)` : `((${byte(0)} | ${byte(1)} << 8 | ${byte(2)} << 16) + ${byte(3)} * 16777216)`;
+      case 8: {
+        const u32 = (i: number): string => `((${byte(i)} | ${byte(i + 1)} << 8 | ${byte(i + 2)} << 16) + ${byte(i + 3)} * 16777216)`;
+        return `${this.#helper(int64Value)}(${u32(4)}, ${u32(0)}, ${signed})`;
       }
-      const r = readerOf(bt, elem, depth + 1);
-      return (b, o) => Array.from({ length: n }, (_, i) => r(b, o + i * es));
+      default: return `${this.#helper(hexOf)}(b, ${at}, ${size})`;
     }
-    case 'STRUCT':
-    case 'UNION': {
-      const fields = (t.members ?? []).map((m, i) => {
-        const mt = bt.resolve(m.type_id);
-        const name = m.name === '' || m.name === '(anon)' ? `_${i}` : m.name;
-        if (m.bitfield_size) {
-          return { name, off: 0, read: bitfieldReader(m.bits_offset, m.bitfield_size, mt.kind === 'INT' && mt.encoding === 'SIGNED') };
+  }
+
+  /** An expression decoding type `t` at `at`. */
+  expr(t: BtfType, at: string, depth: number): string {
+    const bt = this.bt;
+    if (depth > 8) return `${this.#helper(hexOf)}(b, ${at}, ${bt.sizeOf(t)})`;
+    switch (t.kind) {
+      case 'INT': {
+        const e = this.#int(t.size!, t.encoding === 'SIGNED', at);
+        return t.encoding === 'BOOL' ? `(${e} !== 0)` : e;
+      }
+      case 'ENUM':
+      case 'ENUM64': {
+        const names = new Map<unknown, string>((t.values ?? []).map((v) => [typeof v.val === 'number' ? v.val : Number.isSafeInteger(Number(v.val)) ? Number(v.val) : String(v.val), v.name]));
+        const name = (v: unknown): unknown => names.get(v) ?? v;
+        return `${this.#helper(name)}(${this.#int(t.size!, t.encoding === 'SIGNED', at)})`;
+      }
+      case 'FLOAT':
+        if (t.size === 4 || t.size === 8) return `b.read${t.size === 4 ? 'Float' : 'Double'}${LE ? 'LE' : 'BE'}(${at})`;
+        return `${this.#helper(hexOf)}(b, ${at}, ${t.size!})`;
+      case 'PTR':
+        return `"0x" + b.readBigUInt64${LE ? 'LE' : 'BE'}(${at}).toString(16)`;
+      case 'ARRAY': {
+        const elem = bt.resolve(t.type_id!);
+        const n = t.nr_elems!;
+        const es = bt.sizeOf(elem);
+        if (elem.kind === 'INT' && es === 1) {
+          const chars = elem.name === 'char' || elem.encoding === 'CHAR';
+          return `${this.#helper(chars ? charsOf : hexOf)}(b, ${at}, ${n})`;
         }
-        if (m.bits_offset % 8 !== 0) throw new RangeError(`member ${m.name} of ${t.name} is not byte-aligned`);
-        return { name, off: m.bits_offset / 8, read: readerOf(bt, mt, depth + 1) };
-      });
-      const names = fields.map((f) => f.name);
-      const offs = fields.map((f) => f.off);
-      const reads = fields.map((f) => f.read);
-      const n = fields.length;
-      return (b, o) => {
-        const out: Record<string, unknown> = {};
-        for (let i = 0; i < n; i++) out[names[i]!] = reads[i]!(b, o + offs[i]!);
-        return out;
-      };
+        if (n <= 16) return `[${Array.from({ length: n }, (_, i) => this.expr(elem, `${at} + ${i * es}`, depth + 1)).join(', ')}]`;
+        const one = this.#helper(this.compile(elem, depth + 1));
+        return `${this.#helper((b: Buffer, o: number, f: Read) => Array.from({ length: n }, (_, i) => f(b, o + i * es)))}(b, ${at}, ${one})`;
+      }
+      case 'STRUCT':
+      case 'UNION': {
+        const fields = (t.members ?? []).map((m, i) => {
+          const mt = bt.resolve(m.type_id);
+          const key = JSON.stringify(m.name === '' || m.name === '(anon)' ? `_${i}` : m.name);
+          if (m.bitfield_size) {
+            return `${key}: ${this.#helper(bitfieldReader(m.bits_offset, m.bitfield_size, mt.kind === 'INT' && mt.encoding === 'SIGNED'))}(b, ${at})`;
+          }
+          if (m.bits_offset % 8 !== 0) throw new RangeError(`member ${m.name} of ${t.name} is not byte-aligned`);
+          return `${key}: ${this.expr(mt, `${at} + ${m.bits_offset / 8}`, depth + 1)}`;
+        });
+        return `{ ${fields.join(', ')} }`;
+      }
+      default:
+        return `${this.#helper(hexOf)}(b, ${at}, ${bt.sizeOf(t)})`;
     }
-    default:
-      return (b, o) => b.subarray(o, o + bt.sizeOf(t)).toString('hex');
+  }
+
+  /** `(b, o) => value` for type `t`. */
+  compile(t: BtfType, depth = 0): Read {
+    const body = `return ${this.expr(t, 'o', depth)};`;
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- compiled from BTF: numbers and JSON-quoted names only
+    return new Function('h', `return function decode(b, o) { ${body} };`)(this.helpers) as Read;
   }
 }
 
@@ -234,7 +299,7 @@ function readerOf(bt: BtfTypes, t: BtfType, depth: number): Read {
 export function btfDecoder(types: BtfTypes, t: BtfType): (record: Buffer) => object {
   if (t.kind !== 'STRUCT' && t.kind !== 'UNION') throw new RangeError(`BTF type ${t.name} is a ${t.kind}, not a struct`);
   const size = types.sizeOf(t);
-  const read = readerOf(types, t, 0);
+  const read = new DecoderCompiler(types).compile(t);
   const label = `${t.kind.toLowerCase()} ${t.name}`;
   return (record) => {
     if (record.length < size) throw new RangeError(`record is ${record.length} bytes, ${label} is ${size}`);
