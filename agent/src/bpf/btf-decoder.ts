@@ -287,7 +287,6 @@ class DecoderCompiler {
   /** `(b, o) => value` for type `t`. */
   compile(t: BtfType, depth = 0): Read {
     const body = `return ${this.expr(t, 'o', depth)};`;
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- compiled from BTF: numbers and JSON-quoted names only
     return new Function('h', `return function decode(b, o) { ${body} };`)(this.helpers) as Read;
   }
 }
