@@ -191,13 +191,14 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
       response: { 200: GetAll, 400: rejected[400], 500: rejected[500], 503: rejected[503] },
       summary: 'Every interface the agent knows, in l3afd\'s shape (with ?status=true, each program with its live status).',
     },
-  }, async (req, reply) => {
+  }, (req, reply) => {
+    // synchronous, answering nothing: no promise per request (a returned reply would be awaited, it is thenable)
     // l3afd pretty-prints this answer too (byte for byte with l3afd's, see l3afdJson); the text is made once per snapshot
     const status = wantsStatus(req.query);
     const text = (): string => l3afdJson(engine.get(undefined, { status }));
     const body = engine.derived ? engine.derived(`get:${status}`, text) : text();
     if (engine.etag) reply.header('etag', engine.etag());
-    return sendJsonText(reply as unknown as FastifyReply, body);
+    sendJsonText(reply as unknown as FastifyReply, body);
   });
 
   app.get('/:version/:iface', {
@@ -206,7 +207,7 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
       response: { 200: GetInterface, 400: rejected[400], 500: rejected[500], 503: rejected[503] },
       summary: 'One interface in l3afd\'s shape; an interface without programs (or unknown) gives its name and null lists, as l3afd.',
     },
-  }, async (req, reply) => {
+  }, (req, reply) => {
     const status = wantsStatus(req.query);
     const iface = req.params.iface;
     const found = engine.get(iface, { status }).find((e) => e.iface === iface);
@@ -215,6 +216,6 @@ export const configsRoutes: FastifyPluginAsync<ConfigsRoutesOptions> = async (fa
     const text = (): string => l3afdJson(found ?? emptyInterface(host.hostName(), iface));
     const body = found && engine.derived ? engine.derived(`get:${status}:${iface}`, text) : text();
     if (engine.etag) reply.header('etag', engine.etag());
-    return sendJsonText(reply as unknown as FastifyReply, body);
+    sendJsonText(reply as unknown as FastifyReply, body);
   });
 };

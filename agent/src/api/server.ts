@@ -129,6 +129,19 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   }) as unknown as FastifyInstance;
 
   app.server.headersTimeout = SERVER_TIMEOUTS.headersTimeoutMs;
+  // one synchronous hook per request (no promise): the request id goes back in every answer, and a
+  // stopping agent answers 503 in the error document
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    if (!closing) return done();
+    reply.code(503).header('connection', 'close').type('application/json; charset=utf-8')
+      .send({ error: 'not ready', problems: [{ path: '', message: 'the agent is stopping; retry' }] });
+  });
+
   if (opts.observability?.tracing !== false && opts.observability) await app.register(tracingPlugin);
   if (opts.authorize) app.addHook('onRequest', opts.authorize);
 
@@ -138,10 +151,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
-  app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('x-request-id', req.id);
-    return payload;
-  });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const answer = errorAnswer(err);
@@ -151,16 +160,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       req.log.info({ status: answer.statusCode, error: answer.body.error, problems: answer.body.problems }, 'request rejected');
     }
     return reply.code(answer.statusCode).type('application/json; charset=utf-8').send(answer.body);
-  });
-
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onRequest', async (req, reply) => {
-    if (!closing) return;
-    await reply.code(503).header('connection', 'close').type('application/json; charset=utf-8')
-      .send({ error: 'not ready', problems: [{ path: '', message: 'the agent is stopping; retry' }] });
   });
 
   app.setNotFoundHandler((req, reply) => {
