@@ -5,6 +5,7 @@
 // directory and free ports (another agent on this machine may hold localhost:53000 and :8898), posts the README's seed payload (ratelimiting) on a veth of a lab this bench creates, waits until the
 // agent is idle, and reads VmRSS of every process of the tree npm started; then bare fastify (one GET route) in a
 // node process, after a few requests. Rounds interleave agent and fastify.
+import { AGENT_NODE_FLAGS } from './lib/agent-flags.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -162,7 +163,7 @@ async function main(): Promise<number> {
   lines.push('| | |', '|---|---|', `| date | ${env.date} |`, `| command | \`node --import tsx ${relative(REPO, process.argv[1] ?? 'bench/idle-rss.ts')} ${process.argv.slice(2).join(' ')}\` |`);
   lines.push(`| kernel / node | ${env.kernel} / ${env.node} |`, `| kernel run statistics (start / end) | ${env.bpfStats} / ${bpfStatsState().text} |`, `| load average start / end | ${env.loadAvg} / ${loadAverage()} |`, '');
   lines.push('| | VmRSS, MiB (median of rounds) | ratio to bare fastify | rounds |', '|---|--:|--:|---|');
-  lines.push(`| agent process (\`node --max-semi-space-size=1 dist/agent/src/main.js\`, the seed payload loaded, idle 5 s) | **${mib(a)}** | **${(a / fl).toFixed(2)}** | ${agentRows.map((x) => mib(x.agent)).join(' ')} |`);
+  lines.push(`| agent process (\`node ${AGENT_NODE_FLAGS.join(' ')} dist/agent/src/main.js\`, the seed payload loaded, idle 5 s) | **${mib(a)}** | **${(a / fl).toFixed(2)}** | ${agentRows.map((x) => mib(x.agent)).join(' ')} |`);
   lines.push(`| the whole tree \`npm start\` leaves running | ${mib(t)} | ${(t / fl).toFixed(2)} | ${agentRows.map((x) => mib(x.tree.reduce((n, p) => n + p.rssKiB, 0))).join(' ')} |`);
   lines.push(`| floor: bare fastify, one GET route, after 20 requests | ${mib(fl)} | 1.00 | ${fastify.map(mib).join(' ')} |`, '');
   lines.push(`Processes of the last round: ${last.map((p) => `${p.comm} (pid ${p.pid}, ${mib(p.rssKiB)} MiB)`).join(', ')}. \`npm start\` builds (make, tsc --incremental) and then \`exec\`s node on the compiled agent: the shell and the TypeScript loader are gone; npm itself stays as the parent that waits for the agent (run \`node dist/agent/src/main.js\` directly for one process).`, '');

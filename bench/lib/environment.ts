@@ -68,7 +68,8 @@ export function benchEnvironment(): BenchEnvironment {
     cpuModel: cpuModel(),
     cpuCount: cpus().length,
     libbpf: libbpfVersion(),
-    node: process.version,
+    // with the V8 flags this process runs with (the agent's, under npm run bench)
+    node: ((flags) => (flags.length > 0 ? `${process.version} (${flags.join(' ')})` : process.version))(process.execArgv.filter((a, i, all) => a !== '--import' && all[i - 1] !== '--import')),
     jit: readProc('/proc/sys/net/core/bpf_jit_enable'),
     ...((st) => ({ bpfStats: st.text, bpfStatsOn: st.on, bpfStatsHolders: st.holders }))(bpfStatsState()),
     loadAvg: loadAverage(),

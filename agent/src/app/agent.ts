@@ -29,6 +29,8 @@ import type { Server } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
 import { installUnexpectedErrorGuard } from '../metrics/unexpected-errors.ts';
 import { Observability, observabilityOptions } from './observability.ts';
+import { MemorySettler } from './memory-settler.ts';
+import type { EngineObserver } from '../observer/program.ts';
 import { messageOf } from '../error-message.ts';
 
 export const EXIT_FAILURE = 1;
@@ -206,7 +208,17 @@ export async function startAgent(config: AgentConfig, opts: StartOptions): Promi
   installUnexpectedErrorGuard(obs.registry, logger.child({ component: 'guard' }));
 
   // The routes hold this delegate; a failed hand-over swaps in a fresh engine behind it.
-  const newEngine = (): Engine => createEngine(config, { logger: logger.child({ component: 'engine' }), observer: obs });
+  // memory is given back a moment after start-up and after every burst of program changes
+  const settler = new MemorySettler(logger.child({ component: 'memory' }));
+  const settling = (o: EngineObserver): EngineObserver => ({
+    programStarted: (p) => { o.programStarted?.(p); settler.soon(); },
+    programStopped: (p) => { o.programStopped?.(p); settler.soon(); },
+    programUpdated: (p) => { o.programUpdated?.(p); settler.soon(); },
+    updateFailed: (p, reason) => o.updateFailed?.(p, reason),
+    deployFailed: (p, reason) => { o.deployFailed?.(p, reason); settler.soon(); },
+    programRunning: (p, running) => o.programRunning?.(p, running),
+  });
+  const newEngine = (): Engine => createEngine(config, { logger: logger.child({ component: 'engine' }), observer: settling(obs) });
   let current: Engine = newEngine();
   chainsOfAll = () => {
     const c = current as Engine & Partial<ChainInspector>;
@@ -226,6 +238,7 @@ export async function startAgent(config: AgentConfig, opts: StartOptions): Promi
     logger.fatal({ err }, 'the engine could not start');
     await die(EXIT_FAILURE, `the engine could not start: ${messageOf(err)}`);
   }
+  settler.soon();
 
   const startedAt = new Date().toISOString();
   let stopping = false;
@@ -319,6 +332,7 @@ export async function startAgent(config: AgentConfig, opts: StartOptions): Promi
   /** Stops: REST server, engine (the data plane stays unless `[l3af] unload-on-stop`), debug API, observability; the exit code. */
   const close = async (signal?: NodeJS.Signals): Promise<number> => {
     stopping = true;
+    settler.close();
     const unload = config.l3af.unloadOnStop;
     logger.info({ signal, unload }, unload ? 'stopping: unloading every program' : 'stopping: the data plane keeps running');
     let code = 0;

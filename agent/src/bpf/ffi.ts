@@ -268,6 +268,8 @@ export const libcCalls = {
   munmap: fn('int munmap(void *addr, size_t length)', libc),
   getpagesize: fn('int getpagesize()', libc),
   pthread_sigmask: fn('int pthread_sigmask(int how, const void *set, void *oldset)', libc),
+  // glibc: gives freed malloc memory (libbpf's object loads, BTF parsing) back to the system (native-heap.ts)
+  malloc_trim: fn('int malloc_trim(size_t pad)', libc),
 };
 
 const SIG_BLOCK = 0;

@@ -28,3 +28,4 @@ export { libbpfVersion } from './version.ts';
 export { libbpfUnavailable } from './ffi.ts';
 export { structLayouts, type StructLayout } from './layout.ts';
 export { WindowsRingBufferReader, ebpfRingFfi, drainRing, type RingFfi, type RingMemory } from './win32/ring-wait.ts';
+export { trimNativeHeap } from './native-heap.ts';
