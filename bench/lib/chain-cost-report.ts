@@ -2,9 +2,31 @@
 import type { BenchEnvironment } from './environment.ts';
 import type { ChainCostResult } from './chain-cost.ts';
 import { LISTED_PORT, RL_RATE, RL_WINDOW_NS, UNLISTED_PORT } from './chain-cost.ts';
+import { linearFit } from './stats.ts';
 
 function ns(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(1);
+}
+
+/**
+ * The largest increment between consecutive chain lengths when it is more than three times the
+ * median increment (a step, not a slope), with the line through the lengths below it.
+ */
+function chainStep(r: ChainCostResult, root: number): { at: number; size: number; below: number; increments: number[] } | undefined {
+  const med = (n: number): number | undefined => r.cases.find((c) => c.chainLength === n && !c.counted)?.kernelNs.median;
+  const points: Array<[number, number]> = [[0, root]];
+  for (let n = 1; n <= r.maxChain; n++) {
+    const v = med(n);
+    if (v === undefined) return undefined;
+    points.push([n, v]);
+  }
+  const increments = points.slice(1).map(([, v], i) => v - points[i]![1]);
+  const sorted = [...increments].sort((a, b) => a - b);
+  const typical = sorted[Math.floor(sorted.length / 2)]!;
+  const size = Math.max(...increments);
+  const at = increments.indexOf(size) + 1;
+  if (at < 3 || size <= 3 * Math.max(typical, 1)) return undefined;
+  return { at, size, below: linearFit(points.slice(1, at)).slope, increments };
 }
 
 function signed(v: number): string {
@@ -77,6 +99,16 @@ export function chainCostMarkdown(r: ChainCostResult, env: BenchEnvironment, com
         `From the end points: (N=${r.maxChain} − root) / ${r.maxChain} = ${((capN - root) / r.maxChain).toFixed(2)} ns per program.`,
       '',
     );
+    const step = chainStep(r, root);
+    if (step) {
+      out.push(
+        `The growth is not a line: each added program costs ${step.increments.map(ns).join(', ')} ns (N = 1..${r.maxChain}, median over the rounds). ` +
+          `The largest increment, **+${ns(step.size)} ns at N = ${step.at}**, is a step: below it the line through N = 1..${step.at - 1} is ` +
+          `**${step.below.toFixed(2)} ns per added program**. The chains are built from the objects alone (no agent code runs in them), so the step ` +
+          'is what a tail-call chain of that depth costs on this kernel and CPU, whoever links it; the fit over the whole range mixes the two.',
+        '',
+      );
+    }
   }
 
   if (r.chainFit && r.countedFit) {
