@@ -14,7 +14,7 @@
 import { chmodSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
@@ -39,18 +39,20 @@ export async function bundleScript(entry: string, outFile: string): Promise<void
   });
 }
 
-/** Copies koffi's runtime (its JS and this platform's native module) into `nodeModules`. */
-export function copyKoffiRuntime(nodeModules: string): void {
+/**
+ * Copies koffi's runtime (its JS and this platform's native module, or the native package folder
+ * `nativeDir`, e.g. @koromix/koffi-win32-x64 for a Windows package) into `nodeModules`.
+ */
+export function copyKoffiRuntime(nodeModules: string, nativeDir?: string): void {
   const src = join(TOP, 'node_modules');
   const koffi = join(nodeModules, 'koffi');
   rmSync(nodeModules, { recursive: true, force: true });
   mkdirSync(koffi, { recursive: true });
   for (const f of ['package.json', 'index.js', 'LICENSE.txt']) cpSync(join(src, 'koffi', f), join(koffi, f));
   cpSync(join(src, 'koffi', 'src'), join(koffi, 'src'), { recursive: true });
-  const native = `koffi-${process.platform}-${process.arch}`;
-  const nativeSrc = join(src, '@koromix', native);
-  if (!existsSync(nativeSrc)) throw new Error(`${nativeSrc} is missing: koffi has no prebuilt module for ${process.platform}-${process.arch} here`);
-  cpSync(nativeSrc, join(nodeModules, '@koromix', native), { recursive: true });
+  const nativeSrc = nativeDir ?? join(src, '@koromix', `koffi-${process.platform}-${process.arch}`);
+  if (!existsSync(nativeSrc)) throw new Error(`${nativeSrc} is missing: no prebuilt koffi module there`);
+  cpSync(nativeSrc, join(nodeModules, '@koromix', basename(nativeSrc)), { recursive: true });
 }
 
 /** The ratelimiting companion as one file plus koffi, in programs/build/companion/. */

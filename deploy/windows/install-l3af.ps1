@@ -25,6 +25,13 @@
     eBPF for Windows (ebpfapi.dll) it starts, reports ebpf_for_windows: false at GET /l3af/host, runs
     a payload's .exe user program (cmd_start without object_file) in a Job Object with its BPF part
     reported as not loadable, and fails each kernel program naming the missing ebpfapi.dll.
+    Chaining is off in the written l3afd.yaml (bpf-chaining-enabled: false, l3afd's Windows setting):
+    no XDP root is built for eBPF-for-Windows, and ratelimiting.exe attaches itself without --map-name.
+  * The package repository ($PackageRepoUrl, default $AgentDir\programs\repo as a file: URL). The
+    Windows ratelimiting package (ratelimiting\latest\Windows\l3af_ratelimiting.zip: ratelimiting.exe,
+    the eBPF-for-Windows object, koffi's win32 build) is built on Linux with Wine by
+    `make -C programs package-windows`; copy programs/repo over, or point -PackageRepoUrl at a served
+    repository. The Wine job posts the seed's Windows payload against exactly that package.
 
 .EXAMPLE
   powershell -ExecutionPolicy Bypass -File deploy\windows\install-l3af.ps1 -AgentDir C:\l3af -NssmPath C:\tools\nssm.exe
@@ -34,6 +41,7 @@ param(
   [Parameter(Mandatory = $true)] [string] $AgentDir,
   [string] $NssmPath = 'nssm.exe',
   [string] $NodeVersion = '22.23.3',
+  [string] $PackageRepoUrl = '',
   [string] $RepoDir = (Resolve-Path (Join-Path $PSScriptRoot '..\..')).Path,
   [string] $InstallDir = 'C:\Program Files\l3af',
   [string] $DataDir = 'C:\ProgramData\l3af',
@@ -82,6 +90,13 @@ if (-not (Test-Path (Join-Path $env:SystemRoot 'System32\ebpfapi.dll'))) {
 $agentMain = Join-Path $AgentDir 'dist\win32\l3af-agent.mjs'
 if (-not (Test-Path $agentMain)) { throw "$agentMain not found: build the agent first (npm ci; node scripts\build-win32.mjs)." }
 if (-not (Test-Path (Join-Path $AgentDir 'node_modules\@koromix\koffi-win32-x64'))) { throw 'koffi''s win32 build is missing: run npm ci in the checkout on Windows.' }
+if ($PackageRepoUrl -eq '') {
+  $localRepo = Join-Path $AgentDir 'programs\repo'
+  $PackageRepoUrl = ([Uri]$localRepo).AbsoluteUri
+  if (-not (Test-Path (Join-Path $localRepo 'ratelimiting\latest\Windows\l3af_ratelimiting.zip'))) {
+    Write-Warning "$localRepo has no Windows ratelimiting package: build it on Linux (make -C programs package-windows) and copy programs/repo here, or pass -PackageRepoUrl."
+  }
+}
 
 $logDir = Join-Path $DataDir 'logs'
 $promData = Join-Path $DataDir 'prometheus-data'
@@ -129,7 +144,9 @@ if (-not (Test-Path $agentConf)) {
   # the pin root as a folder of $DataDir, as the Wine job runs it; the agent spells pins under it as
   # BPF:-style names joined with '\' (a BPF: or /sys/fs/bpf root becomes BPF:\...): unit-tested, no eBPF-for-Windows pin made
   $c = $c.Replace('/sys/fs/bpf', (($DataDir -replace '\\', '/') + '/bpffs'))
-  $c = $c.Replace('file:///opt/l3af/programs/repo', ([Uri](Join-Path $AgentDir 'programs\repo')).AbsoluteUri)
+  $c = $c.Replace('file:///opt/l3af/programs/repo', $PackageRepoUrl)
+  # l3afd's Windows setting: no chain (no XDP root for eBPF-for-Windows; user programs attach themselves)
+  $c = $c.Replace('bpf-chaining-enabled: true', 'bpf-chaining-enabled: false')
   Set-Content -Encoding utf8 -Path $agentConf -Value $c
 }
 Install-NssmService $nssm 'l3af-agent' $node @($agentMain, '--config', $agentConf) $AgentDir $logDir

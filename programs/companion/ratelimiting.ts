@@ -15,8 +15,12 @@
  * It then prints `ready` on stdout and stays alive. On SIGTERM, SIGINT or SIGHUP it unlinks itself
  * (empties that slot only while it still holds this program), removes its pins and exits 0.
  *
- * It never attaches to the interface: like L3AF's, it only joins a chain that a root already
- * started, so --map-name is required.
+ * On Linux it never attaches to the interface: like L3AF's, it only joins a chain that a root already
+ * started, so --map-name is required. On Windows --map-name is optional: l3afd's Windows setups run
+ * with `bpf-chaining-enabled: false`, so without it the program attaches itself to --iface's XDP hook
+ * (eBPF-for-Windows' bpf_xdp_attach) and detaches on shutdown; pins are names there (`BPF:\…`), not files.
+ * As a single executable (ratelimiting.exe, programs/windows.ts) its default --object is the
+ * ratelimiting.bpf.o beside the executable.
  *
  * Exit codes: 0 after a clean shutdown, 2 for bad arguments or a missing interface / pin
  * (nothing was changed), 1 for a failure while loading, pinning or linking (what was done is undone).
@@ -25,9 +29,12 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, rmdirSync } from 'n
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BpfMap, BpfObject, ProgArray, ifindex, u16, u32, u64, u8, unpin } from '../../agent/src/bpf/index.ts';
+import { BpfMap, BpfObject, ProgArray, attachXdp, detachXdp, ifindex, platform, u16, u32, u64, u8, unpin } from '../../agent/src/bpf/index.ts';
+import { joinPinName } from '../../agent/src/bpf/pin-name.ts';
 
-const DEFAULT_OBJECT = fileURLToPath(new URL('../build/ratelimiting.bpf.o', import.meta.url));
+/** The object beside this file when there is one (a packaged single executable), else the build's. */
+const BESIDE_OBJECT = fileURLToPath(new URL('./ratelimiting.bpf.o', import.meta.url));
+const DEFAULT_OBJECT = existsSync(BESIDE_OBJECT) ? BESIDE_OBJECT : fileURLToPath(new URL('../build/ratelimiting.bpf.o', import.meta.url));
 const ENTRY = '_xdp_ratelimiting';
 const NEXT_ARRAY = 'xdp_rl_ingress_next_prog';
 const MAX_RATE = 0x7fffffff;
@@ -46,7 +53,8 @@ export interface CompanionOptions {
   readonly iface: string;
   readonly rate: number;
   readonly ports: readonly number[];
-  readonly mapName: string;
+  /** The previous program's pinned array; undefined on Windows without --map-name (attach to --iface itself). */
+  readonly mapName: string | undefined;
   readonly pinDir: string;
   readonly object: string;
   readonly verbose: number;
@@ -76,7 +84,7 @@ export function pinDirFor(mapName: string, version: string, env: NodeJS.ProcessE
 }
 
 /** Parses and validates the command line; throws UsageError on anything wrong. */
-export function parseCompanionArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CompanionOptions | 'help' {
+export function parseCompanionArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, os: NodeJS.Platform = process.platform): CompanionOptions | 'help' {
   let values;
   try {
     ({ values } = parseArgs({
@@ -115,15 +123,20 @@ export function parseCompanionArgs(argv: readonly string[], env: NodeJS.ProcessE
     throw new UsageError(`--direction: '${values.direction}' is not supported; ratelimiting is an XDP ingress program (xdpingress)`);
   }
   const verbose = values.verbose === undefined ? 2 : parseInteger('verbose', values.verbose, 0, 5);
-  const mapName = values['map-name']?.trim();
-  if (!mapName) {
+  const mapName = values['map-name']?.trim() || undefined;
+  const windows = os === 'win32';
+  if (!mapName && !windows) {
     throw new UsageError('--map-name is required: the pinned next-program array of the previous program in the chain '
       + '(e.g. the root\'s xdp_root_array). This program only joins an existing chain; it never attaches to the interface.');
   }
   const version = (values.version ?? 'latest').trim().replaceAll('.', '_');
   if (!/^[A-Za-z0-9_-]+$/.test(version)) throw new UsageError(`--version: '${values.version}' is not a valid version`);
   if (/[/]|^\.\.?$/.test(iface)) throw new UsageError(`--iface: '${iface}' is not an interface name`);
-  const pinDir = resolve(values['pin-dir'] ?? pinDirFor(resolve(mapName), version, env));
+  // Windows pins are names in eBPF-for-Windows' pin table (BPF:\…): never resolved as file paths
+  const asPath = (p: string): string => (windows ? p : resolve(p));
+  const pinDir = values['pin-dir'] !== undefined ? asPath(values['pin-dir'])
+    : mapName !== undefined ? asPath(pinDirFor(asPath(mapName), version, env))
+      : env.L3AF_PIN_DIR?.trim() || joinPinName('names', 'BPF:', iface, 'ratelimiting', version);
   const object = resolve(values.object ?? DEFAULT_OBJECT);
   const logDir = values['log-dir']?.trim() ? resolve(values['log-dir'].trim()) : undefined;
   return { iface, rate, ports, mapName, pinDir, object, verbose, logDir };
@@ -136,7 +149,7 @@ function checkEnvironment(o: CompanionOptions): void {
   } catch {
     throw new UsageError(`--iface: no network interface named '${o.iface}'`);
   }
-  if (!existsSync(o.mapName)) throw new UsageError(`--map-name: nothing is pinned at ${o.mapName}`);
+  if (o.mapName !== undefined && platform.pinsAreFiles && !existsSync(o.mapName)) throw new UsageError(`--map-name: nothing is pinned at ${o.mapName}`);
   if (!existsSync(o.object)) throw new UsageError(`--object: ${o.object} does not exist (run 'make -C programs')`);
 }
 
@@ -144,21 +157,24 @@ function checkEnvironment(o: CompanionOptions): void {
 export class Companion {
   readonly #pins: Array<{ path: string; id: number }> = [];
   #linkedId: number | undefined;
+  #attached = false;
   #done = false;
 
-  private constructor(readonly options: CompanionOptions, private readonly obj: BpfObject, private readonly prev: BpfMap, private readonly log: (level: number, msg: string) => void) {}
+  private constructor(readonly options: CompanionOptions, private readonly obj: BpfObject, private readonly prev: BpfMap | undefined, private readonly log: (level: number, msg: string) => void) {}
 
-  /** Loads, configures, pins and links; undoes what it did when a step fails. */
+  /** Loads, configures, pins and links (or, without --map-name, attaches); undoes what it did when a step fails. */
   static start(o: CompanionOptions, log: (level: number, msg: string) => void): Companion {
-    let prev: BpfMap;
-    try {
-      prev = BpfMap.openPinned(o.mapName);
-    } catch (err) {
-      throw new UsageError(`--map-name: cannot open ${o.mapName}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (prev.type !== 'prog_array') {
-      prev.close();
-      throw new UsageError(`--map-name: ${o.mapName} is a ${prev.type} map, not a program array`);
+    let prev: BpfMap | undefined;
+    if (o.mapName !== undefined) {
+      try {
+        prev = BpfMap.openPinned(o.mapName);
+      } catch (err) {
+        throw new UsageError(`--map-name: cannot open ${o.mapName}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (prev.type !== 'prog_array') {
+        prev.close();
+        throw new UsageError(`--map-name: ${o.mapName} is a ${prev.type} map, not a program array`);
+      }
     }
     let obj: BpfObject | undefined;
     let c: Companion | undefined;
@@ -168,13 +184,14 @@ export class Companion {
       c = new Companion(o, obj, prev, log);
       c.#configure();
       c.#pinAll();
-      c.#link();
+      if (prev) c.#link();
+      else c.#attach();
       return c;
     } catch (err) {
       if (c) c.stop();
       else {
         obj?.close();
-        prev.close();
+        prev?.close();
       }
       throw err;
     }
@@ -190,21 +207,32 @@ export class Companion {
 
   #pinAll(): void {
     const dir = this.options.pinDir;
-    mkdirSync(dir, { recursive: true });
+    if (platform.pinsAreFiles) mkdirSync(dir, { recursive: true });
     const maps = this.obj.maps();
-    const taken = maps.map((m) => join(dir, m.name)).filter((p) => existsSync(p));
+    const taken = platform.pinsAreFiles ? maps.map((m) => this.#pinPath(m.name)).filter((p) => existsSync(p)) : [];
     if (taken.length > 0) throw new UsageError(`--pin-dir: already pinned (another instance, or stale pins to remove): ${taken.join(', ')}`);
     for (const m of maps) {
-      const path = join(dir, m.name);
+      const path = this.#pinPath(m.name);
       m.pin(path);
       this.#pins.push({ path, id: m.info().id });
       this.log(1, `pinned ${path}`);
     }
   }
 
+  #pinPath(name: string): string {
+    return platform.pinsAreFiles ? join(this.options.pinDir, name) : joinPinName('names', this.options.pinDir, name);
+  }
+
+  /** Windows without a chain: the program goes on the interface's XDP hook itself. */
+  #attach(): void {
+    attachXdp({ iface: this.options.iface, program: this.obj.program(ENTRY) });
+    this.#attached = true;
+    this.log(1, `attached program ${this.obj.program(ENTRY).id} to ${this.options.iface}`);
+  }
+
   #link(): void {
     const prog = this.obj.program(ENTRY);
-    new ProgArray(this.prev).set(0, prog);
+    new ProgArray(this.prev as BpfMap).set(0, prog);
     this.#linkedId = prog.id;
     this.log(1, `linked program ${this.#linkedId} into slot 0 of ${this.options.mapName}`);
   }
@@ -222,7 +250,15 @@ export class Companion {
     if (this.#done) return;
     this.#done = true;
     const problems: string[] = [];
-    if (this.#linkedId !== undefined) {
+    if (this.#attached) {
+      try {
+        detachXdp({ iface: this.options.iface, expectedOld: this.obj.program(ENTRY) });
+        this.log(1, `detached from ${this.options.iface}`);
+      } catch (err) {
+        problems.push(`detach: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (this.#linkedId !== undefined && this.prev) {
       try {
         const arr = new ProgArray(this.prev);
         const current = arr.get(0);
@@ -246,12 +282,12 @@ export class Companion {
       }
     }
     try {
-      if (existsSync(this.options.pinDir) && readdirSync(this.options.pinDir).length === 0) rmdirSync(this.options.pinDir);
+      if (platform.pinsAreFiles && existsSync(this.options.pinDir) && readdirSync(this.options.pinDir).length === 0) rmdirSync(this.options.pinDir);
     } catch {
       // another process may have put something there; leaving an empty directory is harmless
     }
     this.obj.close();
-    this.prev.close();
+    this.prev?.close();
     if (problems.length > 0) throw new Error(problems.join('; '));
   }
 }
@@ -298,7 +334,8 @@ function main(argv: string[]): void {
     process.exit(0);
   };
   for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(s, () => shutdown(s));
-  log(2, `program ${companion.programId} linked after ${options.mapName}; next array pinned at ${join(options.pinDir, NEXT_ARRAY)}`);
+  const where = options.mapName !== undefined ? `linked after ${options.mapName}` : `attached to ${options.iface}`;
+  log(2, `program ${companion.programId} ${where}; next array pinned at ${platform.pinsAreFiles ? join(options.pinDir, NEXT_ARRAY) : joinPinName('names', options.pinDir, NEXT_ARRAY)}`);
   process.stdout.write('ready\n');
 }
 

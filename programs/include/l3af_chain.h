@@ -14,8 +14,12 @@
 #ifndef L3AF_CHAIN_H
 #define L3AF_CHAIN_H
 
+#ifdef L3AF_TARGET_WINDOWS
+#include "windows/l3af_windows.h" /* eBPF-for-Windows' numbers in place of the two below */
+#else
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#endif
 
 /* The slot of a next-program array that holds the next program. */
 #define L3AF_CHAIN_SLOT 0

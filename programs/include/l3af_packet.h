@@ -14,12 +14,18 @@
 #ifndef L3AF_PACKET_H
 #define L3AF_PACKET_H
 
+#ifdef L3AF_TARGET_WINDOWS
+#include "windows/l3af_windows.h" /* eBPF-for-Windows' numbers in place of linux/bpf.h, bpf_helpers.h */
+#else
 #include <linux/bpf.h>
+#endif
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#ifndef L3AF_TARGET_WINDOWS
 #include <bpf/bpf_helpers.h>
+#endif
 #include <bpf/bpf_endian.h>
 
 /* VLAN tags accepted in front of the IP header (outermost first). */

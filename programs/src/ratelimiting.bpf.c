@@ -51,9 +51,15 @@
  * both take the last place. A window slot is recycled with a compare-and-swap from an older
  * window id, so a stale count is never mistaken for a fresh one.
  */
+#ifdef L3AF_TARGET_WINDOWS
+/* eBPF-for-Windows: its helper ids, map type values, xdp_md and verdicts (programs/README.md) */
+#include "windows/l3af_windows.h"
+#include <linux/tcp.h>
+#else
 #include <linux/bpf.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
+#endif
 #include <bpf/bpf_endian.h>
 
 #include "l3af_chain.h"
@@ -220,6 +226,9 @@ static __always_inline void rl_emit_drop(struct xdp_md *ctx, const struct rl_dec
 	__u64 budget = rl_config(RL_CFG_EVENTS_PER_WINDOW);
 	__u64 *cell, *lost, v, old;
 	struct rl_drop_event *e;
+#ifdef L3AF_TARGET_WINDOWS
+	struct rl_drop_event record;
+#endif
 
 	if (!budget)
 		return;
@@ -236,6 +245,10 @@ static __always_inline void rl_emit_drop(struct xdp_md *ctx, const struct rl_dec
 	if (RL_TAG(old) != d->tag || RL_COUNT(old) >= budget)
 		return;
 
+#ifdef L3AF_TARGET_WINDOWS
+	/* No ringbuf_reserve/submit on Windows: the event is built on the stack and copied in. */
+	e = &record;
+#else
 	e = bpf_ringbuf_reserve(&rl_events, sizeof(*e), 0);
 	if (!e) {
 		lost = rl_cell(&rl_window_map, RL_WIN_EVENTS_LOST);
@@ -243,6 +256,7 @@ static __always_inline void rl_emit_drop(struct xdp_md *ctx, const struct rl_dec
 			__sync_fetch_and_add(lost, 1);
 		return;
 	}
+#endif
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = d->now;
 	e->drops = drops;
@@ -264,7 +278,15 @@ static __always_inline void rl_emit_drop(struct xdp_md *ctx, const struct rl_dec
 		__builtin_memcpy(e->saddr, &ip6->saddr, 16);
 		__builtin_memcpy(e->daddr, &ip6->daddr, 16);
 	}
+#ifdef L3AF_TARGET_WINDOWS
+	if (bpf_ringbuf_output(&rl_events, e, sizeof(*e), 0) < 0) {
+		lost = rl_cell(&rl_window_map, RL_WIN_EVENTS_LOST);
+		if (lost)
+			__sync_fetch_and_add(lost, 1);
+	}
+#else
 	bpf_ringbuf_submit(e, 0);
+#endif
 }
 
 /* Returns 1 when the frame is a candidate SYN that the limiter refuses. */

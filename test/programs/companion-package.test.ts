@@ -18,7 +18,7 @@ import { platformName } from '../../agent/src/platform/platform-name.ts';
 import type { BpfProgram } from '../../agent/src/payload/index.ts';
 import { PACKAGES } from '../../programs/packages.ts';
 import { writePackage } from '../../programs/repository.ts';
-import { pinDirFor } from '../../programs/companion/ratelimiting.ts';
+import { parseCompanionArgs, pinDirFor } from '../../programs/companion/ratelimiting.ts';
 import { PrivateBpffs, VethLab, skipUnless } from '../harness/index.ts';
 import { ROOT, StateDir, ensurePackages, testConfig, xdpBody } from '../engine/helpers.ts';
 
@@ -33,6 +33,22 @@ test('without --pin-dir: $L3AF_PIN_DIR, else beside the --map-name program (l3af
   assert.equal(pinDirFor('/var/l3af/bpffs/eth0/xdp-root/latest/xdp_root_array', 'latest', {}), '/var/l3af/bpffs/eth0/ratelimiting/latest');
   assert.equal(pinDirFor('/sys/fs/bpf/eth0/xdp-root/latest/xdp_root_array', '1_0', {}), '/sys/fs/bpf/eth0/ratelimiting/1_0');
   assert.equal(pinDirFor('/x/user-roots/eth0/xdp-root/latest/xdp_root_array', 'latest', { L3AF_PIN_DIR: '/x/eth0/ratelimiting/latest' }), '/x/eth0/ratelimiting/latest');
+});
+
+test('Windows: without --map-name the companion attaches itself (l3afd on Windows runs unchained); pins are BPF:\\ names, not resolved as paths', () => {
+  const argv = ['--iface=Ethernet 4', '--rate=2', '--ports=8080,8081', '--version=1.0.0'];
+  const win = parseCompanionArgs(argv, {}, 'win32');
+  assert.notEqual(win, 'help');
+  if (win === 'help') return;
+  assert.equal(win.mapName, undefined);
+  assert.equal(win.pinDir, 'BPF:\\Ethernet 4\\ratelimiting\\1_0_0');
+  assert.deepEqual([win.iface, win.rate, win.ports], ['Ethernet 4', 2, [8080, 8081]]);
+  const hinted = parseCompanionArgs(argv, { L3AF_PIN_DIR: 'BPF:\\x\\ratelimiting\\latest' }, 'win32');
+  assert.equal(hinted !== 'help' && hinted.pinDir, 'BPF:\\x\\ratelimiting\\latest');
+  const chained = parseCompanionArgs([...argv, '--map-name=BPF:\\Ethernet 4\\xdp-root\\latest\\xdp_root_array'], {}, 'win32');
+  assert.equal(chained !== 'help' && chained.mapName, 'BPF:\\Ethernet 4\\xdp-root\\latest\\xdp_root_array');
+  // Linux is unchanged: chain-only
+  assert.throws(() => parseCompanionArgs(argv, {}, 'linux'), /--map-name is required/);
 });
 
 test('the package runs outside a checkout with only node on PATH: bundle + koffi, no TypeScript', { skip, timeout: 300_000 }, async () => {

