@@ -1,5 +1,5 @@
 // The agent runs with the same node flags wherever the project starts it (bench/lib/agent-flags.ts):
-// npm start, the systemd unit, the image's entry point and the agent artifact's launcher; the
+// npm start, the systemd unit, the image's entry point, the agent artifact's launcher and the Windows service; the
 // benchmarks run under them too, so the memory and speed figures describe the same process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,7 @@ const flagsBefore = (line: string, entry: RegExp): string[] => {
   return words.slice(node + 1, main);
 };
 
-test('npm start, the systemd unit, the image and the agent artifact run node with the agent flags', () => {
+test('npm start, the systemd unit, the image, the agent artifact and the Windows service run node with the agent flags', () => {
   const flags = [...AGENT_NODE_FLAGS];
   const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
   assert.deepEqual(flagsBefore(start.slice(start.lastIndexOf('exec node')), /dist\/agent\/src\/main\.js$/), flags, 'npm start');
@@ -28,6 +28,8 @@ test('npm start, the systemd unit, the image and the agent artifact run node wit
   assert.deepEqual(flagsBefore(entry, /main\.js$/), flags, 'Dockerfile ENTRYPOINT');
   const launcher = read('programs/bundle.ts').split('\n').find((l) => l.includes('l3af-agent.mjs" "$@"'))!;
   assert.deepEqual(flagsBefore(launcher, /l3af-agent\.mjs/), flags, 'the agent artifact launcher');
+  const service = read('deploy/windows/install-l3af.ps1').split('\n').find((l) => l.startsWith("Install-NssmService $nssm 'l3af-agent'"))!;
+  assert.deepEqual(service.slice(service.indexOf('@(') + 2).split(',').map((w) => w.trim().replace(/'/g, '')).slice(0, flags.length), flags, 'the Windows service');
   const bench = read('bench/all.ts');
   assert.match(bench, /\[\.\.\.AGENT_NODE_FLAGS, '--import', 'tsx'/, 'npm run bench runs each benchmark under the agent flags');
 });

@@ -18,7 +18,8 @@ test('install-l3af.ps1 installs the Node, the agent bundle and the configuration
   const build = readFileSync(join(ROOT, 'scripts', 'build-win32.mjs'), 'utf8');
   assert.match(build, /dist\/win32\/l3af-agent\.mjs/, 'build-win32.mjs writes dist/win32/l3af-agent.mjs by default');
   assert.match(ps, /\$agentMain = Join-Path \$AgentDir 'dist\\win32\\l3af-agent\.mjs'/);
-  assert.match(ps, /Install-NssmService \$nssm 'l3af-agent' \$node @\(\$agentMain, '--config', \$agentConf\)/, 'the agent runs as the service l3af-agent under that node.exe');
+  // (with the agent's node flags before the bundle: test/deploy/agent-flags.test.ts)
+  assert.match(ps, /Install-NssmService \$nssm 'l3af-agent' \$node @\([^)]*\$agentMain, '--config', \$agentConf\)/, 'the agent runs as the service l3af-agent under that node.exe');
   assert.match(ps, /node_modules\\@koromix\\koffi-win32-x64/, "koffi's win32 build is required, as in the Wine job");
   assert.match(ps, /Replace\('bpf-chaining-enabled: true', 'bpf-chaining-enabled: false'\)/);
   const wine = readFileSync(join(ROOT, 'test', 'windows', 'wine.test.ts'), 'utf8');
