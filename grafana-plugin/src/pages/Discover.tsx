@@ -192,7 +192,7 @@ export function DiscoverPanel({ onAdopted = () => window.location.reload() }: Di
           <p data-testid="discover-summary">
             {fleet.length} found, {fleet.filter((a) => a.allowed).length} allowed, {adoptable.length} to adopt
           </p>
-          <table data-testid="discover-agents">
+          <table data-testid="discover-agents" style={{ borderCollapse: 'separate', borderSpacing: '12px 2px' }}>
             <thead>
               <tr>
                 <th />

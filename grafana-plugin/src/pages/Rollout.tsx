@@ -278,7 +278,7 @@ export function RolloutPanel() {
               ? ` — ${snap.agents.length} agents in ${((snap.finishedAt - snap.startedAt) / 1000).toFixed(1)} s`
               : ''}
           </p>
-          <table data-testid="rollout-agents">
+          <table data-testid="rollout-agents" style={{ borderCollapse: 'separate', borderSpacing: '12px 2px' }}>
             <thead>
               <tr>
                 <th>agent</th>
