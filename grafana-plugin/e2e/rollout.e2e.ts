@@ -77,10 +77,12 @@ async function agentRatelimiting(m: FleetMember): Promise<{ rate?: number; ports
 }
 
 /** The agent's audit log, newest first: "route:outcome". */
-async function audit(m: FleetMember): Promise<Array<{ route: string; outcome: string; etag_after: string }>> {
+async function audit(
+  m: FleetMember
+): Promise<Array<{ route: string; outcome: string; etag_after: string; time: string }>> {
   const r = await call(m, 'GET', '/l3af/audit');
   assert.equal(r.status, 200, `${m.name}: GET /l3af/audit`);
-  return (r.data as { entries: Array<{ route: string; outcome: string; etag_after: string }> }).entries;
+  return (r.data as { entries: Array<{ route: string; outcome: string; etag_after: string; time: string }> }).entries;
 }
 
 function bytesToNumber(v: unknown): number {
@@ -241,6 +243,7 @@ after(
       assert.deepEqual(left, [], 'every veth of the lab is gone');
       const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
       assert.ok(!ns.includes(fleet.netns), 'the namespace is gone');
+      assert.ok(!execFileSync('mount', { encoding: 'utf8' }).includes(fleet.bpffs), 'the bpffs is unmounted');
     }
     console.log(`\nROLLOUT E2E: ${figures.join('; ')}`);
   },
@@ -418,7 +421,9 @@ test('Rollout: the same change again, dry run then all 20 applied in waves', { t
   assert.match(await page.getByTestId('rollout-phase').innerText(), /^done/);
   assert.match(await page.getByTestId('rollout-counts').innerText(), new RegExp(`^applied: ${N} — ${N} agents in`));
   await shot('25-done');
-  for (const x of await rows()) {
+  const done = await rows();
+  const written = new Map<string, number>();
+  for (const x of done) {
     const m = member(x.agent);
     assert.equal(x.outcome, 'applied', m.name);
     const got = await agentRatelimiting(m);
@@ -428,6 +433,13 @@ test('Rollout: the same change again, dry run then all 20 applied in waves', { t
     const [last] = await audit(m);
     assert.equal(`${last?.route}:${last?.outcome}`, 'update:ok', m.name);
     assert.equal(last?.etag_after, got.etag, `${m.name}: the audit's ETag is the agent's current one`);
+    written.set(m.name, Date.parse(last!.time));
+  }
+  // the waves reached the agents in order (canary first): every write of a wave is recorded, by the agents' own
+  // audit logs, no later than the first write of the next wave
+  for (let w = 1; w < 4; w++) {
+    const times = (k: number) => done.filter((x) => x.wave === k).map((x) => written.get(x.agent)!);
+    assert.ok(Math.max(...times(w)) <= Math.min(...times(w + 1)), `wave ${w} was written before wave ${w + 1}`);
   }
   figures.push(`rollout of ${N} agents (canary, 25 %, 50 %, 100 %) ${took.toFixed(1)} s`);
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
