@@ -402,6 +402,23 @@ test(
       }
       assert.deepEqual([kernel.rate, kernel.ports], [got.rate, got.ports], `${m.name}: the kernel map is as GET says`);
     }
+    // the History panel shows a reverted agent's audit log as the agent keeps it
+    const canary = r.find((x) => x.wave === 1)!.agent;
+    await page.getByLabel('history agent').selectOption(canary);
+    await page.getByRole('button', { name: 'Show audit log' }).click();
+    await page.getByTestId('history').waitFor({ timeout: STEP_MS });
+    const shown = await page.evaluate(() =>
+      [...document.querySelectorAll('[data-testid="history"] tr')].map((tr) =>
+        [...tr.querySelectorAll('td')].slice(2, 5).map((td) => td.textContent)
+      )
+    );
+    const iface = member(canary).iface;
+    assert.deepEqual(shown, [
+      ['revert', iface, 'ok'],
+      ['update', iface, 'ok'],
+      ['add', iface, 'ok'],
+    ]);
+    await shot('23b-history');
     figures.push(
       `rollout with the injected failure ${took.toFixed(1)} s (${count('reverted')} reverted, ${count('skipped')} skipped, 1 failed: 412)`
     );

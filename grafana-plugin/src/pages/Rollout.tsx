@@ -406,7 +406,7 @@ export function HistoryPanel() {
       </Button>
       {message && <p data-testid="history-message">{message}</p>}
       {entries && (
-        <table data-testid="history">
+        <table data-testid="history" style={{ borderCollapse: 'separate', borderSpacing: '12px 2px' }}>
           <tbody>
             {entries.map((e) => (
               <tr key={e.id} data-testid={`audit-${e.id}`}>
