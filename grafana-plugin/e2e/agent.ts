@@ -45,7 +45,8 @@ export class Agent {
     this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
   }
 
-  static async start(lab: Lab): Promise<Agent> {
+  /** Starts an agent with its state in `lab.stateDir` and its pins below `lab.bpffs` (a directory on a bpffs). */
+  static async start(lab: Pick<Lab, 'stateDir' | 'bpffs'>): Promise<Agent> {
     ensurePackages();
     const port = await freePort();
     const metricsPort = await freePort();

@@ -14,26 +14,30 @@ export class Prometheus {
     readonly url: string
   ) {}
 
-  /** Starts Prometheus scraping `target` (host:port) and waits until it is ready. */
+  /**
+   * Starts Prometheus scraping `target` (host:port; or static configs: targets with their labels) in job
+   * `l3af-agent` every `interval`, and waits until it is ready.
+   */
   static async start(
     dir: string,
-    target: string,
-    binary = process.env.PROMETHEUS_PATH ?? '/usr/bin/prometheus'
+    target: string | Array<{ targets: string[]; labels?: Record<string, string> }>,
+    binary = process.env.PROMETHEUS_PATH ?? '/usr/bin/prometheus',
+    interval = '1s'
   ): Promise<Prometheus> {
     mkdirSync(join(dir, 'prom-data'), { recursive: true });
     const config = join(dir, 'prometheus.yml');
+    // YAML is a superset of JSON
     writeFileSync(
       config,
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  evaluation_interval: 1s',
-        'scrape_configs:',
-        '  - job_name: l3af-agent',
-        '    static_configs:',
-        `      - targets: ['${target}']`,
-        '',
-      ].join('\n')
+      JSON.stringify({
+        global: { scrape_interval: interval, evaluation_interval: interval },
+        scrape_configs: [
+          {
+            job_name: 'l3af-agent',
+            static_configs: typeof target === 'string' ? [{ targets: [target] }] : target,
+          },
+        ],
+      })
     );
     const port = await freePort();
     const child = spawn(

@@ -1,5 +1,7 @@
-// `npm run e2e`: builds the plugin and the harness host page, then runs the browser test against a real agent
-// (needs root: it creates a network namespace, a veth pair and a bpffs mount). Ends with one summary line.
+// `npm run e2e`: builds the plugin and the harness host page, then runs the browser tests: chains.e2e.ts against a
+// real agent, rollout.e2e.ts across 20 real agents (needs root: they create network namespaces, veth pairs and
+// bpffs mounts). `--no-build` skips the plugin build, `--only=<part of a file name>` runs the matching files.
+// Ends with one summary line.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -41,10 +43,12 @@ if (!process.argv.includes('--no-build')) {
   step('build the plugin (npm run build)', 'npm', ['run', 'build', '--silent']);
 }
 step('build the harness host page', 'npx', ['webpack', '-c', 'e2e/harness/webpack.config.cjs']);
-console.log('\n== browser test (Chromium + real agent)');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const files = ['e2e/chains.e2e.ts', 'e2e/rollout.e2e.ts'].filter((f) => !only || f.includes(only));
+console.log(`\n== browser tests (Chromium + real agents): ${files.join(', ')}`);
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', 'e2e/chains.e2e.ts'],
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
   {
     cwd: root,
     stdio: 'inherit',

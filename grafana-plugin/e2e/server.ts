@@ -2,7 +2,9 @@
  * The harness's stand-in for Grafana's HTTP server: serves the host page and the built plugin
  * (dist/ at /public/plugins/<id>/), and forwards `/api/plugin-proxy/<id>/agentN/<rest>` to agent N's URL
  * the way Grafana's plugin proxy does for the routes of plugin.json (GET and POST only; an unreachable
- * agent is a 502 with a text body, as Grafana answers).
+ * agent is a 502 with a text body, as Grafana answers). Without a fixed `agents` list, slot N's URL is the
+ * saved settings' `agentNUrl`, as the route templates `{{ .JsonData.agentNUrl }}` resolve it, and
+ * `POST /api/plugins/<id>/settings` saves the settings (the host page reads them on its next load).
  */
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
@@ -27,8 +29,8 @@ export interface HarnessOptions {
   iconsDir: string;
   /** Prometheus base URL, served at Grafana's data source proxy path /api/datasources/proxy/uid/prometheus/. */
   prometheus?: string;
-  /** Agent base URLs by slot. */
-  agents: string[];
+  /** Agent base URLs by slot; undefined: the settings' `agentNUrl` (saved with POST /api/plugins/<id>/settings). */
+  agents?: string[];
 }
 
 /** Forwards a request to `dest`; an unreachable target is a 502 with a text body (as Grafana's proxy). */
@@ -59,11 +61,18 @@ function inside(dir: string, rel: string): string | undefined {
 }
 
 /** Starts the server on 127.0.0.1:<random>; resolves with it and its base URL. */
-export async function startHarness(o: HarnessOptions): Promise<{ server: Server; url: string; requests: string[] }> {
+export async function startHarness(o: HarnessOptions): Promise<{
+  server: Server;
+  url: string;
+  requests: string[];
+  /** The settings as last saved. */
+  jsonData: () => Record<string, unknown>;
+}> {
   const requests: string[] = [];
-  const html = `<!doctype html><html><head><meta charset="utf-8"><title>l3af chains (harness)</title>
+  let jsonData = o.jsonData;
+  const html = () => `<!doctype html><html><head><meta charset="utf-8"><title>l3af chains (harness)</title>
 <script>window.grafanaBootData={settings:{buildInfo:{version:'13.1.0'}},user:{},navTree:[]};
-window.__HARNESS__=${JSON.stringify({ pluginId: o.pluginId, jsonData: o.jsonData })};</script></head>
+window.__HARNESS__=${JSON.stringify({ pluginId: o.pluginId, jsonData })};</script></head>
 <body><div id="root"></div><script src="/host.js"></script></body></html>`;
   const proxyPrefix = `/api/plugin-proxy/${o.pluginId}/agent`;
   const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -73,9 +82,31 @@ window.__HARNESS__=${JSON.stringify({ pluginId: o.pluginId, jsonData: o.jsonData
       forward(req, res, new URL(`${url.pathname.slice(promPrefix.length)}${url.search}`, o.prometheus));
       return;
     }
+    if (url.pathname === `/api/plugins/${o.pluginId}/settings` && req.method === 'POST') {
+      let text = '';
+      req.on('data', (d: Buffer) => (text += d.toString('utf8')));
+      req.on('end', () => {
+        try {
+          const body = JSON.parse(text) as { jsonData?: Record<string, unknown> };
+          jsonData = body.jsonData ?? {};
+          requests.push(`POST ${url.pathname}`);
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"message":"Plugin settings updated"}');
+        } catch {
+          res.writeHead(400, { 'content-type': 'application/json' }).end('{"message":"bad settings"}');
+        }
+      });
+      return;
+    }
     if (url.pathname.startsWith(proxyPrefix)) {
       const m = /^(\d+)(\/.*)?$/.exec(url.pathname.slice(proxyPrefix.length));
-      const target = m ? o.agents[Number(m[1])] : undefined;
+      const slotUrl = m ? jsonData[`agent${m[1]}Url`] : undefined;
+      const target = m
+        ? o.agents
+          ? o.agents[Number(m[1])]
+          : typeof slotUrl === 'string'
+            ? slotUrl
+            : undefined
+        : undefined;
       if (!m || !target || (req.method !== 'GET' && req.method !== 'POST')) {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not found' }));
         return;
@@ -101,7 +132,7 @@ window.__HARNESS__=${JSON.stringify({ pluginId: o.pluginId, jsonData: o.jsonData
         return;
       }
     } else if (url.pathname === '/' || url.pathname === '/index.html') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+      res.writeHead(200, { 'content-type': 'text/html' }).end(html());
       return;
     } else {
       const f = inside(o.serveDir, url.pathname.slice(1));
@@ -116,7 +147,7 @@ window.__HARNESS__=${JSON.stringify({ pluginId: o.pluginId, jsonData: o.jsonData
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return { server, url: `http://127.0.0.1:${port}`, requests };
+  return { server, url: `http://127.0.0.1:${port}`, requests, jsonData: () => jsonData };
 }
 
 /** The define([...]) header of a built module.js: the externals the host must supply. */

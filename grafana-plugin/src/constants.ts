@@ -10,4 +10,5 @@ export enum ROUTES {
   Ratelimiting = 'ratelimiting',
   Events = 'events',
   Rollout = 'rollout',
+  Discover = 'discover',
 }

@@ -22,6 +22,10 @@ export interface AgentSetting {
    * (mTLS). Grafana's app-plugin proxy has no client-certificate option, its data source proxy has.
    */
   datasourceUid?: string;
+  /** Host name (discovery's `host` label, or the target's host), for selecting agents by host pattern. */
+  host?: string;
+  /** The Prometheus labels the agent was discovered with, for selecting agents by label. */
+  labels?: Record<string, string>;
 }
 
 /** jsonData of the app: the list, plus one flat `agentNUrl` per slot for the proxy routes. */
@@ -29,6 +33,8 @@ export interface AppJsonData {
   agents?: AgentSetting[];
   /** Uid of the Prometheus data source of the Ratelimiting page (default: Grafana's default data source). */
   prometheusUid?: string;
+  /** The admin's allow list for discovered agents: API URL patterns (see fleet/discovery.ts `fleetOf`). */
+  allowPatterns?: string[];
   [slotUrl: `agent${number}Url`]: string | undefined;
 }
 

@@ -169,7 +169,12 @@ describe('HttpAgentPort', () => {
     ]);
     const port = new HttpAgentPort(f.send);
     expect(await port.revert('a', '8', '"e2"')).toEqual({ ok: true, etag: '"e4"' });
-    expect(f.seen[0]).toMatchObject({ method: 'POST', path: '/l3af/audit/8/revert', headers: { 'If-Match': '"e2"' } });
+    expect(f.seen[0]).toMatchObject({
+      method: 'POST',
+      path: '/l3af/audit/8/revert',
+      headers: { 'If-Match': '"e2"' },
+      data: {},
+    });
     expect(await port.revert('a', '8', undefined)).toEqual({ ok: false, error: 'no such audit entry' });
     expect(f.seen[1].headers).toBeUndefined();
   });

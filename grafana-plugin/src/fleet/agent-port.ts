@@ -123,6 +123,9 @@ export class HttpAgentPort implements AgentPort {
     const r = await this.send(agent, {
       method: 'POST',
       path: `/l3af/audit/${encodeURIComponent(auditId)}/revert`,
+      // an empty JSON object, not no body: a POST that says application/json (Grafana's BackendSrv and most
+      // clients do by default) with an empty body is refused by the agent's JSON parser ("invalid JSON")
+      data: {},
       ...(ifMatch ? { headers: { 'If-Match': ifMatch } } : {}),
     });
     return r.status === 200

@@ -107,8 +107,10 @@ export function fleetOf(
 export function validatePatterns(patterns: readonly string[]): string[] {
   const out: string[] = [];
   patterns.forEach((p, i) => {
-    if (!/^https?:\/\/[A-Za-z0-9.*:[\]-]+:\d{1,5}$/.test(p)) {
-      out.push(`pattern ${i + 1}: "${p}" is not scheme://host:port (a * stands for one label or octet of the host)`);
+    if (!/^https?:\/\/[A-Za-z0-9.*:[\]-]+:(?:\d{1,5}|\*)$/.test(p)) {
+      out.push(
+        `pattern ${i + 1}: "${p}" is not scheme://host:port (a * stands for one label or octet of the host, or for the port)`
+      );
     } else if (/^https?:\/\/\*+:/.test(p)) {
       out.push(`pattern ${i + 1}: "${p}" allows every host: name the network (e.g. http://10.1.*.*:53000)`);
     }
@@ -124,20 +126,118 @@ export interface AgentSelector {
   host?: string;
   /** Explicit agent names. */
   names?: readonly string[];
+  /** Agent name pattern (`*` = any run of characters). */
+  name?: string;
 }
 
-/** The allowed agents the selector picks, in fleet order. */
-export function selectAgents(fleet: readonly FleetAgent[], sel: AgentSelector): FleetAgent[] {
+/** Anything a selector can pick: a discovered agent, or a configured one (whose host and labels are optional). */
+export interface Selectable {
+  name: string;
+  url: string;
+  host?: string;
+  labels?: Record<string, string>;
+  /** false: never picked (not admitted by the allow list). */
+  allowed?: boolean;
+}
+
+/** The allowed agents the selector picks, in list order (an agent without a host is matched by its URL's host). */
+export function selectAgents<T extends Selectable>(fleet: readonly T[], sel: AgentSelector): T[] {
   const host = sel.host ? globRegExp(sel.host) : undefined;
   const labels = Object.entries(sel.labels ?? {}).map(([k, v]) => [k, globRegExp(v)] as const);
   const names = sel.names ? new Set(sel.names) : undefined;
+  const name = sel.name ? globRegExp(sel.name) : undefined;
   return fleet.filter(
     (a) =>
-      a.allowed &&
-      (!host || host.test(a.host)) &&
-      labels.every(([k, re]) => a.labels[k] !== undefined && re.test(a.labels[k])) &&
-      (!names || names.has(a.name))
+      a.allowed !== false &&
+      (!host || host.test(a.host ?? hostOf(new URL(a.url).host))) &&
+      labels.every(([k, re]) => a.labels?.[k] !== undefined && re.test(a.labels[k])) &&
+      (!names || names.has(a.name)) &&
+      (!name || name.test(a.name))
   );
+}
+
+/**
+ * A selector from the rollout form's fields: a name pattern, a host pattern (`*` = any run of characters, empty =
+ * any) and label equalities `key=value, key2=value2` (values may hold `*`). Throws on a malformed label.
+ */
+export function parseSelector(namePattern: string, hostPattern: string, labelsText: string): AgentSelector {
+  const labels: Record<string, string> = {};
+  for (const part of labelsText.split(',').map((x) => x.trim())) {
+    if (part === '') {
+      continue;
+    }
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(part);
+    if (!m) {
+      throw new Error(`label "${part}" is not key=value`);
+    }
+    labels[m[1]] = m[2];
+  }
+  return {
+    ...(namePattern.trim() && namePattern.trim() !== '*' ? { name: namePattern.trim() } : {}),
+    ...(hostPattern.trim() && hostPattern.trim() !== '*' ? { host: hostPattern.trim() } : {}),
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
+  };
+}
+
+/** The static list as typed: one agent a line, `name url` or just `url` (then the name is host:port). */
+export function parseStaticList(text: string): Array<{ name: string; url: string }> {
+  const out: Array<{ name: string; url: string }> = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) {
+      return;
+    }
+    const parts = line.split(/\s+/);
+    const url = parts.length === 1 ? parts[0] : parts[1];
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new Error(`line ${i + 1}: "${url}" is not a URL (e.g. http://10.0.0.5:53000)`);
+    }
+    if (parts.length > 2 || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+      throw new Error(`line ${i + 1}: write "name http://host:port" or "http://host:port"`);
+    }
+    out.push({ name: parts.length === 1 ? u.host : parts[0], url: trimUrl(url) });
+  });
+  return out;
+}
+
+/** An agent as the app's settings keep it once adopted: its host and labels stay for selection. */
+export interface AdoptedAgent {
+  name: string;
+  url: string;
+  host?: string;
+  labels?: Record<string, string>;
+}
+
+/**
+ * The settings' agent list after adopting `chosen`: agents already listed (same URL) are kept as they are, the
+ * others appended with their host and labels (a name already used gets the API URL's host:port instead). An agent
+ * the allow list does not admit is refused: the allow list, not the discovery, decides what the proxy may reach.
+ */
+export function adopt<T extends AdoptedAgent>(
+  existing: readonly T[],
+  chosen: readonly FleetAgent[]
+): Array<T | AdoptedAgent> {
+  const refused = chosen.filter((a) => !a.allowed);
+  if (refused.length > 0) {
+    throw new Error(`not admitted by the allow list: ${refused.map((a) => a.url).join(', ')}`);
+  }
+  const out: Array<T | AdoptedAgent> = [...existing];
+  const urls = new Set(existing.map((a) => trimUrl(a.url)));
+  const names = new Set(existing.map((a) => a.name));
+  for (const a of chosen) {
+    if (urls.has(a.url)) {
+      continue;
+    }
+    const name = names.has(a.name) ? new URL(a.url).host : a.name;
+    const labels = Object.fromEntries(Object.entries(a.labels).filter(([k]) => !k.startsWith('__')));
+    out.push({ name, url: a.url, host: a.host, ...(Object.keys(labels).length > 0 ? { labels } : {}) });
+    urls.add(a.url);
+    names.add(name);
+  }
+  return out;
 }
 
 /** "host:port" or "[v6]:port" → the host. */

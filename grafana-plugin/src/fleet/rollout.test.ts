@@ -384,4 +384,55 @@ describe('Rollout', () => {
     expect((await r.apply()).phase).toBe('done');
     expect(most).toBe(3);
   });
+
+  it('builds each request once, at the dry run (it may read the agent), and applies exactly that request', async () => {
+    const agents = names(3);
+    const f = new FakeFleet(agents);
+    const built: string[] = [];
+    const bodies: unknown[] = [];
+    const orig = f.apply.bind(f);
+    f.apply = async (agent, r, ifMatch) => {
+      bodies.push(r.body);
+      return orig(agent, r, ifMatch);
+    };
+    const r = new Rollout(
+      agents,
+      async (agent) => {
+        built.push(agent);
+        return { route: 'update', body: `for ${agent}`, etag: f.etag(agent), summary: [`rate: 5 → 7 on ${agent}`] };
+      },
+      f,
+      { canary: 1, waves: [100], concurrency: 1, clock: fakeClock() }
+    );
+    const d = await r.dryRun();
+    expect(d.phase).toBe('ready');
+    expect(d.agents[1].plan).toEqual(['rate: 5 → 7 on agent01', 'veth0 xdpingress ratelimiting: replace']);
+    const s = await r.apply();
+    expect(s.phase).toBe('done');
+    expect(built).toEqual(agents);
+    expect(bodies).toEqual(['for agent00', 'for agent01', 'for agent02']);
+  });
+
+  it('a request that cannot be built, or whose state moved before the dry run, fails that dry run', async () => {
+    const agents = names(3);
+    const f = new FakeFleet(agents);
+    const r = new Rollout(
+      agents,
+      (agent) => {
+        if (agent === 'agent01') {
+          throw new Error('no ratelimiting program on this agent (nothing to change)');
+        }
+        // agent02's request was built from a state another client changed before the dry run
+        return { route: 'update', body: 'new', etag: agent === 'agent02' ? '"v0"' : f.etag(agent) };
+      },
+      f,
+      { clock: fakeClock() }
+    );
+    const d = await r.dryRun();
+    expect(d.phase).toBe('blocked');
+    expect(outcomes(d)).toEqual({ agent00: 'dry-run-ok', agent01: 'dry-run-failed', agent02: 'dry-run-failed' });
+    expect(d.agents[1].error).toBe('no ratelimiting program on this agent (nothing to change)');
+    expect(d.agents[2].error).toMatch(/the desired state changed while the change was prepared \("v0" → "v1"\)/);
+    await expect(r.apply()).rejects.toThrow(/phase blocked/);
+  });
 });

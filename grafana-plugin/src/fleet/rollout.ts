@@ -7,12 +7,21 @@
  * during which the expression is evaluated. An agent that fails, or the expression regressing, stops the
  * rollout; with `revertOnFailure` every agent changed so far is reverted through its audit entry
  * (`POST /l3af/audit/{id}/revert`), newest first. Pause holds before the next agent, abort stops there.
+ * The request of each agent is built once, at its dry run (it may read the agent first), and that same
+ * request is what the apply writes.
  */
 
 /** What a rollout writes to one agent. */
 export interface AgentRequest {
   route: 'add' | 'update' | 'delete';
   body: unknown;
+  /**
+   * The ETag of the state the body was built from (a change built from the agent's GET): a dry run answering
+   * another ETag means the state moved meanwhile, and the agent's dry run fails.
+   */
+  etag?: string;
+  /** What the body changes on this agent, for display (shown before the dry run's plan). */
+  summary?: string[];
 }
 
 /** The dry run's verdict on one agent. */
@@ -169,7 +178,8 @@ export function planWaves<T>(agents: readonly T[], canary = 1, percentages: read
 /** One rollout of one change over a set of agents. */
 export class Rollout {
   readonly #port: AgentPort;
-  readonly #req: (agent: string) => AgentRequest;
+  readonly #req: (agent: string) => AgentRequest | Promise<AgentRequest>;
+  readonly #requests = new Map<string, AgentRequest>();
   readonly #o: Required<Omit<RolloutOptions, 'regression'>> & Pick<RolloutOptions, 'regression'>;
   readonly #listeners = new Set<(s: RolloutSnapshot) => void>();
   #s: RolloutSnapshot;
@@ -179,7 +189,7 @@ export class Rollout {
 
   constructor(
     agents: readonly string[],
-    request: (agent: string) => AgentRequest,
+    request: (agent: string) => AgentRequest | Promise<AgentRequest>,
     port: AgentPort,
     opts: RolloutOptions = {}
   ) {
@@ -254,12 +264,22 @@ export class Rollout {
       this.#s.agents.map((a) => a.agent),
       async (agent) => {
         try {
-          const v = await this.#port.dryRun(agent, this.#req(agent));
+          this.#requests.delete(agent);
+          const req = await this.#req(agent);
+          this.#requests.set(agent, req);
+          const v = await this.#port.dryRun(agent, req);
+          const moved = v.ok && req.etag !== undefined && v.etag !== '' && v.etag !== req.etag;
+          const ok = v.ok && !moved;
+          const plan = [...(req.summary ?? []), ...(v.plan ?? [])];
           this.#agent(agent, {
-            outcome: v.ok ? 'dry-run-ok' : 'dry-run-failed',
+            outcome: ok ? 'dry-run-ok' : 'dry-run-failed',
             etag: v.etag,
-            error: v.ok ? undefined : (v.error ?? 'dry run failed'),
-            ...(v.plan ? { plan: v.plan } : {}),
+            error: ok
+              ? undefined
+              : moved
+                ? `the desired state changed while the change was prepared (${req.etag} → ${v.etag}): dry-run again`
+                : (v.error ?? 'dry run failed'),
+            ...(plan.length > 0 ? { plan } : {}),
           });
         } catch (err) {
           this.#agent(agent, { outcome: 'dry-run-failed', error: messageOf(err) });
@@ -317,7 +337,11 @@ export class Rollout {
         const a = this.#s.agents.find((x) => x.agent === agent);
         this.#agent(agent, { outcome: 'applying' });
         try {
-          const r = await this.#port.apply(agent, this.#req(agent), a?.etag ?? '*');
+          const req = this.#requests.get(agent);
+          if (!req) {
+            throw new Error('no dry run of this agent');
+          }
+          const r = await this.#port.apply(agent, req, a?.etag ?? '*');
           this.#agent(agent, {
             outcome: r.ok ? 'applied' : 'failed',
             ...(r.etag !== undefined ? { etag: r.etag } : {}),

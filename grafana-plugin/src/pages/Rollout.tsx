@@ -1,5 +1,7 @@
 /**
- * Rollout: one change (an add/update/delete body) to a selection of the configured agents, through the
+ * Rollout: one change to a selection of the configured agents (by name pattern, host pattern and labels): a
+ * payload typed once (add/update/delete, each agent's own `host_name` substituted) or a rate/ports change of the
+ * ratelimiting program (built per agent from its own desired state), through the
  * rollout state machine (src/fleet/rollout.ts): dry run on each, then waves with pause/abort, stop (and
  * optional revert) on a failing agent or a Prometheus expression that returns samples during a soak; the
  * per-agent outcome updates live. Below: drift against a reference agent, and an agent's audit history
@@ -15,7 +17,14 @@ import { usePluginSettings } from '../components/PluginContext';
 import { HttpAgentPort } from '../fleet/agent-port';
 import { backendSend } from '../fleet/backend-send';
 import { desiredDrift, kernelDrift } from '../fleet/drift';
-import { Rollout as RolloutMachine, type RegressionCheck, type RolloutSnapshot } from '../fleet/rollout';
+import { parseRatePorts, payloadRequests, ratePortsRequests } from '../fleet/change';
+import { parseSelector, selectAgents } from '../fleet/discovery';
+import {
+  Rollout as RolloutMachine,
+  type AgentRequest,
+  type RegressionCheck,
+  type RolloutSnapshot,
+} from '../fleet/rollout';
 
 /** A regression check: the expression regresses when Prometheus returns any sample for it. */
 export function promRegression(prometheusUid: string | undefined, expr: string): RegressionCheck {
@@ -40,20 +49,17 @@ export function promRegression(prometheusUid: string | undefined, expr: string):
   };
 }
 
-function globMatch(glob: string, s: string): boolean {
-  return new RegExp(
-    `^${glob
-      .split('*')
-      .map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*')}$`
-  ).test(s);
-}
-
 export function RolloutPanel() {
   const { agents, jsonData } = usePluginSettings();
   const [pattern, setPattern] = useState('*');
+  const [hostPattern, setHostPattern] = useState('');
+  const [labelText, setLabelText] = useState('');
+  const [kind, setKind] = useState<'payload' | 'rate-ports'>('payload');
   const [route, setRoute] = useState<'add' | 'update' | 'delete'>('update');
   const [payload, setPayload] = useState('');
+  const [ownHost, setOwnHost] = useState(true);
+  const [rate, setRate] = useState('');
+  const [ports, setPorts] = useState('');
   const [canary, setCanary] = useState('1');
   const [waves, setWaves] = useState('50,100');
   const [soak, setSoak] = useState('0');
@@ -62,17 +68,39 @@ export function RolloutPanel() {
   const [snap, setSnap] = useState<RolloutSnapshot | undefined>();
   const [machine, setMachine] = useState<RolloutMachine | undefined>();
   const [error, setError] = useState<string | undefined>();
-  const selected = useMemo(() => agents.filter((a) => globMatch(pattern, a.name)), [agents, pattern]);
+  const selection = useMemo(() => {
+    try {
+      return { agents: selectAgents(agents, parseSelector(pattern, hostPattern, labelText)) };
+    } catch (err) {
+      return { agents: [], error: err instanceof Error ? err.message : String(err) };
+    }
+  }, [agents, pattern, hostPattern, labelText]);
+  const selected = selection.agents;
+  const ready = kind === 'payload' ? payload.trim() !== '' : rate.trim() !== '' || ports.trim() !== '';
 
   const dryRun = async () => {
     setError(undefined);
     try {
-      const body: unknown = JSON.parse(payload);
+      const send = backendSend(agents);
+      let request: (agent: string) => AgentRequest | Promise<AgentRequest>;
+      if (kind === 'rate-ports') {
+        request = ratePortsRequests(send, parseRatePorts(rate, ports));
+      } else {
+        let body: unknown;
+        try {
+          body = JSON.parse(payload);
+        } catch (err) {
+          throw new Error(`the payload is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        // each agent's own host_name (agents refuse a body for another host)
+        request = ownHost
+          ? payloadRequests(send, route, body, (name) => agents.find((a) => a.name === name)?.host)
+          : () => ({ route, body });
+      }
       const m = new RolloutMachine(
         selected.map((a) => a.name),
-        // the body's host_name is each agent's own (agents refuse a body for another host)
-        () => ({ route, body }),
-        new HttpAgentPort(backendSend(agents)),
+        request,
+        new HttpAgentPort(send),
         {
           canary: Number(canary),
           waves: waves.split(',').map((w) => Number(w.trim())),
@@ -97,23 +125,87 @@ export function RolloutPanel() {
         Agents (name pattern, * = any){' '}
         <input aria-label="agent pattern" value={pattern} onChange={(e) => setPattern(e.target.value)} />
       </label>{' '}
-      <span data-testid="rollout-selected">{selected.length} agent(s)</span>
+      <label>
+        Host pattern{' '}
+        <input
+          aria-label="host pattern"
+          value={hostPattern}
+          placeholder="edge-*"
+          onChange={(e) => setHostPattern(e.target.value)}
+        />
+      </label>{' '}
+      <label>
+        Labels{' '}
+        <input
+          aria-label="labels"
+          value={labelText}
+          placeholder="dc=fra, role=edge"
+          onChange={(e) => setLabelText(e.target.value)}
+        />
+      </label>{' '}
+      <span data-testid="rollout-selected">{selection.error ? selection.error : `${selected.length} agent(s)`}</span>
       <br />
       <label>
-        Route{' '}
+        Change{' '}
         <select
-          aria-label="route"
-          value={route}
-          onChange={(e) => setRoute(e.target.value as 'add' | 'update' | 'delete')}
+          aria-label="change kind"
+          value={kind}
+          onChange={(e) => setKind(e.target.value as 'payload' | 'rate-ports')}
         >
-          <option value="add">add</option>
-          <option value="update">update</option>
-          <option value="delete">delete</option>
+          <option value="payload">payload</option>
+          <option value="rate-ports">ratelimiting rate / ports</option>
         </select>
       </label>
       <br />
-      <textarea aria-label="payload" rows={6} cols={80} value={payload} onChange={(e) => setPayload(e.target.value)} />
-      <br />
+      {kind === 'rate-ports' ? (
+        <div data-testid="rate-ports-form">
+          <label>
+            Rate (connections per second, empty = keep){' '}
+            <input aria-label="rate" value={rate} size={8} onChange={(e) => setRate(e.target.value)} />
+          </label>{' '}
+          <label>
+            Ports (comma separated, empty = keep){' '}
+            <input aria-label="ports" value={ports} onChange={(e) => setPorts(e.target.value)} />
+          </label>
+          <p>
+            Each agent&apos;s update is built from its own desired state: only ratelimiting&apos;s map_args change, and
+            the write is refused if the agent changed since the dry run.
+          </p>
+        </div>
+      ) : (
+        <div data-testid="payload-form">
+          <label>
+            Route{' '}
+            <select
+              aria-label="route"
+              value={route}
+              onChange={(e) => setRoute(e.target.value as 'add' | 'update' | 'delete')}
+            >
+              <option value="add">add</option>
+              <option value="update">update</option>
+              <option value="delete">delete</option>
+            </select>
+          </label>
+          <br />
+          <label>
+            <input
+              type="checkbox"
+              aria-label="own host name"
+              checked={ownHost}
+              onChange={(e) => setOwnHost(e.target.checked)}
+            />{' '}
+            each agent&apos;s own host_name
+          </label>
+          <br />
+          <textarea
+            aria-label="payload"
+            rows={6}
+            cols={80}
+            value={payload}
+            onChange={(e) => setPayload(e.target.value)}
+          />
+        </div>
+      )}
       <label>
         Canary <input aria-label="canary" value={canary} onChange={(e) => setCanary(e.target.value)} size={3} />
       </label>{' '}
@@ -137,7 +229,7 @@ export function RolloutPanel() {
         revert on failure
       </label>
       <div>
-        <Button onClick={dryRun} disabled={selected.length === 0 || payload.trim() === ''}>
+        <Button onClick={dryRun} disabled={selected.length === 0 || !ready}>
           Dry run
         </Button>{' '}
         <Button
@@ -173,7 +265,20 @@ export function RolloutPanel() {
             {snap.reason ? `: ${snap.reason}` : ''}
             {snap.reverted !== undefined ? (snap.reverted ? ' — reverted' : ' — revert incomplete') : ''}
           </p>
-          <table data-testid="rollout-agents">
+          <p data-testid="rollout-counts">
+            {Object.entries(
+              snap.agents.reduce<Record<string, number>>(
+                (acc, a) => ({ ...acc, [a.outcome]: (acc[a.outcome] ?? 0) + 1 }),
+                {}
+              )
+            )
+              .map(([k, v]) => `${k}: ${v}`)
+              .join(', ')}
+            {snap.startedAt !== undefined && snap.finishedAt !== undefined
+              ? ` — ${snap.agents.length} agents in ${((snap.finishedAt - snap.startedAt) / 1000).toFixed(1)} s`
+              : ''}
+          </p>
+          <table data-testid="rollout-agents" style={{ borderCollapse: 'separate', borderSpacing: '12px 2px' }}>
             <thead>
               <tr>
                 <th>agent</th>
@@ -301,7 +406,7 @@ export function HistoryPanel() {
       </Button>
       {message && <p data-testid="history-message">{message}</p>}
       {entries && (
-        <table data-testid="history">
+        <table data-testid="history" style={{ borderCollapse: 'separate', borderSpacing: '12px 2px' }}>
           <tbody>
             {entries.map((e) => (
               <tr key={e.id} data-testid={`audit-${e.id}`}>

@@ -9,6 +9,7 @@ const Chains = React.lazy(() => import('../../chains/ChainsPage'));
 const Ratelimiting = React.lazy(() => import('../../pages/Ratelimiting'));
 const Events = React.lazy(() => import('../../pages/Events'));
 const Rollout = React.lazy(() => import('../../pages/Rollout'));
+const Discover = React.lazy(() => import('../../pages/Discover'));
 
 /** The app's root: one route per page, the settings in context. */
 function App(props: AppRootProps) {
@@ -21,6 +22,7 @@ function App(props: AppRootProps) {
           <Route path={ROUTES.Ratelimiting} element={<Ratelimiting />} />
           <Route path={ROUTES.Events} element={<Events />} />
           <Route path={ROUTES.Rollout} element={<Rollout />} />
+          <Route path={ROUTES.Discover} element={<Discover />} />
           <Route path="*" element={<Navigate to={ROUTES.Fleet} replace />} />
         </Routes>
       </React.Suspense>

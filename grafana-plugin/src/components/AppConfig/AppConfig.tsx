@@ -43,6 +43,9 @@ const AppConfig = ({ plugin }: AppConfigProps) => {
       name: a.name.trim(),
       url: a.url.trim(),
       ...(a.datasourceUid?.trim() ? { datasourceUid: a.datasourceUid.trim() } : {}),
+      // kept from discovery (selection by host and label)
+      ...(a.host ? { host: a.host } : {}),
+      ...(a.labels ? { labels: a.labels } : {}),
     }));
     try {
       await saveSettings(plugin.meta.id, {
