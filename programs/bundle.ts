@@ -67,7 +67,7 @@ export async function buildCompanion(): Promise<{ bundle: string; nodeModules: s
 const AGENT_LAUNCHER = `#!/bin/sh
 # The l3af agent, self-contained (bundle + koffi); needs Node 20 (L3AF_NODE, else node on PATH) and libbpf.
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd) || exit 1
-exec "\${L3AF_NODE:-node}" --max-semi-space-size=1 --optimize-for-size "$here/l3af-agent.mjs" "$@"
+exec "\${L3AF_NODE:-node}" --max-semi-space-size=1 "$here/l3af-agent.mjs" "$@"
 `;
 
 /** Writes `{out}/{version}/l3afd.tar.gz`: folder `l3afd/` with the launcher, the agent bundle and koffi. Returns its path. */

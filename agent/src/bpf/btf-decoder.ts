@@ -292,18 +292,28 @@ class DecoderCompiler {
 }
 
 /**
+ * A record decoder that can also read a record in place, inside a batch's bytes (`at`): no Buffer
+ * view is made for it.
+ */
+export interface RecordDecoder {
+  (record: Buffer): object;
+  at(bytes: Buffer, offset: number, length: number): object;
+}
+
+/**
  * A decoder of records that are a `t` (a struct or union of `types`): record → JSON object.
  * Throws a RangeError for a record shorter than the type; extra bytes are ignored.
  */
-export function btfDecoder(types: BtfTypes, t: BtfType): (record: Buffer) => object {
+export function btfDecoder(types: BtfTypes, t: BtfType): RecordDecoder {
   if (t.kind !== 'STRUCT' && t.kind !== 'UNION') throw new RangeError(`BTF type ${t.name} is a ${t.kind}, not a struct`);
   const size = types.sizeOf(t);
   const read = new DecoderCompiler(types).compile(t);
   const label = `${t.kind.toLowerCase()} ${t.name}`;
-  return (record) => {
-    if (record.length < size) throw new RangeError(`record is ${record.length} bytes, ${label} is ${size}`);
-    return read(record, 0) as object;
+  const at = (bytes: Buffer, offset: number, length: number): object => {
+    if (length < size) throw new RangeError(`record is ${length} bytes, ${label} is ${size}`);
+    return read(bytes, offset) as object;
   };
+  return Object.assign((record: Buffer) => at(record, 0, record.length), { at });
 }
 
 /** A raw record: its bytes in hex and its size. */

@@ -16,7 +16,7 @@ import type { BpfMap } from './map.ts';
 export interface ReaderOptions {
   /** Called once per drained batch with the samples in arrival order (ring buffer: views into one copy of the batch). */
   readonly onBatch?: (samples: Buffer[]) => void;
-  /** Samples per round before yielding to the event loop. Default 4096. */
+  /** Samples per round before yielding to the event loop. Default 4096 (RingBufferReader: 128). */
   readonly maxBatch?: number;
   /** Called when a callback threw (the sample is still counted). */
   readonly onError?: (err: unknown) => void;
@@ -161,7 +161,10 @@ export class RingBufferReader implements Disposable {
 
   constructor(map: BpfMap, opts: ReaderOptions & { readonly onRecords?: (batch: RecordBatch) => void }) {
     if (map.type !== 'ringbuf') throw new BpfError({ op: 'ring_buffer__new', subject: { map: map.name }, errno: 22, hint: `${map.type} is not a ring buffer` });
-    this.maxBatch = opts.maxBatch ?? 4096;
+    // 128 records a round: a round's events are made, delivered and mostly dropped again before the next
+    // one, so they die in the young generation (1 MiB semi-spaces in the agent: bench/lib/agent-flags.ts);
+    // rounds of 4096 outlived it and were copied and promoted, and decoding ran at a third of the rate
+    this.maxBatch = opts.maxBatch ?? 128;
     this.#onBatch = opts.onBatch;
     this.#onRecords = opts.onRecords;
     this.#onError = opts.onError;

@@ -17,7 +17,7 @@ import type { EngineObserver, RunningProgram } from '../observer/program.ts';
 import { ScrapeMetric } from '../metrics/scrape-metric.ts';
 import { programKey } from '../metrics/labels.ts';
 import { recordAt } from '../bpf/index.ts';
-import { rawRecord } from '../bpf/btf-decoder.ts';
+import { rawRecord, type RecordDecoder } from '../bpf/btf-decoder.ts';
 import { defaultEventSources, pinnedBufferProducer, sourcesFor, type EventProducer, type EventSource, type ProducerFactory, type RecordBatchOrBuffers } from './event-sources.ts';
 import { messageOf } from '../error-message.ts';
 
@@ -63,12 +63,15 @@ class LazyEvent implements StreamEvent {
     if (this.#data !== undefined) return this.#data;
     const records = this.#records!;
     const st = this.#stream!;
-    const r = 'count' in records ? recordAt(records, this.#index) : records[this.#index]!;
+    const i = this.#index;
     try {
-      this.#data = st.decode(r);
+      // a decoder that reads in place skips the Buffer view of the record (one object less per event)
+      const at = (st.decode as Partial<RecordDecoder>).at;
+      if ('count' in records) this.#data = at ? at(records.bytes, records.offsets[i]!, records.lengths[i]!) : st.decode(recordAt(records, i));
+      else this.#data = st.decode(records[i]!);
     } catch (err) {
       st.decodeErrors++;
-      this.#data = { ...rawRecord(r), error: messageOf(err) };
+      this.#data = { ...rawRecord('count' in records ? recordAt(records, i) : records[i]!), error: messageOf(err) };
     }
     this.#records = undefined;
     this.#stream = undefined;
