@@ -25,6 +25,7 @@ test('settles once per burst, after the last change, with a real full collection
   assert.equal(ref.deref(), undefined, 'the full collection reclaimed an unreachable object');
   assert.equal(typeof settler.last?.beforeMiB, 'number');
   assert.ok(settler.last!.afterMiB > 0);
+  assert.ok(settler.last!.ms >= 0);
   settler.close();
 });
 

@@ -228,7 +228,9 @@ class DecoderCompiler {
       case 4: return signed ? `(${byte(0)} | ${byte(1)} << 8 | ${byte(2)} << 16 | ${byte(3)} << 24)` : `((${byte(0)} | ${byte(1)} << 8 | ${byte(2)} << 16) + ${byte(3)} * 16777216)`;
       case 8: {
         const u32 = (i: number): string => `((${byte(i)} | ${byte(i + 1)} << 8 | ${byte(i + 2)} << 16) + ${byte(i + 3)} * 16777216)`;
-        return `${this.#helper(int64Value)}(${u32(4)}, ${u32(0)}, ${signed})`;
+        // unsigned and below 2^53 (the common case) inline, through the function's scratch variable t
+        if (!signed) return `(t = ${u32(4)}, t < ${SAFE_HI} ? t * ${TWO32} + ${u32(0)} : ${this.#helper(int64Value)}(t, ${u32(0)}, false))`;
+        return `${this.#helper(int64Value)}(${u32(4)}, ${u32(0)}, true)`;
       }
       default: return `${this.#helper(hexOf)}(b, ${at}, ${size})`;
     }
@@ -287,7 +289,7 @@ class DecoderCompiler {
   /** `(b, o) => value` for type `t`. */
   compile(t: BtfType, depth = 0): Read {
     const body = `return ${this.expr(t, 'o', depth)};`;
-    return new Function('h', `return function decode(b, o) { ${body} };`)(this.helpers) as Read;
+    return new Function('h', `return function decode(b, o) { let t = 0; ${body} };`)(this.helpers) as Read;
   }
 }
 
