@@ -12,11 +12,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TlsOptions } from 'node:tls';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/index.ts';
 import type { Engine } from '../engine/types.ts';
 import { chainsRoutes } from './chains-routes.ts';
+import { RequestLogger } from './request-logger.ts';
 import { configsRoutes } from './configs-routes.ts';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
@@ -95,6 +96,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const app = Fastify({
     loggerInstance: logger,
     logController: new RequestLogs(logger.isLevelEnabled('debug')),
+    // req.log: pino's child with the request id, made when the request first writes a line
+    childLoggerFactory: (parent, bindings, options) => new RequestLogger(parent as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger,
     bodyLimit: config.l3af.bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: (req) => {
