@@ -154,7 +154,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
-
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const answer = errorAnswer(err);
     if (answer.statusCode >= 500) {

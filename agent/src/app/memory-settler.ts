@@ -3,8 +3,9 @@
  * package, loading and verifying an object) leave garbage in V8's heap and freed blocks in the C
  * heap; an idle agent allocates too little for V8 to collect on its own soon, so the process would
  * stay at its peak. A short while after the last change, the settler runs full collections (enough
- * of them for V8 to flush the bytecode of code that ran once) and trims the C heap. The data plane is not involved: this is the agent's own main thread, once per
- * burst of changes, never inside a request.
+ * of them for V8 to flush the bytecode of code that ran once) and trims the C heap. The data plane
+ * is not involved: this is the agent's own main thread (about 90 ms), once per burst of changes,
+ * never inside a request.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
