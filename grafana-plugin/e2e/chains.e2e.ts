@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './browser';
 import type { GetInterface, GetProgram, InterfaceChains } from '../src/api/types';
 import { toJsonData } from '../src/api/settings';
 import { Agent, freePort } from './agent';
@@ -24,7 +25,6 @@ import { externalsOf, startHarness } from './server';
 const PLUGIN_ID = 'l3af-chains-app';
 const ROOT = resolve(__dirname, '..');
 const ARTIFACTS = join(ROOT, 'e2e', 'artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const STEP_MS = 30_000;
 
 let lab: Lab;
@@ -158,18 +158,7 @@ before(async () => {
   });
   base = harness.url;
   closeHarness = () => new Promise((r) => harness.server.close(() => r()));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => pageErrors.push(e.message));
 });

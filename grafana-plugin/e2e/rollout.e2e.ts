@@ -16,7 +16,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './browser';
 import type { GetInterface } from '../src/api/types';
 import { ratelimitingProgram } from '../src/api/catalogue';
 import { ratePortsBody } from '../src/fleet/change';
@@ -27,7 +28,6 @@ import { startHarness } from './server';
 const PLUGIN_ID = 'l3af-chains-app';
 const ROOT = resolve(__dirname, '..');
 const ARTIFACTS = join(ROOT, 'e2e', 'artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const N = Number(process.env.L3AF_E2E_AGENTS ?? 20);
 const STEP_MS = 60_000;
 
@@ -199,18 +199,7 @@ before(
       prometheus: prometheus.url,
     });
     base = harness.url;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
   },
