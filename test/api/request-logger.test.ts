@@ -11,7 +11,7 @@ test('no child until a line is written at an enabled level; the lines carry the 
   const parent = pino({ level: 'info' }, out);
   let children = 0;
   const child = parent.child.bind(parent);
-  parent.child = ((b: pino.Bindings, o?: pino.ChildLoggerOptions) => { children++; return child(b, o); }) as typeof parent.child;
+  parent.child = ((b: pino.Bindings, o?: pino.ChildLoggerOptions) => { children++; return child(b, o); }) as unknown as typeof parent.child;
   const log = new RequestLogger(parent, { reqId: 'r-1' }, {});
   assert.equal(log.level, 'info');
   log.debug('not written');
