@@ -333,7 +333,8 @@ test('revert: the exact earlier kernel chain (names, versions, order) and desire
     assert.equal(entry.route, 'update');
     assert.deepEqual(entry.plan.map((i) => `${i.action}:${i.name}`).sort(), ['load:cap-c', 'move:cap-b', 'remove:cap-a']);
     // stale If-Match: 412, nothing changes
-    const stale = await s.app.inject({ method: 'POST', url: `/l3af/audit/${entry.id}/revert`, headers: { 'if-match': entry.etag_before } });
+    // (with a JSON content type and no body, as curl -H 'content-type: application/json' sends it: revert takes no body)
+    const stale = await s.app.inject({ method: 'POST', url: `/l3af/audit/${entry.id}/revert`, headers: { 'if-match': entry.etag_before, 'content-type': 'application/json' }, payload: '' });
     assert.equal(stale.statusCode, 412, stale.body);
     assert.deepEqual(names(), ['cap-b@latest', 'cap-c@latest']);
     // revert with the current ETag

@@ -150,8 +150,16 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   // Every body is JSON, whatever its content type, as l3afd reads it (`curl -d @payload.json`, as
   // L3AF's READMEs write it, sends application/x-www-form-urlencoded), with the same protections.
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // A route that takes no body (revert) also takes an empty one, whatever its content type says
+  // (`curl -X POST -H 'content-type: application/json' …/revert`); a route with a body still refuses it.
+  const json = app.getDefaultJsonParser('error', 'error');
+  const parseBody = (req: FastifyRequest, body: string, done: (err: Error | null, value?: unknown) => void): void => {
+    if (body === '' && req.routeOptions.schema?.body === undefined) return done(null, undefined);
+    json(req, body, done);
+  };
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseBody);
+  app.addContentTypeParser('*', { parseAs: 'string' }, parseBody);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
