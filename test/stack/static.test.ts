@@ -216,12 +216,13 @@ test('Dockerfile: multi-stage, clang only in the build stage; systemd unit runs 
   assert.equal(stages.length, 2);
   assert.match(stages[0]!, /clang/);
   assert.doesNotMatch(stages[1]!.replace(/^#.*$/gm, ''), /clang|llvm|libbpf-dev/);
-  assert.match(stages[1]!, /ENTRYPOINT \["node", "dist\/agent\/src\/main\.js"\]/);
+  // (the node flags between node and the agent: test/deploy/agent-flags.test.ts)
+  assert.match(stages[1]!, /ENTRYPOINT \["node", (?:"--[a-z-]+(?:=\S+)?", )*"dist\/agent\/src\/main\.js"\]/);
   for (const m of df.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
     for (const src of m[1]!.split(/\s+/)) assert.ok(existsSync(join(ROOT, src)), `Dockerfile copies ${src}`);
   }
   const unit = readFileSync(join(DEPLOY, 'systemd', 'l3af-agent.service'), 'utf8');
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node \/opt\/l3af\/dist\/agent\/src\/main\.js --config /m);
+  assert.match(unit, /^ExecStart=\/usr\/bin\/node (?:--[a-z-]+(?:=\S+)? )*\/opt\/l3af\/dist\/agent\/src\/main\.js --config /m);
   assert.match(unit, /^WantedBy=multi-user.target$/m);
   assert.match(readFileSync(join(ROOT, '.dockerignore'), 'utf8'), /^\*\*\/node_modules\/$/m, 'the build context leaves node_modules out');
 });
