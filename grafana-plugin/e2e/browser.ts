@@ -1,5 +1,6 @@
 // The headless Chromium every browser test drives (Debian's chromium, or CHROMIUM_PATH).
-import { chromium, type Browser } from 'playwright-core';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -17,4 +18,18 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/** After a failed test, the page as it was: `<dir>/failed-<test name>.png` (node:test's afterEach context). */
+export async function screenshotIfFailed(page: Page | undefined, t: unknown, dir: string): Promise<void> {
+  const ctx = t as { passed?: boolean; name: string };
+  if (!page || ctx.passed !== false) {
+    return;
+  }
+  await page
+    .screenshot({
+      path: join(dir, `failed-${ctx.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 60)}.png`),
+      fullPage: true,
+    })
+    .catch(() => undefined);
 }

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './browser';
+import { launchChromium, screenshotIfFailed } from './browser';
 import type { GetInterface, GetProgram, InterfaceChains } from '../src/api/types';
 import { toJsonData } from '../src/api/settings';
 import { Agent, freePort } from './agent';
@@ -164,17 +164,7 @@ before(async () => {
 });
 
 // On a failed step, the page as it was (e2e/artifacts/failed-<step>.png).
-afterEach(async (t) => {
-  const ctx = t as unknown as { passed?: boolean; name: string };
-  if (page && ctx.passed === false) {
-    await page
-      .screenshot({
-        path: join(ARTIFACTS, `failed-${ctx.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 60)}.png`),
-        fullPage: true,
-      })
-      .catch(() => undefined);
-  }
-});
+afterEach((t) => screenshotIfFailed(page, t, ARTIFACTS));
 
 after(async () => {
   await browser?.close().catch(() => undefined);

@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './browser';
+import { launchChromium, screenshotIfFailed } from './browser';
 import type { GetInterface } from '../src/api/types';
 import { ratelimitingProgram } from '../src/api/catalogue';
 import { ratePortsBody } from '../src/fleet/change';
@@ -206,17 +206,7 @@ before(
   { timeout: 300_000 }
 );
 
-afterEach(async (t) => {
-  const ctx = t as unknown as { passed?: boolean; name: string };
-  if (page && ctx.passed === false) {
-    await page
-      .screenshot({
-        path: join(ARTIFACTS, `failed-${ctx.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 60)}.png`),
-        fullPage: true,
-      })
-      .catch(() => undefined);
-  }
-});
+afterEach((t) => screenshotIfFailed(page, t, ARTIFACTS));
 
 after(
   async () => {
